@@ -1,0 +1,100 @@
+"""`make bench`: measure the service against its targets, side by side, and write BENCHMARKS.md.
+
+Everything is measured in one run on this machine and reported as ratios, because the machines
+are shared and noisy. BENCH_QUICK=1 shrinks the data for a smoke run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+
+from bench import measure
+from bench.data import dataset, reset_pg_writes, working_copy
+from bench.load import fixed_rate_latency
+from bench.report import write_report
+from bench.server import Server
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+SMALL, MID, BIG = (1_000, 20_000, 100_000) if QUICK else (10_000, 1_000_000, 10_000_000)
+LINKS = 2_000 if QUICK else 30_000
+STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - STARTED:6.0f}s] {message}", flush=True)
+
+
+def engine_suite(engine: str) -> dict:
+    r: dict = {}
+    url = working_copy(engine, MID, log)
+    log(f"{engine}: {MID:,} suppressions, 1 worker")
+    with Server(url) as server:
+        key = server.api_key()
+        r["healthz"] = measure.healthz(server)
+        r["raw_check"] = measure.raw_check(server, key, MID)
+        single = measure.check(server, key, MID)
+        r["check"], r["check_p50"], r["check_p99"] = single.rps, single.p50_ms, single.p99_ms
+        log(f"  healthz {r['healthz']:.0f}/s  raw {r['raw_check']:.0f}/s  check {r['check']:.0f}/s")
+        r["bulk"], r["bulk_peak_rss"], r["bulk_summary"] = measure.bulk_check(server, key, MID)
+        r["raw_join"] = measure.raw_join(url, MID)
+        log(f"  bulk {r['bulk']:.0f} addr/s  raw join {r['raw_join']:.0f} addr/s"
+            f"  peak RSS {r['bulk_peak_rss'] / 2**20:.0f} MiB")
+        r["links_new"], r["links_known"], tokens = measure.links(server, key, LINKS, "click")
+        log(f"  links {r['links_new']:.0f}/s new contacts, {r['links_known']:.0f}/s known")
+        r["one_click"] = measure.one_click(server, tokens)
+        r["one_click_tokens"] = len(tokens)
+        log(f"  one-click {r['one_click']:.0f}/s")
+        paths = [f"/v1/suppressions/check?channel=email&address=user{i}%40example.com&topic=offers"
+                 for i in range(0, 2 * MID, max(1, (2 * MID) // 5000))]
+        r["latency_rate"] = 300
+        r["latency_p50"], r["latency_p99"] = fixed_rate_latency(
+            server.base, paths, r["latency_rate"], 5, measure.auth(key))
+        log(f"  at {r['latency_rate']}/s: p50 {r['latency_p50']:.2f} ms"
+            f" p99 {r['latency_p99']:.2f} ms")
+    for workers in (2, 4):
+        with Server(url, workers=workers) as server:
+            key = server.api_key()
+            r[f"check_{workers}w"] = measure.check(server, key, MID, connections=64).rps
+            r[f"healthz_{workers}w"] = measure.healthz(server)
+        log(f"  {workers} workers: check {r[f'check_{workers}w']:.0f}/s")
+    if engine == "postgres":
+        asyncio.run(reset_pg_writes(url))
+    return r
+
+
+def size_suite(engine: str, mid_rate: float) -> dict[int, float]:
+    """Check throughput against table size (the MID figure comes from the engine suite)."""
+    out: dict[int, float] = {MID: mid_rate}
+    for n in (SMALL, BIG):
+        url = dataset(engine, n, log)
+        with Server(url) as server:
+            key = server.api_key()
+            out[n] = measure.check(server, key, n).rps
+        if engine == "postgres":
+            asyncio.run(reset_pg_writes(url))
+        log(f"  {engine} {n:,} suppressions: check {out[n]:.0f}/s")
+    return out
+
+
+def main() -> int:
+    results: dict = {"quick": QUICK, "sizes": {}}
+    for engine in ("sqlite", "postgres"):
+        results[engine] = engine_suite(engine)
+    for engine in ("sqlite", "postgres"):
+        sizes = size_suite(engine, results[engine]["check"])
+        results["sizes"][engine] = dict(sorted(sizes.items()))
+    results["elapsed_s"] = time.monotonic() - STARTED
+    os.makedirs("bench/results", exist_ok=True)
+    with open("bench/results/latest.json", "w") as fh:
+        json.dump(results, fh, indent=2, default=str)
+    write_report(results)
+    log("wrote BENCHMARKS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

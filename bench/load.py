@@ -1,0 +1,115 @@
+"""Load from a separate process on loopback: wrk for throughput, an open-loop client for latency."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+
+import httpx
+
+DURATION = 4
+CONNECTIONS = 32
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, lua: str, duration: int = DURATION, connections: int = CONNECTIONS,
+        threads: int = 1) -> WrkResult:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(lua)
+        script = fh.name
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script,
+         url], capture_output=True, text=True, timeout=duration + 30, check=True,
+    ).stdout
+    if "Latency Distribution" not in out:
+        raise RuntimeError("wrk output without latencies:\n" + out)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))
+    errors = 0
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if match:
+        errors += int(match.group(1))
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if match:
+        errors += sum(int(x) for x in match.groups())
+    return WrkResult(rps, p50, p99, errors)
+
+
+def lua_get_random(path_template: str, n: int, headers: dict[str, str]) -> str:
+    """GET path_template with {i} replaced by a random integer in [0, n)."""
+    head, _, tail = path_template.partition("{i}")
+    hdrs = ", ".join(f'["{k}"] = "{v}"' for k, v in headers.items())
+    return f"""
+math.randomseed(os.time())
+local headers = {{ {hdrs} }}
+request = function()
+  local i = math.random(0, {n - 1})
+  return wrk.format("GET", "{head}" .. i .. "{tail}", headers)
+end
+"""
+
+
+def lua_post_tokens(token_file: str) -> str:
+    return f"""
+local tokens = {{}}
+for line in io.lines("{token_file}") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  local t = tokens[((i - 1) % #tokens) + 1]
+  return wrk.format("POST", "/u/" .. t,
+    {{ ["Content-Type"] = "application/x-www-form-urlencoded" }}, "List-Unsubscribe=One-Click")
+end
+"""
+
+
+async def _open_loop(base: str, paths: list[str], rate: float, seconds: float,
+                     headers: dict[str, str]) -> list[float]:
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=base, headers=headers,
+                                 limits=httpx.Limits(max_connections=64)) as client:
+        async def one(path: str) -> None:
+            started = time.perf_counter()
+            response = await client.get(path)
+            response.raise_for_status()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+        tasks = []
+        start = time.perf_counter()
+        total = int(rate * seconds)
+        for n in range(total):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(paths[n % len(paths)])))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def fixed_rate_latency(base: str, paths: list[str], rate: float, seconds: float,
+                       headers: dict[str, str]) -> tuple[float, float]:
+    """(p50, p99) in ms at a fixed request rate (open loop: requests start on schedule)."""
+    latencies = sorted(asyncio.run(_open_loop(base, paths, rate, seconds, headers)))
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return statistics.median(latencies), p99

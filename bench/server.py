@@ -1,0 +1,100 @@
+"""Starting the service the way production does (uvicorn via `python -m service serve`)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+import httpx
+import psutil
+
+from bench.data import ROOT, base_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, database_url: str, workers: int = 1, extra_env: dict | None = None):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = base_env(database_url)
+        env.update({"BENCH_ROUTES": "true", "PUBLIC_BASE_URL": self.base,
+                    "UNSUBSCRIBE_MAILTO": "unsubscribe@example.com"})
+        env.update(extra_env or {})
+        self.env = env
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve", "--port", str(self.port),
+             "--workers", str(workers)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("service did not start: " + self.proc.stderr.read().decode())
+            try:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("service did not answer /healthz within 60s")
+        self._peak = 0
+        self._sampling = False
+
+    def api_key(self) -> str:
+        out = subprocess.run([sys.executable, "-m", "service", "api-key", "create", "--name",
+                              "bench", "--scopes", "admin"], cwd=ROOT, env=self.env, check=True,
+                             capture_output=True, text=True)
+        return out.stdout.strip().splitlines()[-1]
+
+    def rss(self) -> int:
+        try:
+            parent = psutil.Process(self.proc.pid)
+            return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+        except psutil.NoSuchProcess:
+            return 0
+
+    @contextmanager
+    def sample_memory(self):
+        """Peak resident memory of the service's processes while the block runs."""
+        self._peak = self.rss()
+        self._sampling = True
+
+        def sample():
+            while self._sampling:
+                self._peak = max(self._peak, self.rss())
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._sampling = False
+            thread.join()
+
+    @property
+    def peak_rss(self) -> int:
+        return self._peak
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,146 @@
+"""The application factory: `service.app:create_app`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from litestar import Litestar, Router
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.stores.memory import MemoryStore
+from litestar.template.config import TemplateConfig
+
+from service import background
+from service.apikeys import routes as apikey_routes
+from service.apikeys.guard import ApiKeyMiddleware
+from service.consent import routes as consent_routes
+from service.contacts import routes as contact_routes
+from service.errors import ERROR_RESPONSES, EXCEPTION_HANDLERS, refuse_nul
+from service.mail import routes as mail_routes
+from service.ops import routes as ops_routes
+from service.ops.metrics import MetricsMiddleware, metrics
+from service.ops.static import brand_css, static_router
+from service.preferences import routes as preference_routes
+from service.privacy import routes as privacy_routes
+from service.runtime import build_runtime
+from service.security.headers import SecurityHeadersMiddleware
+from service.security.ratelimit import (
+    CountingRateLimitMiddleware,
+    ScopeRateLimitConfig,
+    api_key_or_ip,
+)
+from service.settings import Settings, get_settings
+from service.subscriptions import routes as subscription_routes
+from service.suppression import routes as suppression_routes
+from service.topics import routes as topic_routes
+from service.unsubscribe import routes as unsubscribe_routes
+from service.webhooks import routes as webhook_routes
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+CAPABILITIES = [
+    apikey_routes,
+    topic_routes,
+    contact_routes,
+    consent_routes,
+    suppression_routes,
+    unsubscribe_routes,
+    preference_routes,
+    subscription_routes,
+    mail_routes,
+    privacy_routes,
+    webhook_routes,
+]
+log = logging.getLogger("service")
+
+
+def _stores(settings: Settings) -> dict:
+    """Rate-limit counters in Redis when REDIS_URL is set (shared by every instance)."""
+    if settings.redis_url:
+        from litestar.stores.redis import RedisStore
+
+        return {name: RedisStore.with_client(url=settings.redis_url, namespace=name)
+                for name in ("rate_limit_api", "rate_limit_pages")}
+    return {"rate_limit_api": MemoryStore(), "rate_limit_pages": MemoryStore()}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    rt = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Errors opening the database surface here and stop the start.
+        await rt.db.open()
+        app.state.rt = rt
+        if settings.run_workers_in_web:
+            background.start(rt)
+        try:
+            yield
+        finally:
+            await background.stop(rt)
+            await rt.db.close()
+
+    api_handlers = [h for cap in CAPABILITIES for h in getattr(cap, "api_routes", [])]
+    page_handlers = [h for cap in CAPABILITIES for h in getattr(cap, "page_routes", [])]
+    if settings.bench_routes:
+        from service.ops.bench_routes import route_handlers as bench_handlers
+
+        api_handlers.extend(bench_handlers)
+    for handler in api_handlers:  # the error answers every /v1 operation may give, documented
+        handler.responses = {**ERROR_RESPONSES, **(handler.responses or {})}
+    api = Router(path="/v1", route_handlers=api_handlers, middleware=[ApiKeyMiddleware()],
+                 security=[{"bearer": []}], before_request=refuse_nul)
+
+    middleware = [SecurityHeadersMiddleware(), MetricsMiddleware()]
+    stores = _stores(settings)
+    if settings.rate_limit_api_per_minute:
+        middleware.append(ScopeRateLimitConfig(
+            rate_limit=("minute", settings.rate_limit_api_per_minute), include_prefixes=("/v1/",),
+            scope_identifier=api_key_or_ip, store="rate_limit_api",
+            middleware_class=CountingRateLimitMiddleware,
+        ).middleware)
+    if settings.rate_limit_pages_per_minute:
+        middleware.append(ScopeRateLimitConfig(
+            rate_limit=("minute", settings.rate_limit_pages_per_minute),
+            exclude_prefixes=("/v1/", "/healthz", "/readyz", "/metrics", "/schema", "/static",
+                              "/brand.css"),
+            store="rate_limit_pages", middleware_class=CountingRateLimitMiddleware,
+            # RFC 8058 one-click POSTs come from a few mailbox-provider IPs (Gmail, Yahoo)
+            exclude_opt_key="exclude_from_page_rate_limit",
+        ).middleware)
+
+
+    app = Litestar(
+        route_handlers=[*ops_routes.route_handlers, metrics, static_router, brand_css, api,
+                        *page_handlers],
+        lifespan=[lifespan],
+        dependencies={"rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=middleware,
+        stores=stores,
+        csrf_config=CSRFConfig(
+            secret=settings.secret_keys[-1], cookie_name="csrftoken", cookie_secure=
+            settings.public_base_url.startswith("https"), cookie_samesite="strict",
+            exclude=[r"^/v1/", r"^/healthz", r"^/readyz", r"^/metrics", r"^/schema"],
+        ),
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        openapi_config=OpenAPIConfig(
+            title="Preference and unsubscribe service",
+            version="1",
+            path="/schema",
+            description="Consent, preferences, one-click unsubscribe and the suppression API.",
+            components=Components(security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer",
+                                         description="An API key: psk_<prefix>_<secret>"),
+            }),
+        ),
+        request_max_body_size=settings.max_body_bytes,
+    )
+    app.state.rt = rt
+    return app

@@ -1,0 +1,161 @@
+"""`python -m service <command>`: the operator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+from service.settings import ConfigError, get_settings
+
+# name -> (add_arguments, run(args) -> exit code), gathered from the capabilities.
+EXTRA_COMMANDS: dict[str, tuple[Callable, Callable]] = {}
+
+
+async def _with_runtime(fn, *args):
+    from service.runtime import build_runtime
+
+    rt = build_runtime(get_settings())
+    await rt.db.open()
+    try:
+        return await fn(rt, *args)
+    finally:
+        await rt.db.close()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from service.db.migrate import run_migrations
+
+    get_settings()
+    os.environ.setdefault("PICCOLO_CONF", "service.db.piccolo_conf")
+    return 0 if asyncio.run(run_migrations()) else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    get_settings()  # refuse to start with a bad configuration before forking workers
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the background loops (outbox, retention, ...) without the web server."""
+    from service import background
+
+    async def run(rt):
+        background.start(rt)
+        try:
+            await asyncio.gather(*rt.tasks.values())
+        finally:
+            await background.stop(rt)
+
+    asyncio.run(_with_runtime(run))
+    return 0
+
+
+def cmd_api_key(args: argparse.Namespace) -> int:
+    from service.apikeys.logic import (
+        ScopeError,
+        create_api_key,
+        list_api_keys,
+        parse_scopes,
+        revoke_api_key,
+    )
+
+    if args.action == "create":
+        if not args.name:
+            print("error: --name is required", file=sys.stderr)
+            return 2
+        try:
+            scopes = parse_scopes(args.scopes)
+        except ScopeError as exc:
+            print(f"error: --scopes: {exc}", file=sys.stderr)
+            return 2
+
+        async def create(rt):
+            return await create_api_key(rt.db, args.name, scopes)
+
+        key_id, secret = asyncio.run(_with_runtime(create))
+        print(f"Created API key {key_id} '{args.name}' with scopes: {' '.join(scopes)}")
+        print("Store this key now; it is not shown again:")
+        print(secret)
+        return 0
+    if args.action == "list":
+        rows = asyncio.run(_with_runtime(lambda rt: list_api_keys(rt.db)))
+        for r in rows:
+            state = "revoked" if r["revoked_at"] else "active"
+            print(f"{r['id']}\t{r['name']}\tpsk_{r['prefix']}_…\t{' '.join(r['scopes'])}\t{state}"
+                  f"\tlast used {r['last_used_at'] or 'never'}")
+        return 0
+    if args.action == "revoke":
+        if args.id is None:
+            print("error: --id is required", file=sys.stderr)
+            return 2
+        done = asyncio.run(_with_runtime(lambda rt: revoke_api_key(rt.db, args.id)))
+        print("revoked" if done else "no active key with that id")
+        return 0 if done else 1
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(fn=cmd_serve)
+
+    sub.add_parser("worker", help="run background jobs (outbox delivery, retention)"
+                   ).set_defaults(fn=cmd_worker)
+
+    key = sub.add_parser("api-key", help="create, list or revoke API keys")
+    key.add_argument("action", choices=["create", "list", "revoke"])
+    key.add_argument("--name")
+    key.add_argument("--scopes", default="admin",
+                     help="comma- or space-separated, e.g. contacts:read,suppressions:read")
+    key.add_argument("--id", type=int)
+    key.set_defaults(fn=cmd_api_key)
+
+    for name, (add_arguments, run) in EXTRA_COMMANDS.items():
+        extra = sub.add_parser(name)
+        add_arguments(extra)
+        extra.set_defaults(fn=run)
+    return parser
+
+
+def _load_extra_commands() -> None:
+    """Each `service/<capability>/commands.py` may define COMMANDS:
+    name -> (add_arguments(parser), run(args) -> exit code)."""
+    from service.discovery import collect
+
+    EXTRA_COMMANDS.update(collect("commands", "COMMANDS"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _load_extra_commands()
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.fn(args)
+    except ConfigError as exc:
+        print(exc.code if isinstance(exc.code, str) else exc, file=sys.stderr)
+        code = 1
+    sys.exit(code)

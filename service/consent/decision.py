@@ -1,0 +1,116 @@
+"""The send decision of the design brief: one set of rules, used by every check.
+
+`decide()` is pure: it takes what the database holds for one address on one channel and answers
+with the list of reasons that block sending (empty means allowed). `lookup_state()` fetches that
+state in one query; the bulk check fetches the same state for many addresses at once and calls
+the same `decide()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from service.db.engine import Database
+from service.topics.cache import TopicInfo
+
+HARD_REASONS = ("hard_bounce", "invalid", "erased")
+SOFT_REASONS = ("complaint", "unsubscribed", "manual", "external_list")
+SUPPRESSION_REASONS = HARD_REASONS + SOFT_REASONS
+WHOLE_CHANNEL = ""
+
+
+@dataclass(slots=True)
+class AddressState:
+    """Everything the rules look at for one (channel, address key)."""
+
+    suppressions: list[tuple[str, str]] = field(default_factory=list)  # (topic, reason)
+    # (topic, status, paused_until) of the contact's preferences on this channel
+    preferences: list[tuple[str, str, datetime | None]] = field(default_factory=list)
+    restricted: bool = False
+
+
+def _as_datetime(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def decide(state: AddressState, topic: TopicInfo | None, now: datetime) -> list[str]:
+    """Reasons that block sending `topic` (None: the channel as a whole); [] means allowed."""
+    reasons: list[str] = []
+    topic_key = topic.key if topic is not None else None
+    # 2. hard suppressions block everything, whatever the topic
+    for _, reason in state.suppressions:
+        if reason in HARD_REASONS and reason not in reasons:
+            reasons.append(reason)
+    transactional = topic is not None and topic.transactional
+    # 3. soft suppressions on the whole channel or this topic, unless transactional
+    if not transactional:
+        for sup_topic, reason in state.suppressions:
+            if (
+                reason in SOFT_REASONS
+                and (sup_topic == WHOLE_CHANNEL or sup_topic == topic_key)
+                and reason not in reasons
+            ):
+                reasons.append(reason)
+    # 4. transactional messages stop here
+    if transactional:
+        return reasons
+    if state.restricted:
+        reasons.append("restricted")
+    # 5. opt-outs and pauses, of the whole channel or this topic
+    opted_in = False
+    for pref_topic, status, paused_until in state.preferences:
+        if pref_topic != WHOLE_CHANNEL and pref_topic != topic_key:
+            continue
+        if status == "opted_out" and "opted_out" not in reasons:
+            reasons.append("opted_out")
+        until = _as_datetime(paused_until)
+        if until is not None and until > now and "paused" not in reasons:
+            reasons.append("paused")
+        if status == "opted_in" and pref_topic == topic_key:
+            opted_in = True
+    # 6. a topic that needs consent needs a confirmed opt-in to it
+    if topic is not None and topic.needs_consent and not opted_in:
+        reasons.append("no_consent")
+    return reasons
+
+
+STATE_SQL = """
+SELECT 's' AS kind, topic, reason AS value, NULL AS until FROM suppression
+ WHERE channel = $1 AND address_key = $2
+UNION ALL
+SELECT 'p', p.topic, p.status, p.paused_until FROM address a
+  JOIN preference p ON p.contact_id = a.contact_id AND p.channel = $1
+ WHERE a.channel = $1 AND a.address_key = $2
+UNION ALL
+SELECT 'r', '', '', NULL FROM address a JOIN contact c ON c.id = a.contact_id
+ WHERE a.channel = $1 AND a.address_key = $2 AND c.restricted
+"""
+
+
+def state_from_rows(rows: Iterable) -> AddressState:
+    state = AddressState()
+    for kind, topic, value, until in rows:
+        if kind == "s":
+            state.suppressions.append((topic, value))
+        elif kind == "p":
+            state.preferences.append((topic, value, until))
+        else:
+            state.restricted = True
+    return state
+
+
+async def lookup_state(db: Database, channel: str, address_key: str) -> AddressState:
+    """The state of one address on one channel, in one query."""
+    return state_from_rows(await db.fetch(STATE_SQL, channel, address_key))
+
+
+async def send_decision(
+    db: Database, channel: str, address_key: str, topic: TopicInfo | None
+) -> list[str]:
+    state = await lookup_state(db, channel, address_key)
+    return decide(state, topic, datetime.now(UTC))

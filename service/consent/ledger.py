@@ -1,0 +1,124 @@
+"""Writing consent: a ledger event and the preference state, in the caller's transaction.
+
+Every capability that changes what a person agreed to (API, one-click, preference centre,
+double opt-in, imports, ESP webhooks, erasure) goes through `set_preference`, so the proof and
+the state can never disagree, and every change reaches the change feed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from service.db.engine import PostgresTx, SqliteTx
+from service.db.tables import WHOLE_CHANNEL
+from service.ops.metrics import UNSUBSCRIBES
+
+Tx = SqliteTx | PostgresTx
+ACTIONS = ("opt_in", "opt_out", "pending", "confirmed", "paused", "resumed")
+# every action the ledger may hold: ACTIONS plus those written only by record_event (privacy)
+LEDGER_ACTIONS = ACTIONS + ("restricted", "unrestricted", "erased")
+SOURCES = (
+    "api", "one_click", "unsubscribe_page", "preference_centre", "double_opt_in", "import",
+    "esp_webhook", "mailto", "admin",
+)
+# the preference status each ledger action leaves behind (pause keeps the status)
+STATUS_AFTER = {"opt_in": "opted_in", "confirmed": "opted_in", "opt_out": "opted_out",
+                "pending": "pending"}
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """How a change came about: what a regulator asks to see."""
+
+    source: str
+    ip: str | None = None
+    user_agent: str | None = None
+    wording_version: str | None = None
+    campaign: str | None = None
+    message_ref: str | None = None
+    api_key_id: int | None = None
+
+
+async def record_change(
+    tx: Tx, *, kind: str, op: str, channel: str, address_key: str | None, topic: str,
+    contact_id: str | None, value: str, source: str, now: datetime,
+) -> int:
+    """Append to the change feed and return the new sequence number."""
+    await tx.lock_feed()
+    return await tx.fetchval(
+        "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value,"
+        " source, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
+        kind, op, channel, address_key, topic, contact_id, value, source, now,
+    )
+
+
+async def record_event(
+    tx: Tx, *, contact_id: str, channel: str, topic: str | None, action: str, proof: Proof,
+    address_key: str | None = None, detail: dict | None = None, now: datetime | None = None,
+) -> int:
+    """Append one ledger event; returns its id."""
+    return await tx.fetchval(
+        "INSERT INTO consent_event (contact_id, address_key, channel, topic, action, source,"
+        " occurred_at, ip, user_agent, wording_version, campaign, message_ref, api_key_id, detail)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+        contact_id, address_key, channel, topic or WHOLE_CHANNEL, action, proof.source,
+        now or datetime.now(UTC), proof.ip, proof.user_agent, proof.wording_version,
+        proof.campaign, proof.message_ref, proof.api_key_id,
+        json.dumps(detail) if detail is not None else None,
+    )
+
+
+async def set_preference(
+    tx: Tx, *, contact_id: str, channel: str, topic: str | None, action: str, proof: Proof,
+    paused_until: datetime | None = None, address_key: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Apply `action` to (contact, channel, topic or whole channel) with its ledger event.
+
+    Returns False, writing nothing, when the state already is what the action asks for (so
+    repeated clicks leave one event per real change).
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}")
+    now = now or datetime.now(UTC)
+    topic_value = topic or WHOLE_CHANNEL
+    # Serialize with other consent writers before reading, so two concurrent identical requests
+    # cannot both see "not yet" and both write an event.
+    await tx.lock_feed()
+    current = await tx.fetchrow(
+        "SELECT status, paused_until FROM preference"
+        " WHERE contact_id = $1 AND channel = $2 AND topic = $3",
+        contact_id, channel, topic_value,
+    )
+    if action in ("paused", "resumed"):
+        new_until = paused_until if action == "paused" else None
+        status = current["status"] if current else "none"
+        if current is not None and current["paused_until"] == new_until:
+            return False
+        if current is None and action == "resumed":
+            return False
+    else:
+        status = STATUS_AFTER[action]
+        new_until = current["paused_until"] if current else None
+        if current is not None and current["status"] == status:
+            return False
+    if action == "opt_out":
+        UNSUBSCRIBES.labels(proof.source).inc()
+    detail = {"paused_until": new_until.isoformat()} if action == "paused" and new_until else None
+    await record_event(tx, contact_id=contact_id, channel=channel, topic=topic_value,
+                       action=action, proof=proof, address_key=address_key, detail=detail, now=now)
+    seq = await record_change(tx, kind="preference", op="updated", channel=channel,
+                              address_key=address_key, topic=topic_value, contact_id=contact_id,
+                              value="paused" if action == "paused" else status,
+                              source=proof.source, now=now)
+    await tx.execute(
+        "INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,"
+        " paused_until = excluded.paused_until, updated_at = excluded.updated_at,"
+        " seq = excluded.seq",
+        contact_id, channel, topic_value, status, new_until, now, seq,
+    )
+    return True

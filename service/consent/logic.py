@@ -1,0 +1,159 @@
+"""Preferences and the ledger view of one contact. Plain async functions.
+
+Writes go through `consent.ledger.set_preference`, all changes of one request in the caller's
+transaction. Every input is checked (`plan_changes`) before the transaction starts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from service.consent.ledger import Proof, Tx, set_preference
+from service.contacts.logic import check_contact_id
+from service.db.engine import Database
+from service.errors import InputError, NotFound
+from service.topics.cache import TopicCache
+
+ACTION_FOR_STATUS = {"opted_in": "opt_in", "opted_out": "opt_out"}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    channel: str
+    topic: str | None
+    action: str
+    paused_until: datetime | None = None
+
+
+async def check_topic(db: Database, topics: TopicCache, channel: str, key: str | None,
+                      field: str) -> None:
+    """InputError unless `key` is None (whole channel) or a live topic sent on `channel`."""
+    if key is None:
+        return
+    topic = await topics.get(db, key)
+    if topic is None:
+        raise InputError(field, f"unknown topic {key!r}")
+    if topic.archived:
+        raise InputError(field, f"topic {key!r} is archived")
+    if channel not in topic.channels:
+        raise InputError(field, f"topic {key!r} is not sent on {channel} "
+                                f"(its channels: {', '.join(topic.channels)})")
+
+
+async def plan_changes(db: Database, topics: TopicCache, items: Sequence[Any],
+                       now: datetime) -> list[Change]:
+    """The ledger actions a PUT asks for, in order; InputError naming the first bad item."""
+    changes: list[Change] = []
+    seen: set[tuple[str, str | None]] = set()
+    for i, item in enumerate(items):
+        prefix = f"preferences[{i}]"
+        await check_topic(db, topics, item.channel, item.topic, f"{prefix}.topic")
+        if (item.channel, item.topic) in seen:
+            raise InputError(prefix, "this channel and topic appear twice in the request")
+        seen.add((item.channel, item.topic))
+        pause_given = "paused_until" in item.model_fields_set
+        if item.status is None and not pause_given:
+            raise InputError(prefix, "give status, paused_until (a time) or paused_until: null")
+        if item.status is not None:
+            changes.append(Change(item.channel, item.topic, ACTION_FOR_STATUS[item.status]))
+        if pause_given:
+            until = item.paused_until
+            if until is not None and until <= now:
+                raise InputError(f"{prefix}.paused_until",
+                                 "must be in the future; send null to resume")
+            changes.append(Change(item.channel, item.topic, "paused" if until else "resumed",
+                                  until.astimezone(UTC) if until else None))
+    return changes
+
+
+async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proof: Proof,
+                        now: datetime | None = None) -> int:
+    """Write the changes with their ledger events; the number that changed anything."""
+    check_contact_id(contact_id)
+    rows = await tx.fetch(
+        "SELECT c.id, a.channel, a.address_key FROM contact c"
+        " LEFT JOIN address a ON a.contact_id = c.id WHERE c.id = $1", contact_id)
+    if not rows:
+        raise NotFound("contact_id", "no contact with this id")
+    keys: dict[str, list[str]] = {}
+    for r in rows:
+        if r["channel"] is not None:
+            keys.setdefault(r["channel"], []).append(r["address_key"])
+    changed = 0
+    for c in changes:
+        # the ledger names the address when the contact has exactly one on that channel
+        on_channel = keys.get(c.channel, [])
+        changed += await set_preference(
+            tx, contact_id=contact_id, channel=c.channel, topic=c.topic, action=c.action,
+            proof=proof, paused_until=c.paused_until,
+            address_key=on_channel[0] if len(on_channel) == 1 else None, now=now)
+    return changed
+
+
+async def preferences_of(db_or_tx: Any, contact_id: str) -> list[dict]:
+    rows = await db_or_tx.fetch(
+        "SELECT channel, topic, status, paused_until, updated_at FROM preference"
+        " WHERE contact_id = $1 ORDER BY channel, topic", contact_id)
+    return [{"channel": r["channel"], "topic": r["topic"] or None, "status": r["status"],
+             "paused_until": r["paused_until"], "updated_at": r["updated_at"]} for r in rows]
+
+
+async def contact_exists(db_or_tx: Any, contact_id: str) -> bool:
+    return await db_or_tx.fetchval("SELECT 1 FROM contact WHERE id = $1", contact_id) is not None
+
+
+# -- the ledger view -------------------------------------------------------------------------
+def encode_cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{event_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, _, value = text.partition(":")
+        if version != "v1" or not value.isdigit() or len(value) > 18:
+            raise ValueError
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InputError("cursor", "is not a cursor this service gave out") from None
+
+
+async def events_page(db: Database, contact_id: str, cursor: str | None,
+                      limit: int) -> tuple[list[dict], str | None]:
+    """One page of the contact's ledger, newest first, and the cursor of the next page.
+
+    The ledger outlives an erased contact, so a contact id with events but no contact row
+    still answers; 404 only when there is neither."""
+    check_contact_id(contact_id)
+    before = decode_cursor(cursor) if cursor else None
+    sql = ("SELECT id, channel, topic, action, source, occurred_at, ip, user_agent,"
+           " wording_version, campaign, message_ref, api_key_id, detail FROM consent_event"
+           " WHERE contact_id = $1")
+    if before is None:
+        rows = await db.fetch(sql + " ORDER BY id DESC LIMIT $2", contact_id, limit + 1)
+    else:
+        rows = await db.fetch(sql + " AND id < $3 ORDER BY id DESC LIMIT $2",
+                              contact_id, limit + 1, before)
+    if not rows and before is None and not await contact_exists(db, contact_id):
+        raise NotFound("contact_id", "no contact with this id")
+    events = [_event(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(events[-1]["id"]) if len(rows) > limit else None
+    return events, next_cursor
+
+
+def _event(r: Any) -> dict:
+    detail = r["detail"]
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    return {"id": r["id"], "channel": r["channel"], "topic": r["topic"] or None,
+            "action": r["action"], "source": r["source"], "occurred_at": r["occurred_at"],
+            "ip": r["ip"], "user_agent": r["user_agent"],
+            "wording_version": r["wording_version"], "campaign": r["campaign"],
+            "message_ref": r["message_ref"], "api_key_id": r["api_key_id"], "detail": detail}
+

@@ -1,0 +1,102 @@
+"""Request and response models of the preferences and ledger API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from service.topics.schemas import Channel, Text, with_example
+
+Source = Literal["api", "one_click", "unsubscribe_page", "preference_centre", "double_opt_in",
+                 "import", "esp_webhook", "mailto", "admin"]
+
+
+class PreferenceIn(BaseModel):
+    """One change. `topic` null or absent: the whole channel. `status` sets the opt-in/out;
+    `paused_until` (a future time) pauses, `paused_until: null` resumes; absent: unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    topic: Text | None = Field(default=None, max_length=64, examples=["newsletter"])
+    status: Literal["opted_in", "opted_out"] | None = None
+    paused_until: AwareDatetime | None = Field(
+        default=None, examples=["2027-01-31T00:00:00Z"],
+        description="Pause until this time (with a time zone); null resumes at once.")
+
+
+class PreferencesUpdate(BaseModel):
+    """Changes applied together, in one transaction, each with a ledger event carrying this
+    proof (plus the caller's IP, user agent and API key)."""
+
+    model_config = with_example(extra="forbid", example={
+        "preferences": [
+            {"channel": "email", "topic": "newsletter", "status": "opted_in"},
+            {"channel": "sms", "topic": None, "status": "opted_out"},
+            {"channel": "email", "topic": "offers", "paused_until": "2027-01-31T00:00:00Z"},
+        ],
+        "source": "api", "wording_version": "signup-v3", "campaign": "2026-11-spring",
+    })
+
+    preferences: list[PreferenceIn] = Field(min_length=1, max_length=500)
+    source: Source = Field(default="api", description="Where the person expressed this.")
+    wording_version: Text | None = Field(default=None, max_length=100,
+                                        description="The consent text the person was shown.")
+    campaign: Text | None = Field(default=None, max_length=200)
+    message_ref: Text | None = Field(default=None, max_length=200)
+
+
+class PreferenceOut(BaseModel):
+    channel: Channel
+    topic: str | None = Field(description="null: the whole channel")
+    status: Literal["opted_in", "opted_out", "pending", "none"] = Field(
+        description="none: only a pause was ever recorded")
+    paused_until: datetime | None = None
+    updated_at: datetime
+
+
+class PreferencesOut(BaseModel):
+    model_config = with_example(example={
+        "contact_id": "5f0c1e9a2b7d4c3e8f6a1b2c3d4e5f60", "changed": 1,
+        "preferences": [{"channel": "email", "topic": "newsletter", "status": "opted_in",
+                         "paused_until": None, "updated_at": "2026-11-22T10:00:00Z"}],
+    })
+
+    contact_id: str
+    preferences: list[PreferenceOut]
+    changed: int | None = Field(default=None, description="After a PUT: how many changes "
+                                "were real (repeating the current state records nothing).")
+
+
+class ConsentEventOut(BaseModel):
+    id: int
+    channel: Channel
+    topic: str | None = Field(description="null: the whole channel")
+    action: str = Field(examples=["opt_in"],
+                        description="opt_in, opt_out, pending, confirmed, paused or resumed")
+    source: str
+    occurred_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    wording_version: str | None = None
+    campaign: str | None = None
+    message_ref: str | None = None
+    api_key_id: int | None = None
+    detail: dict[str, Any] | None = None
+
+
+class EventPage(BaseModel):
+    model_config = with_example(example={
+        "events": [{"id": 7, "channel": "email", "topic": "newsletter", "action": "opt_in",
+                    "source": "api", "occurred_at": "2026-11-22T10:00:00Z",
+                    "ip": "203.0.113.7", "user_agent": "crm-sync/2.1",
+                    "wording_version": "signup-v3", "campaign": None, "message_ref": None,
+                    "api_key_id": 3, "detail": None}],
+        "next_cursor": "djE6Nw",
+    })
+
+    events: list[ConsentEventOut] = Field(description="Newest first.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; "
+                                                "null on the last page.")

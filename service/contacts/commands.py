@@ -1,0 +1,158 @@
+"""`python -m service import|export contacts|suppressions FILE ...`: one dispatcher for both.
+
+Contacts are handled here (service.contacts.importer); suppressions by
+`service.suppression.importer.run_import(args)` / `run_export(args)`, which read args.file,
+args.channel, args.reason, args.source, args.list_name and args.dry_run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import importlib
+import inspect
+import sys
+from contextlib import ExitStack
+
+from service.contacts.normalize import CHANNELS
+
+KINDS = ("contacts", "suppressions")
+SUPPRESSION_ONLY = ("reason", "list_name")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("kind", choices=KINDS, help="what the file holds")
+    parser.add_argument("file", metavar="FILE", help="a CSV file; '-' for standard in/out")
+    parser.add_argument("--channel", choices=CHANNELS,
+                        help="contacts: the channel of rows without a channel column; "
+                             "suppressions: the channel of every row")
+
+
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Import a CSV file, streamed, with a progress bar on stderr and a "
+                          "summary of rejected rows. Contacts: see docs/consent.md.")
+    _common(parser)
+    parser.add_argument("--reason", help="suppressions: the reason of every row")
+    parser.add_argument("--source", help="suppressions: the source recorded (contacts: "
+                                         "always 'import')")
+    parser.add_argument("--list-name", help="suppressions: the external list (e.g. TPS)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check every row and report, but write nothing")
+    parser.add_argument("--rejects", metavar="FILE",
+                        help="contacts: also write every rejected row, with its reason, here")
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = "Export as CSV, streamed (FILE '-' writes to standard output)."
+    _common(parser)
+    parser.add_argument("--reason", help="suppressions: only this reason")
+
+
+def _delegate(name: str, args: argparse.Namespace) -> int:
+    try:
+        module = importlib.import_module("service.suppression.importer")
+    except ModuleNotFoundError as exc:
+        if exc.name != "service.suppression.importer":
+            raise
+        print("error: importing and exporting suppressions is not available in this build "
+              "(service/suppression/importer.py is missing)", file=sys.stderr)
+        return 2
+    result = getattr(module, name)(args)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    return int(result or 0)
+
+
+def _with_runtime(fn):
+    async def main():
+        from service.runtime import build_runtime
+        from service.settings import get_settings
+
+        rt = build_runtime(get_settings())
+        await rt.db.open()
+        try:
+            return await fn(rt)
+        finally:
+            await rt.db.close()
+
+    return asyncio.run(main())
+
+
+def run_import(args: argparse.Namespace) -> int:
+    if args.kind == "suppressions":
+        return _delegate("run_import", args)
+    given = [f"--{n.replace('_', '-')}" for n in SUPPRESSION_ONLY if getattr(args, n, None)]
+    if given or args.source not in (None, "import"):
+        print(f"error: {', '.join(given) or '--source'} applies to suppressions only; "
+              "contact consents are recorded with source 'import'", file=sys.stderr)
+        return 2
+    from service.contacts import importer
+    from service.errors import InputError
+
+    with ExitStack() as stack:
+        if args.file == "-":
+            binary = sys.stdin.buffer
+        else:
+            try:
+                binary = stack.enter_context(open(args.file, "rb"))
+            except OSError as exc:
+                print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+                return 2
+        rejects = None
+        if args.rejects:
+            rejects = stack.enter_context(open(args.rejects, "w", newline="",
+                                               encoding="utf-8"))
+        progress = importer.Progress(importer.file_size(binary))
+        try:
+            stats = _with_runtime(lambda rt: importer.import_contacts(
+                rt, binary, default_channel=args.channel, dry_run=args.dry_run,
+                progress=progress, rejects=rejects))
+        except InputError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+        except (UnicodeDecodeError, csv.Error) as exc:
+            done = "" if args.dry_run else "; the batches before it were imported"
+            print(f"error: the file stopped being readable UTF-8 CSV ({exc}){done}",
+                  file=sys.stderr)
+            return 1
+    _summary(stats, args.dry_run)
+    return 1 if stats.rejected else 0
+
+
+def _summary(stats, dry_run: bool) -> None:
+    would = "would be " if dry_run else ""
+    print(f"{'Dry run: nothing was written. ' if dry_run else ''}{stats.rows:,} rows read; "
+          f"contacts {would}created: {stats.created:,}, matched: {stats.matched:,}; "
+          f"consents {would}recorded: {stats.consents:,}, already so: {stats.unchanged:,}, "
+          f"older than the preference held (skipped): {stats.stale:,}; "
+          f"rejected: {stats.rejected:,}.")
+    if stats.rejected:
+        print("Rejected rows:", file=sys.stderr)
+        for line, reason in stats.rejections:
+            print(f"  row {line}: {reason}", file=sys.stderr)
+        if stats.rejected > len(stats.rejections):
+            print(f"  ... and {stats.rejected - len(stats.rejections):,} more "
+                  "(--rejects FILE writes them all)", file=sys.stderr)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if args.kind == "suppressions":
+        return _delegate("run_export", args)
+    if args.reason:
+        print("error: --reason applies to suppressions only", file=sys.stderr)
+        return 2
+    from service.contacts import importer
+
+    with ExitStack() as stack:
+        out = sys.stdout if args.file == "-" else stack.enter_context(
+            open(args.file, "w", newline="", encoding="utf-8"))
+        count = _with_runtime(lambda rt: importer.export_contacts(rt, out, args.channel))
+    print(f"Exported {count:,} rows.", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {
+    "import": (add_import_arguments, run_import),
+    "export": (add_export_arguments, run_export),
+}

@@ -1,0 +1,203 @@
+"""Contacts: upsert by external reference or address, read, change addresses.
+
+Every function that writes takes the caller's transaction and raises `InputError`/`Conflict`
+before its first write, so a caller may catch a refusal and go on in the same transaction (the
+importer does). Addresses are parsed before any transaction starts (`parse_addresses`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from service.consent.ledger import Tx
+from service.contacts.normalize import AddressError
+from service.contacts.store import add_address, new_contact_id
+from service.errors import Conflict, InputError, NotFound
+
+HELD_ELSEWHERE = "is already an address of another contact"
+
+
+def check_contact_id(contact_id: str) -> str:
+    """NotFound for what cannot be a contact id (ids are at most 36 characters, no NUL)."""
+    if not contact_id or len(contact_id) > 36 or "\x00" in contact_id:
+        raise NotFound("contact_id", "no contact with this id")
+    return contact_id
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAddress:
+    field: str  # where it came from in the request, for error messages
+    channel: str
+    normalized: str
+    key: str
+    given: str
+
+
+def parse_addresses(
+    parse: Callable[[str, str], tuple[str, str]], items: Sequence[Any], prefix: str,
+) -> list[ParsedAddress]:
+    """Parse every (channel, address) item; InputError naming `prefix[i].address` on the first
+    bad one. Repeats of one address (same channel and key) are dropped."""
+    parsed: dict[tuple[str, str], ParsedAddress] = {}
+    for i, item in enumerate(items):
+        field = f"{prefix}[{i}].address"
+        if "\x00" in item.address:
+            raise InputError(field, "must not contain NUL characters")
+        try:
+            normalized, key = parse(item.channel, item.address)
+        except AddressError as exc:
+            raise InputError(field, str(exc)) from None
+        parsed.setdefault((item.channel, key),
+                          ParsedAddress(field, item.channel, normalized, key, item.address))
+    return list(parsed.values())
+
+
+async def _holders(tx: Tx, addresses: Sequence[ParsedAddress]) -> dict[tuple[str, str], Any]:
+    """(channel, key) -> row (contact_id, external_ref) of the contacts holding any address."""
+    if not addresses:
+        return {}
+    keys = sorted({a.key for a in addresses})
+    marks = ", ".join(f"${i + 1}" for i in range(len(keys)))
+    rows = await tx.fetch(
+        "SELECT a.channel, a.address_key, a.contact_id, c.external_ref FROM address a"
+        f" JOIN contact c ON c.id = a.contact_id WHERE a.address_key IN ({marks})", *keys)
+    return {(r["channel"], r["address_key"]): r for r in rows}
+
+
+async def _add_missing(tx: Tx, contact_id: str, addresses: Sequence[ParsedAddress],
+                       holders: dict, now: datetime) -> int:
+    added = 0
+    for a in addresses:
+        if (a.channel, a.key) not in holders:
+            await add_address(tx, contact_id=contact_id, channel=a.channel,
+                              normalized=a.normalized, address_key=a.key, given=a.given, now=now)
+            added += 1
+    return added
+
+
+async def upsert_contact(
+    tx: Tx, external_ref: str | None, addresses: Sequence[ParsedAddress],
+    now: datetime | None = None,
+) -> tuple[str, bool]:
+    """(contact id, created). Matches by external_ref first, then by any address; refuses
+    (409) addresses held by a different contact than the one matched."""
+    if external_ref is None and not addresses:
+        raise InputError("addresses", "give an external_ref or at least one address")
+    now = now or datetime.now(UTC)
+    await tx.lock_feed()  # serialize upserts, so two identical requests make one contact
+    holders = await _holders(tx, addresses)
+    contact_id = None
+    if external_ref is not None:
+        contact_id = await tx.fetchval("SELECT id FROM contact WHERE external_ref = $1",
+                                       external_ref)
+    if contact_id is None and holders:
+        contact_id = holders[next((a.channel, a.key) for a in addresses
+                                  if (a.channel, a.key) in holders)]["contact_id"]
+        holder_ref = next(r["external_ref"] for r in holders.values()
+                          if r["contact_id"] == contact_id)
+        if external_ref is not None and holder_ref not in (None, external_ref):
+            first = next(a for a in addresses if (a.channel, a.key) in holders)
+            raise Conflict(first.field, "belongs to a contact with another external_ref")
+    for a in addresses:
+        row = holders.get((a.channel, a.key))
+        if contact_id is not None and row is not None and row["contact_id"] != contact_id:
+            raise Conflict(a.field, HELD_ELSEWHERE)
+    if contact_id is None:
+        contact_id = new_contact_id()
+        await tx.execute(
+            "INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $4)", contact_id, external_ref, False, now)
+        await _add_missing(tx, contact_id, addresses, {}, now)
+        return contact_id, True
+    changed = await _add_missing(tx, contact_id, addresses, holders, now)
+    if external_ref is not None:
+        changed += await tx.execute(
+            "UPDATE contact SET external_ref = $2 WHERE id = $1 AND external_ref IS NULL",
+            contact_id, external_ref)
+    if changed:
+        await tx.execute("UPDATE contact SET updated_at = $2 WHERE id = $1", contact_id, now)
+    return contact_id, False
+
+
+async def update_contact(
+    tx: Tx, contact_id: str, *, add: Sequence[ParsedAddress], remove: Sequence[ParsedAddress],
+    external_ref: str | None = None, set_external_ref: bool = False,
+) -> None:
+    """Change a contact's external_ref and addresses; adding an address it holds or removing
+    one it does not is a no-op. 404 for an unknown contact, 409 for an address or
+    external_ref held by another contact."""
+    now = datetime.now(UTC)
+    check_contact_id(contact_id)
+    await tx.lock_feed()
+    if await tx.fetchval("SELECT 1 FROM contact WHERE id = $1", contact_id) is None:
+        raise NotFound("contact_id", "no contact with this id")
+    if set_external_ref and external_ref is not None:
+        other = await tx.fetchval("SELECT id FROM contact WHERE external_ref = $1 AND id <> $2",
+                                  external_ref, contact_id)
+        if other is not None:
+            raise Conflict("external_ref", "is already the external_ref of another contact")
+    holders = await _holders(tx, add)
+    for a in add:
+        row = holders.get((a.channel, a.key))
+        if row is not None and row["contact_id"] != contact_id:
+            raise Conflict(a.field, HELD_ELSEWHERE)
+    for a in remove:
+        await tx.execute(
+            "DELETE FROM address WHERE contact_id = $1 AND channel = $2 AND address_key = $3",
+            contact_id, a.channel, a.key)
+    await _add_missing(tx, contact_id, add, holders, now)
+    if set_external_ref:
+        await tx.execute("UPDATE contact SET external_ref = $2 WHERE id = $1",
+                         contact_id, external_ref)
+    await tx.execute("UPDATE contact SET updated_at = $2 WHERE id = $1", contact_id, now)
+
+
+CONTACT_SQL = (
+    "SELECT c.id, c.external_ref, c.restricted, c.created_at, c.updated_at, a.channel,"
+    " a.normalized, a.given, a.created_at AS address_created_at"
+    " FROM contact c LEFT JOIN address a ON a.contact_id = c.id"
+)
+
+
+def _contacts_from_rows(rows: Sequence[Any]) -> list[dict]:
+    contacts: dict[str, dict] = {}
+    for r in rows:
+        contact = contacts.get(r["id"])
+        if contact is None:
+            contact = contacts[r["id"]] = {
+                "id": r["id"], "external_ref": r["external_ref"],
+                "restricted": bool(r["restricted"]), "created_at": r["created_at"],
+                "updated_at": r["updated_at"], "addresses": [],
+            }
+        if r["channel"] is not None:
+            contact["addresses"].append({
+                "channel": r["channel"], "address": r["normalized"], "given": r["given"],
+                "created_at": r["address_created_at"]})
+    return list(contacts.values())
+
+
+async def get_contact(db_or_tx: Any, contact_id: str) -> dict:
+    """The contact with its addresses, in one query; NotFound when unknown."""
+    check_contact_id(contact_id)
+    rows = await db_or_tx.fetch(f"{CONTACT_SQL} WHERE c.id = $1 ORDER BY a.id", contact_id)
+    if not rows:
+        raise NotFound("contact_id", "no contact with this id")
+    return _contacts_from_rows(rows)[0]
+
+
+async def find_contacts(db: Any, *, external_ref: str | None = None,
+                        address: ParsedAddress | None = None) -> list[dict]:
+    """Contacts with this external_ref and/or holding this address (0 or 1 of them)."""
+    where, args = [], []
+    if external_ref is not None:
+        args.append(external_ref)
+        where.append(f"c.external_ref = ${len(args)}")
+    if address is not None:
+        args += [address.channel, address.key]
+        where.append(f"c.id IN (SELECT contact_id FROM address WHERE channel = ${len(args) - 1}"
+                     f" AND address_key = ${len(args)})")
+    rows = await db.fetch(f"{CONTACT_SQL} WHERE {' AND '.join(where)} ORDER BY a.id", *args)
+    return _contacts_from_rows(rows)

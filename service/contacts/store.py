@@ -1,0 +1,67 @@
+"""Finding and creating contacts by their addresses, in the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from service.consent.ledger import Tx
+
+
+def new_contact_id() -> str:
+    """Opaque, random, never derived from the address."""
+    return uuid.uuid4().hex
+
+
+async def contact_for_address(tx: Tx, channel: str, address_key: str) -> str | None:
+    return await tx.fetchval(
+        "SELECT contact_id FROM address WHERE channel = $1 AND address_key = $2",
+        channel, address_key,
+    )
+
+
+async def ensure_contact_for_address(
+    tx: Tx, *, channel: str, normalized: str, address_key: str, given: str,
+    external_ref: str | None = None, now: datetime | None = None,
+) -> tuple[str, bool]:
+    """(contact id, created): the contact holding this address, created when unknown."""
+    existing = await contact_for_address(tx, channel, address_key)
+    if existing is not None:
+        return existing, False
+    # Serialize creators (PostgreSQL), then look again: a concurrent request may have won.
+    await tx.lock_feed()
+    existing = await contact_for_address(tx, channel, address_key)
+    if existing is not None:
+        return existing, False
+    now = now or datetime.now(UTC)
+    contact_id = new_contact_id()
+    await tx.execute(
+        "INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $4)",
+        contact_id, external_ref, False, now,
+    )
+    await add_address(tx, contact_id=contact_id, channel=channel, normalized=normalized,
+                      address_key=address_key, given=given, now=now)
+    return contact_id, True
+
+
+async def add_address(
+    tx: Tx, *, contact_id: str, channel: str, normalized: str, address_key: str, given: str,
+    now: datetime | None = None,
+) -> None:
+    await tx.execute(
+        "INSERT INTO address (contact_id, channel, address_key, normalized, given, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        contact_id, channel, address_key, normalized, given, now or datetime.now(UTC),
+    )
+
+
+async def addresses_of(tx_or_db, contact_id: str, channel: str | None = None) -> list:
+    """(channel, address_key, normalized, given) rows of a contact."""
+    if channel is None:
+        return await tx_or_db.fetch(
+            "SELECT channel, address_key, normalized, given FROM address WHERE contact_id = $1"
+            " ORDER BY id", contact_id)
+    return await tx_or_db.fetch(
+        "SELECT channel, address_key, normalized, given FROM address"
+        " WHERE contact_id = $1 AND channel = $2 ORDER BY id", contact_id, channel)

@@ -1,0 +1,362 @@
+"""Connections for both engines behind one small interface, with kept-open connections.
+
+SQL is written once, in PostgreSQL's `$1` placeholder style; for SQLite the placeholders are
+rewritten to `?1` (numbered parameters, which SQLite supports natively).
+
+SQLite: one kept-open reader connection used inline on the event loop (an indexed look-up takes
+microseconds, less than a hop to a thread), one kept-open writer connection whose transactions
+are serialized by an asyncio lock, opened with `BEGIN IMMEDIATE` and committed in a thread so a
+busy lock held by another process, or an fsync, never blocks the loop. Writers that queue up
+while a transaction is open share its commit (group commit: each runs in a SAVEPOINT, so a
+failing one rolls back alone; every one returns only after the shared COMMIT and its fsync), so
+durable commits under load cost one fsync per batch, not per request. Long reads (bulk checks,
+exports) run in a thread on their own connection.
+
+PostgreSQL: an asyncpg pool (prepared statements are cached per connection by asyncpg).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import piccolo.engine.sqlite  # noqa: F401  (registers the type adapters and converters we share)
+
+from service.db.replicas import ReplicaSet
+
+log = logging.getLogger("service.db")
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+_sqlite_sql_cache: dict[str, str] = {}
+# Any write that touches the change feed takes this lock until commit, so sequence numbers
+# become visible in order and a feed reader never skips one that commits late.
+FEED_LOCK_ID = 7_201_558
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached; answered as 503."""
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A pooled PostgreSQL connection turned out dead when used (the server restarted, or the
+    network dropped it, while it sat idle in the pool): asyncpg only finds out on use."""
+    import asyncpg
+
+    return isinstance(exc, ConnectionError | asyncpg.exceptions.ConnectionDoesNotExistError)
+
+
+def to_sqlite(sql: str) -> str:
+    cached = _sqlite_sql_cache.get(sql)
+    if cached is None:
+        cached = _sqlite_sql_cache[sql] = _PLACEHOLDER.sub(r"?\1", sql)
+    return cached
+
+
+def sqlite_path(url: str) -> str:
+    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` to a filesystem path."""
+    rest = url.split("://", 1)[1]
+    return unquote(rest[1:] if rest.startswith("/") else rest)
+
+
+def _connect_sqlite(path: str, busy_ms: int, synchronous: str,
+                    plain: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path,
+        isolation_level=None,
+        check_same_thread=False,
+        detect_types=0 if plain else sqlite3.PARSE_DECLTYPES,
+        timeout=busy_ms / 1000,
+    )
+    if not plain:
+        conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class SqliteTx:
+    """Statements inside a write transaction, run inline (we hold the write lock)."""
+
+    engine = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return self.conn.execute(to_sqlite(sql), args).rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(to_sqlite(sql), rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        return self.conn.execute(to_sqlite(sql), args).fetchall()
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return self.conn.execute(to_sqlite(sql), args).fetchone()
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = self.conn.execute(to_sqlite(sql), args).fetchone()
+        return None if row is None else row[0]
+
+    async def lock_feed(self) -> None:
+        """SQLite serializes writers already."""
+
+
+class PostgresTx:
+    engine = "postgres"
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self._feed_locked = False
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self.conn.execute(sql, *args)
+        try:
+            return int(status.rsplit(" ", 1)[-1])
+        except ValueError:
+            return 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        return await self.conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchval(sql, *args)
+
+    async def lock_feed(self) -> None:
+        if not self._feed_locked:
+            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", FEED_LOCK_ID)
+            self._feed_locked = True
+
+
+class Database:
+    """The service's connections to one database (SQLite file or PostgreSQL)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout_ms: int = 10_000,
+        synchronous: str = "FULL",
+        pool_min: int = 2,
+        pool_max: int = 10,
+        replica_urls: Sequence[str] = (),
+        replica_max_lag: float = 1.0,
+    ):
+        self.url = url
+        self.engine = "sqlite" if url.startswith("sqlite") else "postgres"
+        self.busy_timeout_ms = busy_timeout_ms
+        self.synchronous = synchronous
+        self.pool_min, self.pool_max = pool_min, pool_max
+        self._reader: sqlite3.Connection | None = None
+        self._hot: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._batch: asyncio.Future | None = None  # the open SQLite write batch's commit
+        self._committer: asyncio.Task | None = None
+        self.pool: Any = None
+        self.replicas: ReplicaSet | None = (
+            ReplicaSet(list(replica_urls), replica_max_lag)
+            if replica_urls and self.engine == "postgres" else None
+        )
+        self._monitor: asyncio.Task | None = None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine == "sqlite"
+
+    # -- life cycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self.is_sqlite:
+            path = sqlite_path(self.url)
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._path = path
+            self._writer = self._connect()
+            self._reader = self._connect()
+            self._hot = _connect_sqlite(path, self.busy_timeout_ms, self.synchronous, plain=True)
+        else:
+            import asyncpg
+
+            self.pool = await asyncpg.create_pool(
+                _pg_dsn(self.url), min_size=self.pool_min, max_size=self.pool_max
+            )
+            if self.replicas is not None:
+                await self.replicas.poll_once(self.pool)
+                self._monitor = asyncio.create_task(self.replicas.monitor(self.pool))
+
+    def _connect(self) -> sqlite3.Connection:
+        return _connect_sqlite(self._path, self.busy_timeout_ms, self.synchronous)
+
+    async def close(self) -> None:
+        if self.is_sqlite:
+            if self._committer is not None:
+                await asyncio.gather(self._committer, return_exceptions=True)
+            for conn in (self._reader, self._writer, self._hot):
+                if conn is not None:
+                    conn.close()
+            self._reader = self._writer = self._hot = None
+        elif self.pool is not None:
+            if self._monitor is not None:
+                self._monitor.cancel()
+                await asyncio.gather(self._monitor, return_exceptions=True)
+                self._monitor = None
+            if self.replicas is not None:
+                await self.replicas.close()
+            await self.pool.close()
+            self.pool = None
+
+    # -- reads outside a transaction ----------------------------------------------------------
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        if self.is_sqlite:
+            return self._reader.execute(to_sqlite(sql), args).fetchall()
+        return await self._pg_read(self.pool.fetch, sql, args)
+
+    async def fetch_tuples(self, sql: str, *args: Any) -> list[Any]:
+        """The hot-path read: plain tuples, no type conversion (SQLite hands timestamps back as
+        text), on a kept-open connection of its own. PostgreSQL records index like tuples."""
+        if self.is_sqlite:
+            return self._hot.execute(to_sqlite(sql), args).fetchall()
+        return await self._pg_read(self.pool.fetch, sql, args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        if self.is_sqlite:
+            return self._reader.execute(to_sqlite(sql), args).fetchone()
+        return await self._pg_read(self.pool.fetchrow, sql, args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        if self.is_sqlite:
+            row = self._reader.execute(to_sqlite(sql), args).fetchone()
+            return None if row is None else row[0]
+        return await self._pg_read(self.pool.fetchval, sql, args)
+
+    async def _pg_read(self, method: Any, sql: str, args: Sequence[Any]) -> Any:
+        """A read on the pool, repeated once on a new connection when the pooled one was
+        dead (see `_connection_lost`): after a database restart or a network outage the
+        first requests would otherwise fail on connections kept from before. Reads are safe
+        to repeat; if the database is still down the repeat fails too (503)."""
+        try:
+            return await method(sql, *args)
+        except Exception as exc:
+            if not _connection_lost(exc):
+                raise
+            await self.pool.expire_connections()  # its idle siblings are as old: replace all
+            return await method(sql, *args)
+
+    async def fetch_long(self, sql: str, *args: Any) -> list[Any]:
+        """A read that may take a while (bulk, export): off the event loop on SQLite."""
+        if not self.is_sqlite:
+            return await self._pg_read(self.pool.fetch, sql, args)
+
+        def run() -> list[Any]:
+            conn = self._connect()
+            try:
+                return conn.execute(to_sqlite(sql), args).fetchall()
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(run)
+
+    # -- reads that a replica may answer (checks, feeds) ----------------------------------------
+    async def fetch_read(self, sql: str, *args: Any, fresh: bool = False) -> list[Any]:
+        """A read a healthy, caught-up replica may answer; `fresh` forces the primary (for a
+        caller that has just written: read-your-writes)."""
+        pool = None if fresh or self.replicas is None else self.replicas.pick()
+        if pool is not None:
+            try:
+                return await pool.fetch(sql, *args)
+            except Exception as exc:  # replica failed mid-read: the primary answers instead
+                log.warning("replica read failed (%s); reading the primary", type(exc).__name__)
+        return await self.fetch_long(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """One statement in its own write transaction."""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, *args)
+
+    # -- write transactions -------------------------------------------------------------------
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteTx | PostgresTx]:
+        if not self.is_sqlite:
+            # BEGIN on a pooled connection that turned out dead (see `_connection_lost`)
+            # means nothing was done yet: replace the pool's old connections and begin once
+            # more on a new one, so the first writes after a database restart or a network
+            # outage do not fail. A failure after BEGIN is never repeated here.
+            for attempt in (1, 2):
+                stack = AsyncExitStack()
+                conn = await stack.enter_async_context(self.pool.acquire())
+                try:
+                    await stack.enter_async_context(conn.transaction())
+                except BaseException as exc:
+                    await stack.aclose()  # gives the dead connection back
+                    if attempt == 2 or not _connection_lost(exc):
+                        raise
+                    await self.pool.expire_connections()
+                    continue
+                break
+            async with stack:  # on exit: COMMIT, or ROLLBACK on an error; then release
+                yield PostgresTx(conn)
+            return
+        async with self._write_lock:
+            conn = self._writer
+            if conn is None:
+                raise DatabaseUnavailable("database is closed")
+            batch = self._batch
+            if batch is None:
+                # Waiting for another process's write lock happens in a thread; the
+                # statements run inline while we hold the lock.
+                await asyncio.to_thread(conn.execute, "BEGIN IMMEDIATE")
+                batch = self._batch = asyncio.get_running_loop().create_future()
+                # Queued on the lock behind every writer already waiting: they join this
+                # commit (group commit), later ones start the next.
+                self._committer = asyncio.create_task(self._commit_batch(batch))
+            conn.execute("SAVEPOINT tx")
+            try:
+                yield SqliteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK TO tx")
+                conn.execute("RELEASE tx")
+                raise
+            conn.execute("RELEASE tx")
+        # Durable before the caller goes on: wait for the commit (and its fsync).
+        await asyncio.shield(batch)
+
+    async def _commit_batch(self, batch: asyncio.Future) -> None:
+        async with self._write_lock:
+            self._batch = None
+            try:
+                await asyncio.to_thread(_commit, self._writer)
+            except BaseException as exc:
+                batch.set_exception(exc)
+                batch.exception()  # retrieved here; every waiter re-raises it
+            else:
+                batch.set_result(None)
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _pg_dsn(url: str) -> str:
+    for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix):]
+    return url

@@ -1,0 +1,182 @@
+"""The data model of the design brief as Piccolo tables (schema and migrations).
+
+Composite unique constraints are raw `CREATE UNIQUE INDEX` statements in the migration, because
+Piccolo's composite `Unique` does not work on SQLite. A whole-channel preference or suppression
+stores the topic as the empty string (not NULL), so that those unique indexes hold on both engines.
+"""
+
+from piccolo.columns import (
+    JSON,
+    BigInt,
+    BigSerial,
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.table import Table
+
+WHOLE_CHANNEL = ""  # the topic value meaning "the whole channel"
+
+
+class Contact(Table, tablename="contact"):
+    id = Varchar(length=36, primary_key=True)
+    external_ref = Varchar(length=255, null=True, default=None, unique=True)
+    restricted = Boolean(default=False)  # GDPR art. 18: no non-transactional sending
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class Address(Table, tablename="address"):
+    """One channel identifier of a contact; (channel, address_key) is unique."""
+
+    contact_id = ForeignKey(Contact, on_delete=OnDelete.cascade, index=True)
+    channel = Varchar(length=8)
+    address_key = Varchar(length=64)  # hex HMAC-SHA256 of family + ":" + normalized
+    normalized = Text()
+    given = Text()
+    created_at = Timestamptz()
+
+
+class Topic(Table, tablename="topic"):
+    key = Varchar(length=64, unique=True)
+    name = Varchar(length=200)
+    description = Text(default="")
+    channels = JSON(default="[]")
+    legal_basis = Varchar(length=32, default="consent")
+    transactional = Boolean(default=False)
+    archived_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class WordingVersion(Table, tablename="wording_version"):
+    """Consent text shown on a form or page, referenced from the ledger by key."""
+
+    key = Varchar(length=100, unique=True)
+    text = Text()
+    language = Varchar(length=16, default="en")
+    created_at = Timestamptz()
+
+
+class ConsentEvent(Table, tablename="consent_event"):
+    """The append-only ledger (GDPR art. 7 proof). Never updated except by erasure/retention."""
+
+    id = BigSerial(primary_key=True)
+    contact_id = Varchar(length=36, index=True)  # no foreign key: the proof outlives erasure
+    address_key = Varchar(length=64, null=True, default=None)
+    channel = Varchar(length=8)
+    topic = Varchar(length=64, default=WHOLE_CHANNEL)
+    action = Varchar(length=16)
+    source = Varchar(length=32)
+    occurred_at = Timestamptz()
+    ip = Varchar(length=64, null=True, default=None)
+    user_agent = Text(null=True, default=None)
+    wording_version = Varchar(length=100, null=True, default=None)
+    campaign = Varchar(length=200, null=True, default=None)
+    message_ref = Varchar(length=200, null=True, default=None)
+    api_key_id = Integer(null=True, default=None)
+    detail = JSON(null=True, default=None)
+
+
+class Preference(Table, tablename="preference"):
+    """Current status per (contact, channel, topic); written with its ledger event."""
+
+    contact_id = ForeignKey(Contact, on_delete=OnDelete.cascade)
+    channel = Varchar(length=8)
+    topic = Varchar(length=64, default=WHOLE_CHANNEL)
+    status = Varchar(length=16)
+    paused_until = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz()
+    seq = BigInt(default=0)
+
+
+class Suppression(Table, tablename="suppression"):
+    """(channel, address key, topic, reason); exists with or without a contact."""
+
+    id = BigSerial(primary_key=True)
+    channel = Varchar(length=8)
+    address_key = Varchar(length=64)
+    topic = Varchar(length=64, default=WHOLE_CHANNEL)
+    reason = Varchar(length=16)
+    source = Varchar(length=32)
+    list_name = Varchar(length=32, null=True, default=None)
+    contact_id = Varchar(length=36, null=True, default=None, index=True)
+    created_at = Timestamptz()
+    seq = BigInt(default=0)
+
+
+class ChangeFeed(Table, tablename="change_feed"):
+    """Every change to a suppression or preference; `seq` is the feed's cursor."""
+
+    seq = BigSerial(primary_key=True)
+    kind = Varchar(length=16)  # suppression | preference
+    op = Varchar(length=16)  # added | removed | updated
+    channel = Varchar(length=8)
+    address_key = Varchar(length=64, null=True, default=None)
+    topic = Varchar(length=64, default=WHOLE_CHANNEL)
+    contact_id = Varchar(length=36, null=True, default=None)
+    value = Varchar(length=32)  # the suppression reason or the preference status
+    source = Varchar(length=32, default="")
+    occurred_at = Timestamptz()
+
+
+class ApiKey(Table, tablename="api_key"):
+    name = Varchar(length=100)
+    prefix = Varchar(length=16, unique=True)  # public part of the key, used to find the row
+    secret_hash = Varchar(length=64)  # hex SHA-256 of the whole key; the key itself is not kept
+    scopes = Text()  # space-separated
+    created_at = Timestamptz()
+    last_used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class Outbox(Table, tablename="outbox"):
+    """Durable jobs (emails, webhook deliveries), retried with backoff."""
+
+    id = BigSerial(primary_key=True)
+    kind = Varchar(length=16)  # email | webhook
+    payload = JSON()
+    dedupe_key = Varchar(length=200, null=True, default=None, unique=True)
+    status = Varchar(length=16, default="pending")  # pending | sent | dead
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz()
+    locked_until = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    created_at = Timestamptz()
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class WebhookSubscription(Table, tablename="webhook_subscription"):
+    """A CRM endpoint that receives every change of the feed, signed with its secret."""
+
+    url = Text()
+    secret = Varchar(length=100)
+    active = Boolean(default=True)
+    last_seq = BigInt(default=0)
+    created_at = Timestamptz()
+
+
+class SoftBounce(Table, tablename="soft_bounce"):
+    channel = Varchar(length=8)
+    address_key = Varchar(length=64)
+    occurred_at = Timestamptz()
+
+
+TABLES = [
+    Contact,
+    Address,
+    Topic,
+    WordingVersion,
+    ConsentEvent,
+    Preference,
+    Suppression,
+    ChangeFeed,
+    ApiKey,
+    Outbox,
+    WebhookSubscription,
+    SoftBounce,
+]

@@ -1,0 +1,127 @@
+"""The durable outbox: jobs written in the requesting transaction, delivered by a worker.
+
+A request that needs an email or a webhook only inserts an outbox row in its own transaction.
+The worker claims due rows (with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several instances
+never take the same job; SQLite serializes writers anyway), hands each to the sender registered
+for its kind, and marks it sent, or schedules a retry with exponential backoff. Nothing is lost
+while the SMTP server or a webhook target is down; a job is dead only after MAX_ATTEMPTS.
+
+Senders: each `service/<capability>/senders.py` defines SENDERS: kind -> async fn(rt, payload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from service.consent.ledger import Tx
+from service.runtime import Runtime
+
+log = logging.getLogger("service.outbox")
+MAX_ATTEMPTS = 20
+CLAIM_SECONDS = 120
+BATCH = 50
+
+
+def backoff(attempts: int) -> timedelta:
+    """1s, 2s, 4s ... capped at one hour."""
+    return timedelta(seconds=min(3600, 2 ** max(0, attempts - 1)))
+
+
+async def enqueue(
+    tx: Tx, kind: str, payload: dict[str, Any], *, dedupe_key: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Add a job in the caller's transaction; False when `dedupe_key` was already queued."""
+    now = now or datetime.now(UTC)
+    count = await tx.execute(
+        "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, next_attempt_at,"
+        " created_at) VALUES ($1, $2, $3, 'pending', 0, $4, $4)"
+        " ON CONFLICT (dedupe_key) DO NOTHING",
+        kind, json.dumps(payload), dedupe_key, now,
+    )
+    return count > 0
+
+
+async def claim(rt: Runtime, limit: int = BATCH) -> list[Any]:
+    now = datetime.now(UTC)
+    until = now + timedelta(seconds=CLAIM_SECONDS)
+    skip_locked = "" if rt.db.is_sqlite else " FOR UPDATE SKIP LOCKED"
+    async with rt.db.transaction() as tx:
+        return await tx.fetch(
+            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN ("
+            " SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2"
+            " AND (locked_until IS NULL OR locked_until <= $2) ORDER BY id LIMIT $3"
+            f"{skip_locked}) RETURNING id, kind, payload, attempts",
+            until, now, limit,
+        )
+
+
+async def run_once(rt: Runtime, senders: dict | None = None) -> int:
+    """Deliver what is due; returns how many jobs were tried."""
+    from service.discovery import collect
+
+    senders = senders if senders is not None else collect("senders", "SENDERS")
+    jobs = sorted(await claim(rt), key=lambda job: job["id"])
+    for job in jobs:
+        payload = job["payload"]
+        if isinstance(payload, str):
+            payload = json.loads(payload)
+        sender = senders.get(job["kind"])
+        if not await _renew_claim(rt, job):
+            continue  # another worker claimed it meanwhile: it sends it, not us
+        try:
+            if sender is None:
+                raise RuntimeError(f"no sender for outbox kind {job['kind']!r}")
+            await sender(rt, payload)
+        except Exception as exc:  # any failure is retried later; the job stays
+            await _failed(rt, job, exc)
+        else:
+            await rt.db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = $1, locked_until = NULL,"
+                " last_error = NULL WHERE id = $2",
+                datetime.now(UTC), job["id"],
+            )
+    return len(jobs)
+
+
+async def _renew_claim(rt: Runtime, job: Any) -> bool:
+    """Extend this worker's claim on `job` right before sending it; False when another worker
+    has claimed it since. A batch sent to a slow SMTP server or webhook target can outlive
+    CLAIM_SECONDS, and another worker would then claim and send the same jobs again (sent
+    twice). Every claim increments `attempts`, so an unchanged count means the claim is ours."""
+    until = datetime.now(UTC) + timedelta(seconds=CLAIM_SECONDS)
+    async with rt.db.transaction() as tx:
+        return await tx.execute(
+            "UPDATE outbox SET locked_until = $1 WHERE id = $2 AND attempts = $3"
+            " AND status = 'pending'", until, job["id"], job["attempts"]) == 1
+
+
+async def _failed(rt: Runtime, job: Any, exc: Exception) -> None:
+    attempts = job["attempts"]
+    dead = attempts >= MAX_ATTEMPTS
+    log.warning("outbox job %s (%s) attempt %s failed: %s%s", job["id"], job["kind"], attempts,
+                type(exc).__name__, " - giving up" if dead else "")
+    await rt.db.execute(
+        "UPDATE outbox SET status = $1, next_attempt_at = $2, locked_until = NULL,"
+        " last_error = $3 WHERE id = $4",
+        "dead" if dead else "pending", datetime.now(UTC) + backoff(attempts),
+        f"{type(exc).__name__}: {exc}"[:500], job["id"],
+    )
+
+
+async def outbox_loop(rt: Runtime, idle_seconds: float = 0.5) -> None:
+    from service.discovery import collect
+
+    senders = collect("senders", "SENDERS")
+    while True:
+        try:
+            tried = await run_once(rt, senders)
+        except Exception:
+            log.exception("outbox pass failed (database down?); retrying")
+            tried = 0
+        if not tried:
+            await asyncio.sleep(idle_seconds)

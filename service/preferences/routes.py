@@ -1,0 +1,126 @@
+"""The preference centre (`/p/{token}`) and "email me a link" (`/p`): recipient pages.
+
+GETs only read. POSTs are CSRF-protected by the app's CSRFConfig (a POST without the form's
+`_csrf_token` and the `csrftoken` cookie is refused with 403 before it reaches us).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from babel.dates import format_date
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Template
+
+from service.consent.ledger import Proof
+from service.contacts.normalize import AddressError
+from service.i18n import negotiate
+from service.pages import render
+from service.preferences.links import CLIENT_STORE, client_allowed, request_link
+from service.preferences.save import WORDING_VERSION, save_choices, unsubscribe_all
+from service.preferences.view import load_centre
+from service.runtime import RT, Runtime
+from service.security.tokens import BadToken, TokenData
+
+log = logging.getLogger("service.preferences")
+MAX_ADDRESS_INPUT = 320
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def user_agent(request: Request) -> str | None:
+    return (request.headers.get("user-agent") or "")[:500] or None
+
+
+def language(request: Request, rt: Runtime) -> str:
+    return negotiate(request.headers.get("accept-language"), rt.settings.default_language)
+
+
+def fmt_date(value: datetime, lang: str) -> str:
+    return format_date(value, format="long", locale=lang)
+
+
+def _verify(rt: Runtime, token: str) -> TokenData | None:
+    try:
+        return rt.signer.verify("preferences", token)
+    except BadToken:
+        log.info("refused a bad preferences link")  # never the token itself
+        return None
+
+
+async def _page(request: Request, rt: Runtime, token: str, data: TokenData | None, **extra):
+    if data is None:
+        return render(request, rt, "preferences/invalid.html", status_code=400)
+    topics = await rt.topics.all(rt.db)
+    centre = await load_centre(rt.db, topics, data.contact_id, datetime.now(UTC))
+    if centre is None:
+        return render(request, rt, "preferences/gone.html", status_code=404)
+    return render(request, rt, "preferences/centre.html", centre=centre, token=token,
+                  fmt_date=fmt_date, **extra)
+
+
+@get("/p/{token:str}", include_in_schema=False)
+async def centre_page(request: Request, rt: RT, token: FromPath[str]) -> Template:
+    """The person's channels and topics, with the current state of every switch."""
+    return await _page(request, rt, token, _verify(rt, token))
+
+
+@post("/p/{token:str}", status_code=200, include_in_schema=False)
+async def centre_save(request: Request, rt: RT, token: FromPath[str]) -> Template:
+    """Save the choices (or unsubscribe from all) and show what changed."""
+    data = _verify(rt, token)
+    if data is None:
+        return await _page(request, rt, token, None)
+    form = await request.form()
+    now = datetime.now(UTC)
+    proof = Proof(source="preference_centre", ip=client_ip(request),
+                  user_agent=user_agent(request), wording_version=WORDING_VERSION,
+                  campaign=data.campaign or None)
+    topics = await rt.topics.all(rt.db)
+    changes = None
+    async with rt.db.transaction() as tx:
+        centre = await load_centre(tx, topics, data.contact_id, now)
+        if centre is not None:
+            if form.get("action") == "unsubscribe_all":
+                changes = await unsubscribe_all(tx, centre, proof=proof, now=now)
+            else:
+                changes = await save_choices(
+                    tx, centre, checked=set(form.keys()), shown=set(form.getall("shown", [])),
+                    pause_choice=str(form.get("pause", "")), proof=proof, now=now)
+    return await _page(request, rt, token, data, saved=changes is not None, changes=changes)
+
+
+@get("/p", include_in_schema=False)
+async def link_form(request: Request, rt: RT) -> Template:
+    return render(request, rt, "preferences/request_link.html")
+
+
+@post("/p", status_code=200, include_in_schema=False)
+async def link_request(request: Request, rt: RT) -> Template:
+    """Send a link if we know the address; the answer is the same either way."""
+    now = datetime.now(UTC)
+    store = request.app.stores.get(CLIENT_STORE)
+    allowed, retry_after = await client_allowed(store, client_ip(request) or "unknown", now)
+    if not allowed:
+        page = render(request, rt, "preferences/too_many.html", status_code=429)
+        page.headers["Retry-After"] = str(retry_after)
+        return page
+    form = await request.form()
+    raw = str(form.get("email", "")).strip()
+    if not raw or len(raw) > MAX_ADDRESS_INPUT:
+        return render(request, rt, "preferences/request_link.html", status_code=400,
+                      error="missing" if not raw else "invalid", email=raw[:MAX_ADDRESS_INPUT])
+    try:
+        await request_link(rt, raw, language(request, rt), now)
+    except AddressError:
+        return render(request, rt, "preferences/request_link.html", status_code=400,
+                      error="invalid", email=raw)
+    return render(request, rt, "preferences/link_sent.html")
+
+
+page_routes = [centre_page, centre_save, link_form, link_request]
+api_routes: list = []

@@ -1,0 +1,73 @@
+"""Applying what the person chose on the preference centre, in one transaction.
+
+Only switches that were on the page (`shown`) and whose submitted state differs from the
+current one are changed, so a topic added after the page was rendered is never switched off by
+accident, and re-sending the same form changes nothing. Transactional topics are never changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from service.consent.ledger import Proof, Tx
+from service.preferences.changes import opt_in, opt_out, pause
+from service.preferences.view import Centre
+
+PAUSE_DAYS = {"30": 30, "90": 90}
+# The wording the preference centre shows, recorded with every change it makes (ledger proof).
+WORDING_VERSION = "preference-centre-1"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One change, for the "what changed" list: kind is channel_on, channel_off, topic_on,
+    topic_off, paused or resumed."""
+
+    kind: str
+    channel: str | None = None
+    topic: str | None = None  # the topic's name
+    until: datetime | None = None
+
+
+async def save_choices(
+    tx: Tx, centre: Centre, *, checked: Collection[str], shown: Collection[str], pause_choice: str,
+    proof: Proof, now: datetime,
+) -> list[Change]:
+    changes: list[Change] = []
+    common = {"contact_id": centre.contact_id, "proof": proof, "now": now}
+    for ch in centre.channels:
+        keys = {"channel": ch.channel, "address_keys": ch.address_keys}
+        if ch.field in shown and (ch.field in checked) != ch.on:
+            writer = opt_out if ch.on else opt_in
+            if await writer(tx, topic=None, **keys, **common):
+                changes.append(Change("channel_off" if ch.on else "channel_on", ch.channel))
+        for topic in ch.topics:
+            if topic.transactional or topic.field not in shown:
+                continue
+            if (topic.field in checked) != topic.on:
+                writer = opt_out if topic.on else opt_in
+                if await writer(tx, topic=topic.key, **keys, **common):
+                    changes.append(Change("topic_off" if topic.on else "topic_on", ch.channel,
+                                          topic.name))
+    if pause_choice in PAUSE_DAYS or (pause_choice == "resume" and centre.paused_until):
+        until = now + timedelta(days=PAUSE_DAYS[pause_choice]) if pause_choice != "resume" \
+            else None
+        changed = False
+        for ch in centre.channels:
+            changed |= await pause(tx, channel=ch.channel, until=until, **common)
+        if changed:
+            changes.append(Change("paused", until=until) if until else Change("resumed"))
+    return changes
+
+
+async def unsubscribe_all(tx: Tx, centre: Centre, *, proof: Proof,
+                          now: datetime) -> list[Change]:
+    """Opt out of all marketing on every channel of the contact (transactional mail goes on)."""
+    changes = []
+    for ch in centre.channels:
+        if await opt_out(tx, contact_id=centre.contact_id, channel=ch.channel, topic=None,
+                         address_keys=ch.address_keys, proof=proof, now=now):
+            changes.append(Change("channel_off", ch.channel))
+    return changes

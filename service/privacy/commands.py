@@ -1,0 +1,48 @@
+"""`python -m service retention [--once] [--dry-run]`: apply the retention settings now, or
+run the retention schedule as its own process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Remove personal data past its retention period (RETENTION_* "
+                          "settings); logs what it removed, by count.")
+    parser.add_argument("--once", action="store_true",
+                        help="one pass now, then exit (default: run on the schedule)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --once: only count what would be removed")
+
+
+def run(args: argparse.Namespace) -> int:
+    from service.privacy.jobs import retention_loop
+    from service.privacy.retention import retention_once
+    from service.runtime import build_runtime
+    from service.settings import get_settings
+
+    async def main() -> int:
+        rt = build_runtime(get_settings())
+        await rt.db.open()
+        try:
+            if not args.once:
+                await retention_loop(rt)
+                return 0
+            counts = await retention_once(rt.db, rt.settings, dry_run=args.dry_run)
+        finally:
+            await rt.db.close()
+        if counts is None:
+            print("Another instance is running retention right now; nothing done.")
+            return 1
+        verb = "Would remove" if args.dry_run else "Removed"
+        print(f"{verb}: {counts.summary()}.")
+        return 0
+
+    if args.dry_run and not args.once:
+        print("error: --dry-run needs --once")
+        return 2
+    return asyncio.run(main())
+
+
+COMMANDS = {"retention": (add_arguments, run)}

@@ -1,0 +1,198 @@
+"""Privacy operations as plain async functions: export, restriction, erasure, wording versions,
+and the self-service links of the preference centre."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from service import outbox
+from service.consent.ledger import Proof, record_change, record_event
+from service.contacts.store import addresses_of
+from service.db.engine import Database
+from service.errors import Conflict, NotFound
+from service.privacy import schemas as s
+from service.privacy.erasure import Removal, remove_person
+from service.runtime import Runtime
+from service.security.tokens import ALL_TOPICS, TokenData
+
+PRIVACY_ACTIONS = ("download", "delete")
+GONE = "no contact with this id (it may have been erased)"
+EVENT_COLUMNS = ("id", "channel", "topic", "action", "source", "occurred_at", "ip",
+                 "user_agent", "wording_version", "campaign", "message_ref", "api_key_id",
+                 "detail")
+
+
+def _topic(value: str) -> str | None:
+    return value or None
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
+    """Everything held about one contact (the JSON schema is in docs/privacy.md)."""
+    contact = await db.fetchrow("SELECT id, external_ref, restricted, created_at, updated_at"
+                                " FROM contact WHERE id = $1", contact_id)
+    if contact is None:
+        raise NotFound("contact_id", GONE)
+    addresses = await db.fetch("SELECT channel, address_key, normalized, given, created_at"
+                               " FROM address WHERE contact_id = $1 ORDER BY id", contact_id)
+    preferences = await db.fetch(
+        "SELECT channel, topic, status, paused_until, updated_at FROM preference"
+        " WHERE contact_id = $1 ORDER BY channel, topic", contact_id)
+    events = await db.fetch_long(
+        f"SELECT {', '.join(EVENT_COLUMNS)} FROM consent_event WHERE contact_id = $1"
+        " ORDER BY id", contact_id)
+    suppressions = []
+    for a in addresses:
+        rows = await db.fetch(
+            "SELECT channel, topic, reason, source, list_name, created_at FROM suppression"
+            " WHERE channel = $1 AND address_key = $2 ORDER BY id", a["channel"], a["address_key"])
+        suppressions += [s.ExportSuppression(
+            channel=r["channel"], address=a["normalized"], topic=_topic(r["topic"]),
+            reason=r["reason"], source=r["source"], list_name=r["list_name"],
+            created_at=r["created_at"]) for r in rows]
+    keys = sorted({e["wording_version"] for e in events if e["wording_version"]})
+    return s.ContactExport(
+        generated_at=datetime.now(UTC),
+        contact=s.ExportContact(id=contact["id"], external_ref=contact["external_ref"],
+                                restricted=bool(contact["restricted"]),
+                                created_at=contact["created_at"],
+                                updated_at=contact["updated_at"]),
+        addresses=[s.ExportAddress(channel=a["channel"], address=a["normalized"],
+                                   given=a["given"], address_key=a["address_key"],
+                                   created_at=a["created_at"]) for a in addresses],
+        preferences=[s.ExportPreference(channel=p["channel"], topic=_topic(p["topic"]),
+                                        status=p["status"], paused_until=p["paused_until"],
+                                        updated_at=p["updated_at"]) for p in preferences],
+        consent_events=[s.ExportEvent(**{**dict(zip(EVENT_COLUMNS, e, strict=True)),
+                                         "topic": _topic(e["topic"]),
+                                         "detail": _json(e["detail"])}) for e in events],
+        suppressions=suppressions,
+        wording_versions=[s.ExportWording(**w) for w in await wordings(db, keys)],
+    )
+
+
+def _cell(value: Any) -> Any:
+    """Neutralise spreadsheet formulas (CSV injection) in text cells."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def ledger_csv(export: s.ContactExport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(EVENT_COLUMNS)
+    for event in export.consent_events:
+        row = event.model_dump(mode="json")
+        row["detail"] = json.dumps(row["detail"]) if row["detail"] is not None else ""
+        writer.writerow([_cell("" if row[c] is None else row[c]) for c in EVENT_COLUMNS])
+    return out.getvalue()
+
+
+async def erase(db: Database, contact_id: str, *, source: str,
+                api_key_id: int | None = None) -> Removal:
+    async with db.transaction() as tx:
+        removal = await remove_person(tx, contact_id, why="request", source=source,
+                                      api_key_id=api_key_id)
+    if removal is None:
+        raise NotFound("contact_id", GONE)
+    return removal
+
+
+async def set_restriction(db: Database, contact_id: str, restricted: bool, reason: str | None,
+                          proof: Proof) -> bool:
+    """Set or lift the art. 18 restriction; False when it already was in that state."""
+    now = datetime.now(UTC)
+    action = "restricted" if restricted else "unrestricted"
+    async with db.transaction() as tx:
+        await tx.lock_feed()
+        current = await tx.fetchrow("SELECT restricted FROM contact WHERE id = $1", contact_id)
+        if current is None:
+            raise NotFound("contact_id", GONE)
+        if bool(current["restricted"]) == restricted:
+            return False
+        await tx.execute("UPDATE contact SET restricted = $1, updated_at = $2 WHERE id = $3",
+                         restricted, now, contact_id)
+        detail = {"reason": reason} if reason else None
+        addresses = await addresses_of(tx, contact_id)
+        for a in addresses:
+            await record_event(tx, contact_id=contact_id, channel=a["channel"], topic=None,
+                               action=action, proof=proof, address_key=a["address_key"],
+                               detail=detail, now=now)
+            # mailers mirroring the feed learn that sending must stop (or may resume)
+            await record_change(tx, kind="preference", op="updated", channel=a["channel"],
+                                address_key=a["address_key"], topic="", contact_id=contact_id,
+                                value=action, source=proof.source, now=now)
+        if not addresses:
+            await record_event(tx, contact_id=contact_id, channel="*", topic=None,
+                               action=action, proof=proof, detail=detail, now=now)
+    return True
+
+
+async def wordings(db: Database, keys: list[str]) -> list[dict]:
+    if not keys:
+        return []
+    marks = ", ".join(f"${i}" for i in range(1, len(keys) + 1))
+    rows = await db.fetch("SELECT key, text, language, created_at FROM wording_version"
+                          f" WHERE key IN ({marks}) ORDER BY key", *keys)
+    return [dict(zip(("key", "text", "language", "created_at"), r, strict=True)) for r in rows]
+
+
+async def create_wording(db: Database, data: s.WordingIn) -> tuple[dict, bool]:
+    """(version, created). The same key with the same text and language is accepted again;
+    with anything different it is a conflict: versions never change."""
+    async with db.transaction() as tx:
+        created = await tx.execute(
+            "INSERT INTO wording_version (key, text, language, created_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+            data.key, data.text, data.language, datetime.now(UTC))
+        row = await tx.fetchrow("SELECT key, text, language, created_at FROM wording_version"
+                                " WHERE key = $1", data.key)
+    version = dict(zip(("key", "text", "language", "created_at"), row, strict=True))
+    if version["text"] != data.text or version["language"] != data.language:
+        raise Conflict("key", f"wording version {data.key!r} already exists with a different "
+                              "text or language; versions are immutable, use a new key")
+    return version, created > 0
+
+
+async def get_wording(db: Database, key: str) -> dict:
+    found = await wordings(db, [key])
+    if not found:
+        raise NotFound("key", "no wording version with this key")
+    return found[0]
+
+
+def mask(address: str) -> str:
+    local, at, domain = address.partition("@")
+    if not at:
+        return address[:2] + "***" + address[-2:]
+    return local[:1] + "***@" + domain
+
+
+async def send_privacy_link(rt: Runtime, contact_id: str, action: str, lang: str) -> str | None:
+    """Email a fresh, short-lived link for `action` to the contact's first email address;
+    the masked address it went to, or None when the contact has no email address."""
+    now = datetime.now(UTC)
+    async with rt.db.transaction() as tx:
+        emails = await addresses_of(tx, contact_id, "email")
+        if not emails:
+            return None
+        to = emails[0]["normalized"]
+        token = rt.signer.sign("privacy", TokenData(contact_id, "email", ALL_TOPICS, "", action))
+        minutes = max(1, rt.settings.privacy_link_max_age_seconds // 60)
+        payload = {"to": to, "template": f"privacy_{action}", "lang": lang,
+                   "context": {"url": f"{rt.settings.public_base_url.rstrip('/')}/privacy/"
+                                      f"{token}", "action": action, "expires_minutes": minutes},
+                   "list_unsubscribe": None}
+        # one email per action per 5 minutes however often the button is pressed
+        bucket = now.strftime("%Y%m%d%H") + f"{now.minute // 5:02d}"
+        await outbox.enqueue(tx, "email", payload,
+                             dedupe_key=f"privacy:{action}:{contact_id}:{bucket}", now=now)
+    return mask(to)

@@ -1,0 +1,90 @@
+"""Consent proof (GDPR art. 7(1)): who agreed, when, how, to which exact words, and every
+withdrawal, for one contact or one topic. Read from the ledger, which outlives erasure: after an
+erasure the events are still there, without addresses, IP or user agent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from service.db.engine import Database
+from service.errors import NotFound
+from service.privacy.schemas import ProofEntry, ProofReport
+
+CONSENT_ACTIONS = ("opt_in", "confirmed")
+SELECT = (
+    "SELECT e.id, e.contact_id, e.address_key, e.channel, e.topic, e.action, e.occurred_at,"
+    " e.source, e.ip, e.user_agent, e.wording_version, w.text AS wording_text,"
+    " w.language AS wording_language, e.campaign, e.message_ref, e.api_key_id"
+    " FROM consent_event e LEFT JOIN wording_version w ON w.key = e.wording_version"
+)
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 10_000
+
+
+def kind_of(action: str, topic: str, subject: str) -> str:
+    if action == "opt_out":
+        return "withdrawal"
+    if not topic and subject == "topic":
+        return "other"  # a whole-channel opt-in is not consent to this topic
+    if action in CONSENT_ACTIONS:
+        return "consent"
+    return "pending" if action == "pending" else "other"
+
+
+async def _addresses(db: Database, contact_ids: set[str]) -> dict[str, list]:
+    found: dict[str, list] = {cid: [] for cid in contact_ids}
+    ids = sorted(contact_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join(f"${i}" for i in range(1, len(chunk) + 1))
+        rows = await db.fetch("SELECT contact_id, channel, address_key, normalized FROM address"
+                              f" WHERE contact_id IN ({marks}) ORDER BY id", *chunk)
+        for row in rows:
+            found[row["contact_id"]].append(row)
+    return found
+
+
+async def _report(db: Database, subject: str, key: str, rows: list, limit: int) -> ProofReport:
+    addresses = await _addresses(db, {r["contact_id"] for r in rows})
+    entries = []
+    for r in rows:
+        held = addresses[r["contact_id"]]
+        exact = [a["normalized"] for a in held if a["address_key"] == r["address_key"]]
+        on_channel = [a["normalized"] for a in held if a["channel"] == r["channel"]]
+        entries.append(ProofEntry(
+            event_id=r["id"], contact_id=r["contact_id"], addresses=exact or on_channel,
+            channel=r["channel"], topic=r["topic"] or None, action=r["action"],
+            kind=kind_of(r["action"], r["topic"], subject), occurred_at=r["occurred_at"],
+            source=r["source"], ip=r["ip"], user_agent=r["user_agent"],
+            wording_version=r["wording_version"], wording_text=r["wording_text"],
+            wording_language=r["wording_language"], campaign=r["campaign"],
+            message_ref=r["message_ref"], api_key_id=r["api_key_id"]))
+    return ProofReport(
+        subject=subject, key=key, generated_at=datetime.now(UTC),
+        consents=sum(e.kind == "consent" for e in entries),
+        withdrawals=sum(e.kind == "withdrawal" for e in entries),
+        entries=entries, next_after=entries[-1].event_id if len(entries) == limit else None)
+
+
+async def contact_proof(db: Database, contact_id: str, after: int = 0,
+                        limit: int = DEFAULT_LIMIT) -> ProofReport:
+    rows = await db.fetch_long(f"{SELECT} WHERE e.contact_id = $1 AND e.id > $2"
+                               " ORDER BY e.id LIMIT $3", contact_id, after, limit)
+    if not rows and not after and await db.fetchval(
+            "SELECT 1 FROM contact WHERE id = $1", contact_id) is None:
+        raise NotFound("contact_id", "no contact and no ledger events with this id")
+    return await _report(db, "contact", contact_id, rows, limit)
+
+
+async def topic_proof(db: Database, topic: str, after: int = 0,
+                      limit: int = DEFAULT_LIMIT) -> ProofReport:
+    """Events on the topic, plus the whole-channel events (such as "unsubscribe from all") of
+    the people who have events on it: those withdraw the topic too."""
+    rows = await db.fetch_long(
+        f"{SELECT} WHERE (e.topic = $1 OR (e.topic = $2 AND e.contact_id IN"
+        " (SELECT contact_id FROM consent_event WHERE topic = $1))) AND e.id > $3"
+        " ORDER BY e.id LIMIT $4", topic, "", after, limit)
+    if not rows and not after and await db.fetchval(
+            "SELECT 1 FROM topic WHERE key = $1", topic) is None:
+        raise NotFound("key", "no topic and no ledger events with this key")
+    return await _report(db, "topic", topic, rows, limit)

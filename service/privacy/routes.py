@@ -1,0 +1,233 @@
+"""HTTP handlers of the privacy capability: export, erasure, restriction, consent proof and
+wording versions under /v1; the self-service "download / delete my data" pages.
+
+Scopes: reading (export, proof, wording) `contacts:read`; erasure and restriction
+`contacts:write` (CRMs forward data-subject requests); registering wording versions `admin`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from litestar import MediaType, Request, Response, delete, get, post, put
+from litestar.enums import RequestEncodingType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.params import Body, FromPath, JSONBody, QueryParameter
+
+from service.consent.ledger import Proof
+from service.errors import MAX_INT64
+from service.i18n import negotiate
+from service.pages import render
+from service.privacy import logic, proof
+from service.privacy import schemas as s
+from service.privacy.erasure import remove_person
+from service.runtime import RT, Runtime
+from service.security.tokens import BadToken, TokenData
+
+log = logging.getLogger("service.privacy")
+READ = {"scope": "contacts:read"}
+WRITE = {"scope": "contacts:write"}
+ADMIN = {"scope": "admin"}
+TAGS = ["privacy"]
+Limit = Annotated[int, QueryParameter(ge=1, le=proof.MAX_LIMIT, description="Events per page")]
+After = Annotated[int, QueryParameter(ge=0, le=MAX_INT64,
+                                      description="`next_after` of the previous page")]
+Format = Annotated[Literal["json", "html"], QueryParameter(description="html: a printable page")]
+FormBody = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+@dataclass
+class _JsonOrHtml(Operation):
+    """`format=html` answers the report as a printable page: documented beside the JSON."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse) and ok.content is not None:
+            ok.content["text/html"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+
+
+def _source(request: Request) -> tuple[str, int]:
+    key = request.state.api_key
+    return ("admin" if "admin" in key.scopes else "api"), key.id
+
+
+@get("/contacts/{contact_id:str}/export", opt=READ, tags=TAGS, summary="Export a contact")
+async def export_contact(rt: RT, contact_id: FromPath[str]) -> s.ContactExport:
+    """Everything held about a person: contact, addresses, preferences, the full consent ledger,
+    suppressions of its addresses, and the consent texts referred to (docs/privacy.md)."""
+    return await logic.export_contact(rt.db, contact_id)
+
+
+@get("/contacts/{contact_id:str}/export/ledger.csv", opt=READ, tags=TAGS,
+     summary="Export a contact's consent ledger as CSV")
+async def export_ledger_csv(rt: RT, contact_id: FromPath[str]) -> Response[str]:
+    export = await logic.export_contact(rt.db, contact_id)
+    return Response(logic.ledger_csv(export), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="ledger-{contact_id}.csv"'})
+
+
+@delete("/contacts/{contact_id:str}", opt=WRITE, tags=TAGS, status_code=200,
+        summary="Erase a contact")
+async def erase_contact(rt: RT, request: Request, contact_id: FromPath[str]) -> s.ErasureOut:
+    """Erasure (GDPR art. 17), in one transaction: the contact, its addresses and preferences
+    go; ledger events lose IP and user agent; emails to it leave the outbox; each address stays
+    suppressed as `erased`, keyed only by its HMAC key. Only a new double opt-in brings the
+    address back. 404 when there is no such contact (or it was erased already)."""
+    source, key_id = _source(request)
+    removal = await logic.erase(rt.db, contact_id, source=source, api_key_id=key_id)
+    log.info("contact %s erased (%d addresses) by API key %s", contact_id, removal.addresses,
+             key_id)
+    return s.ErasureOut(id=contact_id, addresses=removal.addresses,
+                        suppressions_added=removal.suppressions_added,
+                        ledger_events_scrubbed=removal.ledger_events_scrubbed,
+                        outbox_deleted=removal.outbox_deleted,
+                        outbox_redacted=removal.outbox_redacted)
+
+
+@put("/contacts/{contact_id:str}/restriction", opt=WRITE, tags=TAGS,
+     summary="Restrict processing of a contact")
+async def restrict_contact(rt: RT, request: Request, contact_id: FromPath[str],
+                           data: JSONBody[s.RestrictionIn]) -> s.RestrictionOut:
+    """GDPR art. 18: while restricted, every non-transactional message is blocked (reason
+    `restricted`); nothing is deleted, and retention keeps the contact. Recorded in the ledger."""
+    source, key_id = _source(request)
+    changed = await logic.set_restriction(rt.db, contact_id, data.restricted, data.reason,
+                                          Proof(source=source, api_key_id=key_id))
+    return s.RestrictionOut(id=contact_id, restricted=data.restricted, changed=changed)
+
+
+async def _proof_answer(request: Request, rt: Runtime, report: s.ProofReport, fmt: str):
+    if fmt == "html":
+        page = render(request, rt, "privacy/proof.html", report=report)
+        page.media_type = MediaType.HTML  # the handler's default is JSON
+        return page
+    return report
+
+
+@get("/consent-proof/contacts/{contact_id:str}", opt=READ, tags=TAGS,
+     summary="Consent proof for a contact", operation_class=_JsonOrHtml)
+async def contact_proof(rt: RT, request: Request, contact_id: FromPath[str],
+                        format: Format = "json", after: After = 0,
+                        limit: Limit = proof.DEFAULT_LIMIT) -> s.ProofReport:
+    """Every consent and withdrawal of one contact with the exact wording shown; also after
+    erasure (then without addresses, IP or user agent). `format=html`: a printable page."""
+    report = await proof.contact_proof(rt.db, contact_id, after, limit)
+    return await _proof_answer(request, rt, report, format)
+
+
+@get("/consent-proof/topics/{key:str}", opt=READ, tags=TAGS, summary="Consent proof for a topic",
+     operation_class=_JsonOrHtml)
+async def topic_proof(rt: RT, request: Request, key: FromPath[str], format: Format = "json",
+                      after: After = 0, limit: Limit = proof.DEFAULT_LIMIT) -> s.ProofReport:
+    """Who agreed to a topic, when, how, to which words, and every withdrawal (including
+    whole-channel opt-outs of those people), by ledger order; page with `after`."""
+    report = await proof.topic_proof(rt.db, key, after, limit)
+    return await _proof_answer(request, rt, report, format)
+
+
+@post("/wording-versions", opt=ADMIN, tags=TAGS, summary="Register a consent wording version",
+      responses={200: ResponseSpec(s.WordingOut, description="The same version exists already")})
+async def create_wording(rt: RT, data: JSONBody[s.WordingIn]) -> Response[s.WordingOut]:
+    """Immutable: 201 when created, 200 when the same key, text and language exist already,
+    409 when the key exists with a different text (a changed text needs a new key)."""
+    version, created = await logic.create_wording(rt.db, data)
+    return Response(s.WordingOut(**version), status_code=201 if created else 200)
+
+
+@get("/wording-versions/{key:str}", opt=READ, tags=TAGS, summary="Read a wording version")
+async def get_wording(rt: RT, key: FromPath[str]) -> s.WordingOut:
+    return s.WordingOut(**await logic.get_wording(rt.db, key))
+
+
+# -- self-service pages ------------------------------------------------------------------------
+def _bad_link(request: Request, rt: Runtime, status: int = 400):
+    return render(request, rt, "privacy/error.html", status_code=status, gone=status == 410)
+
+
+def _minutes(rt: Runtime) -> int:
+    return max(1, rt.settings.privacy_link_max_age_seconds // 60)
+
+
+async def _known(rt: Runtime, contact_id: str) -> bool:
+    return await rt.db.fetchval("SELECT 1 FROM contact WHERE id = $1", contact_id) is not None
+
+
+def _verify(rt: Runtime, purpose: str, token: str) -> TokenData | None:
+    try:
+        if purpose == "privacy":
+            data = rt.signer.verify("privacy", token, rt.settings.privacy_link_max_age_seconds)
+            return data if data.extra in logic.PRIVACY_ACTIONS else None
+        return rt.signer.verify(purpose, token)
+    except BadToken:
+        log.info("bad or expired %s token on a privacy page", purpose)
+        return None
+
+
+@get("/p/{token:str}/data", include_in_schema=False)
+async def data_page(rt: RT, request: Request, token: FromPath[str]) -> Response:
+    """From the preference centre: buttons that email a confirmation link. Changes nothing."""
+    data = _verify(rt, "preferences", token)
+    if data is None:
+        return _bad_link(request, rt)
+    if not await _known(rt, data.contact_id):
+        return _bad_link(request, rt, 410)
+    return render(request, rt, "privacy/data.html", token=token, minutes=_minutes(rt))
+
+
+@post("/p/{token:str}/data", include_in_schema=False, status_code=200)
+async def request_link(rt: RT, request: Request, token: FromPath[str],
+                       data: FormBody) -> Response:
+    """Email a fresh, short-lived link; the footer link alone never downloads or deletes."""
+    token_data = _verify(rt, "preferences", token)
+    if token_data is None:
+        return _bad_link(request, rt)
+    if not await _known(rt, token_data.contact_id):
+        return _bad_link(request, rt, 410)
+    action = data.get("action", "")
+    if action not in logic.PRIVACY_ACTIONS:
+        return render(request, rt, "privacy/data.html", status_code=400, token=token,
+                      minutes=_minutes(rt), error=True)
+    lang = negotiate(request.headers.get("accept-language"), rt.settings.default_language)
+    sent_to = await logic.send_privacy_link(rt, token_data.contact_id, action, lang)
+    return render(request, rt, "privacy/sent.html", sent_to=sent_to, action=action,
+                  minutes=_minutes(rt), token=token)
+
+
+@get("/privacy/{token:str}", include_in_schema=False)
+async def confirm_page(rt: RT, request: Request, token: FromPath[str]) -> Response:
+    """Shows the download button or the deletion confirmation; a GET changes nothing."""
+    data = _verify(rt, "privacy", token)
+    if data is None:
+        return _bad_link(request, rt)
+    if not await _known(rt, data.contact_id):
+        return _bad_link(request, rt, 410)
+    return render(request, rt, "privacy/confirm.html", action=data.extra)
+
+
+@post("/privacy/{token:str}", include_in_schema=False, status_code=200)
+async def perform(rt: RT, request: Request, token: FromPath[str]) -> Response:
+    data = _verify(rt, "privacy", token)
+    if data is None:
+        return _bad_link(request, rt)
+    if data.extra == "download":
+        if not await _known(rt, data.contact_id):
+            return _bad_link(request, rt, 410)
+        export = await logic.export_contact(rt.db, data.contact_id)
+        return Response(export.model_dump_json(indent=2), media_type="application/json",
+                        headers={"Content-Disposition": 'attachment; filename="my-data.json"'})
+    async with rt.db.transaction() as tx:
+        removal = await remove_person(tx, data.contact_id, why="request",
+                                            source="preference_centre")
+    if removal is None:
+        return _bad_link(request, rt, 410)
+    log.info("contact %s erased on its own request (%d addresses)", data.contact_id,
+             removal.addresses)
+    return render(request, rt, "privacy/deleted.html")
+
+
+api_routes = [export_contact, export_ledger_csv, erase_contact, restrict_contact, contact_proof,
+              topic_proof, create_wording, get_wording]
+page_routes = [data_page, request_link, confirm_page, perform]

@@ -1,0 +1,65 @@
+"""What every request handler and background job needs, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.di import NamedDependency
+
+from service.apikeys.logic import ApiKeyCache
+from service.contacts.normalize import AddressKeyer
+from service.db.engine import Database
+from service.db.replicas import RecentWriters
+from service.security.tokens import TokenSigner
+from service.settings import Settings
+from service.topics.cache import TopicCache
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    keyer: AddressKeyer
+    signer: TokenSigner
+    api_keys: ApiKeyCache
+    topics: TopicCache
+    recent_writers: RecentWriters
+    # background tasks started by the lifespan, by name
+    tasks: dict[str, Any] = field(default_factory=dict)
+
+    async def read_fresh(self, request: Any) -> bool:
+        """Whether this request's reads must come from the primary (its caller just wrote)."""
+        if self.db.replicas is None:
+            return False
+        key = getattr(request.state, "api_key", None)
+        return await self.recent_writers.wrote_recently(key.id if key else None)
+
+    def parse_address(self, channel: str, raw: str) -> tuple[str, str]:
+        """(normalized, address key); AddressError when the address cannot be used."""
+        return self.keyer.parse(channel, raw, self.settings.default_phone_region)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    db = Database(
+        settings.database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        synchronous=settings.sqlite_synchronous,
+        pool_min=settings.db_pool_min,
+        pool_max=settings.db_pool_max,
+        replica_urls=settings.database_replica_urls,
+        replica_max_lag=settings.replica_max_lag_seconds,
+    )
+    return Runtime(
+        settings=settings,
+        db=db,
+        keyer=AddressKeyer(settings.hash_key),
+        signer=TokenSigner(settings.secret_keys, settings.confirm_max_age_days * 86400),
+        api_keys=ApiKeyCache(settings.api_key_cache_seconds),
+        topics=TopicCache(),
+        recent_writers=RecentWriters(settings.read_your_writes_seconds, settings.redis_url),
+    )
+
+
+# How handlers ask for the runtime: `rt: RT`.
+RT = NamedDependency[Runtime]

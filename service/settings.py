@@ -1,0 +1,157 @@
+"""All configuration, from the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+DEV_SECRETS_FILE = "dev-secrets.json"
+# Values that must never sign or hash anything in production.
+KNOWN_DEFAULTS = {"", "change-me", "changeme", "secret", "dev", "development"}
+
+
+class ConfigError(SystemExit):
+    """Raised at start-up when the configuration cannot be used; carries the message."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    # Comma-separated, oldest first: the newest signs, all verify.
+    secret_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    hash_key: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    mail_from: str = "Preferences <preferences@localhost>"
+    # Address mail clients use for the mailto: unsubscribe; the token goes into the local part
+    # as `local+TOKEN@domain`. Empty: headers carry only the https link.
+    unsubscribe_mailto: str = ""
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_smtp_port: int = 2525
+
+    default_phone_region: str = "GB"
+    confirm_max_age_days: int = 7
+    # Privacy (docs/privacy.md): self-service link lifetime; retention per kind of data
+    # (0 turns that kind off) and how often the retention job runs.
+    privacy_link_max_age_seconds: int = 3600
+    retention_opted_out_days: int = 30
+    retention_ledger_pii_months: int = 24
+    retention_outbox_sent_days: int = 30
+    retention_interval_seconds: int = 3600
+    bulk_max_items: int = 100_000
+    max_body_bytes: int = 16 * 1024 * 1024
+
+    # Requests per minute; 0 turns a limit off.
+    rate_limit_api_per_minute: int = 600_000
+    rate_limit_pages_per_minute: int = 120
+    api_key_cache_seconds: float = 2.0
+
+    sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"
+    sqlite_busy_timeout_ms: int = 10_000
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    redis_url: str = ""
+    # PostgreSQL streaming replicas for checks and feeds (comma-separated URLs).
+    database_replica_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    replica_max_lag_seconds: float = 1.0
+    # After a write by an API key, that key's reads go to the primary for this long.
+    read_your_writes_seconds: float = 5.0
+    run_workers_in_web: bool = True
+    # Mounts /bench/* routes (the raw-driver ceiling for bench/); never in production.
+    bench_routes: bool = False
+
+    # Incoming ESP webhooks (docs/webhooks.md): a provider whose secret is unset refuses all.
+    # SES: comma-separated SNS topic ARNs accepted (empty: any topic, signature still checked).
+    ses_sns_topic_arns: str = ""
+    sendgrid_webhook_public_key: str = ""  # base64 DER, as SendGrid shows it
+    sendgrid_group_topics: dict[str, str] = Field(default_factory=dict)  # asm_group_id -> topic
+    mailgun_webhook_signing_key: str = ""
+    mailgun_webhook_max_age_seconds: int = 900
+    postmark_webhook_username: str = ""  # basic auth in the webhook URL, or:
+    postmark_webhook_password: str = ""
+    postmark_webhook_header: str = ""  # "Header-Name: secret value"
+    soft_bounce_limit: int = 5  # soft bounces within the window that make an address invalid
+    soft_bounce_window_days: int = 30
+    # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
+    webhook_batch_size: int = 100
+    webhook_timeout_seconds: float = 10.0
+
+    org_name: str = "Example Ltd"
+    org_logo_url: str = ""
+    org_primary_colour: str = "#1d4ed8"
+    org_privacy_url: str = ""
+    org_support_contact: str = ""
+    default_language: str = "en"
+
+    @field_validator("secret_keys", "database_replica_urls", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def finalize(self) -> Settings:
+        """Fill development defaults, or refuse to start in production with what is missing."""
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'service.db'}"
+        if self.environment == "production":
+            missing = []
+            if not self.secret_keys or any(k in KNOWN_DEFAULTS or len(k) < 16
+                                           for k in self.secret_keys):
+                missing.append("SECRET_KEYS (comma-separated, at least 16 characters each)")
+            if self.hash_key in KNOWN_DEFAULTS or len(self.hash_key) < 16:
+                missing.append("HASH_KEY (at least 16 characters)")
+            if missing:
+                raise ConfigError(
+                    "Refusing to start in production: set " + " and ".join(missing) + "."
+                )
+            return self
+        if not self.secret_keys or not self.hash_key:
+            dev = _dev_secrets(self.data_dir)
+            self.secret_keys = self.secret_keys or [dev["secret_key"]]
+            self.hash_key = self.hash_key or dev["hash_key"]
+        return self
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Development secrets, generated once and kept in the data dir so links survive restarts."""
+    path = data_dir / DEV_SECRETS_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    values = {"secret_key": secrets.token_urlsafe(32), "hash_key": secrets.token_urlsafe(32)}
+    tmp = path.with_name(f".{DEV_SECRETS_FILE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh)
+    try:
+        os.link(tmp, path)  # first writer wins when several workers start at once
+    except FileExistsError:
+        pass
+    tmp.unlink(missing_ok=True)
+    return json.loads(path.read_text())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings().finalize()

@@ -1,0 +1,148 @@
+"""Double opt-in: a sign-up records `pending` consents and queues a confirmation email; the
+person's POST on the confirmation page records `confirmed`, with time, IP and user agent.
+
+The confirmation token (purpose "confirm", expiring after CONFIRM_MAX_AGE_DAYS) names the
+contact, the channel, "*" (every topic still pending) and, in `extra`, the id of the address the
+email went to: confirming proves control of that address only, so only its suppressions are
+lifted. The page lists the pending topics and posts them back, so a topic that became pending
+after the page was shown is not confirmed by accident.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from service.consent.decision import decide, lookup_state
+from service.consent.ledger import Proof, Tx, record_event, set_preference
+from service.outbox import enqueue
+from service.preferences.changes import opt_in, opt_out
+from service.preferences.links import window_dedupe_key
+from service.preferences.view import SELF_SERVICE, channel_reasons
+from service.runtime import Runtime
+from service.security.tokens import ALL_TOPICS, TokenData
+from service.suppression.store import remove_suppression
+from service.topics.cache import TopicInfo
+
+UNDELIVERABLE = ("hard_bounce", "invalid")
+LONG_AGO_SECONDS = 20 * 365 * 86400  # to tell an expired link from a forged one
+
+
+@dataclass(slots=True)
+class Target:
+    """What a confirmation link points at."""
+
+    contact_id: str
+    channel: str
+    address_key: str
+    pending: list[TopicInfo]
+
+
+def confirm_url(rt: Runtime, token: str) -> str:
+    return f"{rt.settings.public_base_url.rstrip('/')}/c/{token}"
+
+
+async def pending_topics(conn, topics: dict[str, TopicInfo], contact_id: str,
+                         channel: str) -> list[TopicInfo]:
+    rows = await conn.fetch(
+        "SELECT topic FROM preference WHERE contact_id = $1 AND channel = $2"
+        " AND status = 'pending' AND topic <> '' ORDER BY topic", contact_id, channel)
+    found = [topics.get(row["topic"]) for row in rows]
+    return [t for t in found if t is not None and not t.archived]
+
+
+async def load_target(conn, topics: dict[str, TopicInfo], data: TokenData) -> Target | None:
+    """None when the address or contact is gone (erased since) or the token is malformed."""
+    if not data.extra.isdigit():
+        return None
+    row = await conn.fetchrow(
+        "SELECT address_key FROM address WHERE id = $1 AND contact_id = $2 AND channel = $3",
+        int(data.extra), data.contact_id, data.channel)
+    if row is None:
+        return None
+    return Target(data.contact_id, data.channel, row["address_key"],
+                  await pending_topics(conn, topics, data.contact_id, data.channel))
+
+
+async def queue_confirmation(rt: Runtime, tx: Tx, topics: dict[str, TopicInfo], *,
+                             contact_id: str, address_id: int, to: str, address_key: str,
+                             lang: str, now: datetime) -> bool:
+    """Queue the confirmation email (at most one per address per 10 minutes)."""
+    token = rt.signer.sign("confirm", TokenData(contact_id, "email", ALL_TOPICS, "",
+                                                extra=str(address_id)))
+    names = [t.name for t in await pending_topics(tx, topics, contact_id, "email")]
+    return await enqueue(tx, "email", {
+        "to": to, "template": "confirm", "lang": lang, "list_unsubscribe": None,
+        "context": {"url": confirm_url(rt, token), "topics": names,
+                    "days": rt.settings.confirm_max_age_days},
+    }, dedupe_key=window_dedupe_key("confirm", address_key, now), now=now)
+
+
+async def _pending_wording(tx: Tx, contact_id: str, channel: str, topic: str) -> str | None:
+    return await tx.fetchval(
+        "SELECT wording_version FROM consent_event WHERE contact_id = $1 AND channel = $2"
+        " AND topic = $3 AND action = 'pending' ORDER BY id DESC LIMIT 1",
+        contact_id, channel, topic)
+
+
+async def confirm(tx: Tx, topics: dict[str, TopicInfo], target: Target, chosen: set[str],
+                  proof: Proof, now: datetime) -> list[TopicInfo]:
+    """Confirm the chosen pending topics; returns those confirmed.
+
+    If the address had been erased, or its owner had opted out of the whole channel, the
+    confirmation is the explicit request that lets it back in: the `erased` suppression (which
+    nothing else lifts) and the whole-channel opt-out are lifted for this address, and every
+    other marketing topic on the channel is opted out, so only what was confirmed is allowed.
+    """
+    confirming = [t for t in target.pending if t.key in chosen]
+    if not confirming:
+        return []
+    keys = [target.address_key]
+    common = {"contact_id": target.contact_id, "channel": target.channel, "now": now}
+    state = await lookup_state(tx, target.channel, target.address_key)
+    erased = any(reason == "erased" for _, reason in state.suppressions)
+    if erased or any(r in SELF_SERVICE for r in channel_reasons(state, now)):
+        others = [t for t in topics.values() if not t.archived and not t.transactional
+                  and target.channel in t.channels and t not in confirming]
+        rows = await tx.fetch("SELECT address_key FROM address WHERE contact_id = $1"
+                              " AND channel = $2", target.contact_id, target.channel)
+        for topic in others:
+            await opt_out(tx, topic=topic.key, address_keys=[r["address_key"] for r in rows],
+                          proof=proof, **common)
+        await opt_in(tx, topic=None, address_keys=keys, proof=proof, **common)
+        if erased:
+            await remove_suppression(tx, channel=target.channel, address_key=target.address_key,
+                                     reason="erased", source=proof.source, now=now)
+            await record_event(tx, contact_id=target.contact_id, channel=target.channel,
+                               topic=None, action="confirmed", proof=proof,
+                               address_key=target.address_key, now=now,
+                               detail={"lifted_suppression": "erased"})
+    for topic in confirming:
+        wording = await _pending_wording(tx, target.contact_id, target.channel, topic.key)
+        await opt_in(tx, topic=topic.key, address_keys=keys, action="confirmed",
+                     proof=replace(proof, wording_version=wording), **common)
+    return confirming
+
+
+async def mark_pending(tx: Tx, *, contact_id: str, channel: str, address_key: str,
+                       wanted: list[TopicInfo], proof: Proof, now: datetime
+                       ) -> tuple[list[str], list[str]]:
+    """(pending, already subscribed): a topic the address already receives, or has a standing
+    opt-in to that only a complaint or bounce blocks, stays as it is (never downgraded)."""
+    state = await lookup_state(tx, channel, address_key)
+    pending, already = [], []
+    for topic in wanted:
+        reasons = decide(state, topic, now)
+        opted_in = any(t == topic.key and status == "opted_in"
+                       for t, status, _ in state.preferences)
+        if not reasons or (opted_in and not any(r in SELF_SERVICE for r in reasons)):
+            already.append(topic.key)
+            continue
+        await set_preference(tx, contact_id=contact_id, channel=channel, topic=topic.key,
+                             action="pending", proof=proof, address_key=address_key, now=now)
+        pending.append(topic.key)
+    return pending, already
+
+
+def undeliverable(state) -> bool:
+    return any(reason in UNDELIVERABLE for _, reason in state.suppressions)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
+
+
+class SubscriptionIn(BaseModel):
+    """A sign-up from a form: pending until the person confirms by email (double opt-in)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["email"] = Field(description="Double opt-in confirms by email.")
+    address: str = Field(min_length=1, max_length=1000, examples=["ann@example.com"])
+    topics: list[str] = Field(min_length=1, max_length=50, examples=[["newsletter"]])
+    wording_version: str = Field(min_length=1, max_length=100, examples=["signup-v3"],
+                                 description="The consent text the form showed.")
+    source: str = Field("double_opt_in", max_length=32,
+                        description="Ledger source of the pending consent.")
+    ip: IPvAnyAddress | None = Field(None, description="The sign-up form's client address.")
+    user_agent: str | None = Field(None, max_length=1000,
+                                   description="The sign-up form's client user agent.")
+    lang: str | None = Field(None, max_length=16, examples=["de"],
+                             description="Language of the confirmation email.")
+
+
+class SubscriptionOut(BaseModel):
+    contact_id: str
+    channel: str
+    address: str
+    pending: list[str] = Field(description="Topics now waiting for the person's confirmation.")
+    already_subscribed: list[str]
+    confirmation_email: Literal["queued", "not_needed", "undeliverable"] = Field(
+        description="queued: sent by the outbox (at most one per address every 10 minutes); "
+                    "undeliverable: the address is suppressed as hard_bounce or invalid.")

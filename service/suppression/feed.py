@@ -1,0 +1,128 @@
+"""`GET /v1/suppressions`: the suppression list and its change feed, by opaque cursor.
+
+Without a cursor the listing starts with a snapshot: the suppressions in force up to the feed's
+high-water mark H (read once, carried in the cursor), in `seq` order; it then continues with the
+change feed after H, adds and removals in `seq` order, forever (an empty page with
+`has_more: false` means caught up: poll again with the same cursor). With `since` it starts in
+the change feed at that time instead. Each suppression of the snapshot has seq <= H and each
+change of the feed seq > H, so a mirror sees every change exactly once.
+
+Why the feed has no gaps: every writer of `change_feed` takes `tx.lock_feed()` (a PostgreSQL
+advisory transaction lock; SQLite has a single writer anyway) before it draws a sequence number
+and holds it until its commit is visible, so numbers become visible in increasing order; a
+reader that has seen N can never later find a committed number below N. See docs/suppression.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+
+import msgspec
+
+from service.db.engine import Database
+from service.errors import InputError
+from service.suppression.schemas import FeedEntry, FeedPage
+
+_encoder = msgspec.json.Encoder()
+MAX_LIMIT = 10_000
+
+
+class Cursor(msgspec.Struct, omit_defaults=True):
+    phase: str  # "s": snapshot of suppressions in force; "f": the change feed
+    after: int  # last seq delivered
+    high: int = 0  # snapshot phase: the high-water mark it runs up to
+    channel: str | None = None
+    reason: str | None = None
+    topic: str | None = None
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    return base64.urlsafe_b64encode(_encoder.encode(cursor)).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        cursor = msgspec.json.decode(raw, type=Cursor)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise InputError("query.cursor", "is not a cursor this service gave out") from None
+    if cursor.phase not in ("s", "f") or cursor.after < 0:
+        raise InputError("query.cursor", "is not a cursor this service gave out")
+    return cursor
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+async def start_cursor(db: Database, channel: str | None, reason: str | None,
+                       topic: str | None, since: datetime | None) -> Cursor:
+    if since is not None:
+        before = await db.fetchval(
+            "SELECT seq FROM change_feed WHERE occurred_at < $1 ORDER BY seq DESC LIMIT 1",
+            _utc(since))
+        return Cursor("f", before or 0, channel=channel, reason=reason, topic=topic)
+    high = await db.fetchval("SELECT COALESCE(MAX(seq), 0) FROM change_feed")
+    return Cursor("s", 0, high=int(high), channel=channel, reason=reason, topic=topic)
+
+
+def _filters(cursor: Cursor, alias: str, reason_column: str, args: list) -> str:
+    sql = ""
+    for column, value in (("channel", cursor.channel), (reason_column, cursor.reason),
+                          ("topic", cursor.topic)):
+        if value is not None:
+            args.append(value)
+            sql += f" AND {alias}{column} = ${len(args)}"
+    return sql
+
+
+async def _snapshot(db: Database, cursor: Cursor, limit: int) -> list[FeedEntry]:
+    args: list = [cursor.after, cursor.high]
+    where = _filters(cursor, "", "reason", args)
+    rows = await db.fetch_long(
+        "SELECT seq, channel, address_key, topic, reason, source, list_name, created_at"
+        f" FROM suppression WHERE seq > $1 AND seq <= $2{where} ORDER BY seq LIMIT {limit}",
+        *args)
+    return [FeedEntry(r[0], "added", r[1], r[2], r[3] or None, r[4], r[5], r[6], _utc(r[7]))
+            for r in rows]
+
+
+async def _changes(db: Database, cursor: Cursor, limit: int) -> list[FeedEntry]:
+    args: list = [cursor.after]
+    where = _filters(cursor, "f.", "value", args)
+    rows = await db.fetch_long(
+        "SELECT f.seq, f.op, f.channel, f.address_key, f.topic, f.value, f.source, s.list_name,"
+        " f.occurred_at FROM change_feed f LEFT JOIN suppression s ON s.seq = f.seq"
+        f" WHERE f.kind = 'suppression' AND f.seq > $1{where} ORDER BY f.seq LIMIT {limit}",
+        *args)
+    return [FeedEntry(r[0], r[1], r[2], r[3], r[4] or None, r[5], r[6], r[7], _utc(r[8]))
+            for r in rows]
+
+
+async def read_page(db: Database, *, cursor: str | None, channel: str | None,
+                    reason: str | None, topic: str | None, since: datetime | None,
+                    limit: int) -> bytes:
+    """One page of the listing as JSON bytes."""
+    if cursor:
+        position = decode_cursor(cursor)
+        for name, given in (("channel", channel), ("reason", reason), ("topic", topic)):
+            if given is not None and given != getattr(position, name):
+                raise InputError(f"query.{name}", "differs from the filter of the cursor; "
+                                 "start a new listing to change filters")
+    else:
+        position = await start_cursor(db, channel, reason, topic, since)
+    entries: list[FeedEntry] = []
+    if position.phase == "s":
+        entries = await _snapshot(db, position, limit)
+        if len(entries) == limit:
+            position = msgspec.structs.replace(position, after=entries[-1].seq)
+        else:  # the snapshot is done: carry on with the changes after its high-water mark
+            position = msgspec.structs.replace(position, phase="f", after=position.high, high=0)
+    if position.phase == "f" and len(entries) < limit:
+        changes = await _changes(db, position, limit - len(entries))
+        if changes:
+            position = msgspec.structs.replace(position, after=changes[-1].seq)
+        entries.extend(changes)
+    return _encoder.encode(FeedPage(entries, encode_cursor(position), len(entries) == limit))

@@ -1,0 +1,270 @@
+"""CSV import and export of suppressions, streamed, with progress on stderr.
+
+`python -m service import suppressions FILE --channel C --reason R [--source S]
+[--list-name TPS] [--dry-run]` (wired in service/contacts/commands.py) calls `run_import(args)`;
+`python -m service export suppressions FILE|- [--channel C] [--reason R]` calls `run_export`.
+
+Import file: one address (or 64-hex address key) per row. A first row naming its columns is a
+header: the address is taken from a column named address, email, phone, mobile, telephone,
+number, fax or postal_address (or from `address_key` when that cell is empty), and an optional
+`topic` column suppresses that topic only. Without a header the first column is the address.
+Rows go in batches of BATCH per transaction; an import only adds (never lifts or changes an
+existing suppression); malformed rows are reported row by row and skipped.
+Exit codes: 0 all rows imported, 1 some rows rejected (the others imported), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import IO
+
+from service.consent.decision import SUPPRESSION_REASONS
+from service.consent.ledger import Proof
+from service.contacts.importer import open_csv_text, readable_rows
+from service.contacts.normalize import CHANNELS, AddressError
+from service.errors import InputError
+from service.runtime import Runtime
+from service.suppression.check import key_of, resolve_topic
+from service.suppression.store import add_suppressions
+
+BATCH = 1_000
+MAX_REPORTED = 1_000
+ADDRESS_COLUMNS = ("address", "email", "phone", "mobile", "telephone", "number", "fax",
+                   "postal_address")
+# The national preference services and the channel each covers.
+KNOWN_LISTS = {"TPS": "phone", "CTPS": "phone", "FPS": "fax", "MPS": "post"}
+
+
+@dataclass
+class Stats:
+    rows: int = 0
+    added: int = 0
+    already: int = 0
+    rejected: int = 0
+    rejections: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Progress:
+    """One line on stderr, redrawn at most five times a second (a line per 10% off a tty)."""
+
+    def __init__(self, total: int | None, stream: IO[str], label: str):
+        self.total, self.stream, self.label = total, stream, label
+        self.tty = getattr(stream, "isatty", lambda: False)()
+        self._last, self._step = 0.0, -1
+
+    def show(self, done: int, text: str, final: bool = False) -> None:
+        share = min(done / self.total, 1.0) if self.total else None
+        if not final:
+            if self.tty and time.monotonic() - self._last < 0.2:
+                return
+            step = int(share * 10) if share is not None else done // 100_000
+            if not self.tty and step == self._step:
+                return
+            self._step = step
+        self._last = time.monotonic()
+        bar = f" [{'#' * int(share * 30):<30}] {share:4.0%}" if share is not None else ""
+        end = "\n" if final or not self.tty else ""
+        self.stream.write(("\r" if self.tty else "") + f"{self.label}{bar} {text}" + end)
+        self.stream.flush()
+
+    def say(self, message: str) -> None:
+        """A message of its own line, without breaking the bar."""
+        self.stream.write(("\r\x1b[K" if self.tty else "") + message + "\n")
+
+
+def _usage(message: str, err: IO[str]) -> int:
+    print(f"error: {message}", file=err)
+    return 2
+
+
+def check_import_args(args) -> str | None:
+    """The usage error of an import, if any."""
+    if not args.channel or args.channel not in CHANNELS:
+        return f"--channel is required: one of {', '.join(CHANNELS)}"
+    if args.reason not in SUPPRESSION_REASONS:
+        return f"--reason is required: one of {', '.join(SUPPRESSION_REASONS)}"
+    list_name = getattr(args, "list_name", None)
+    if args.reason == "external_list" and not list_name:
+        return "--list-name is required with --reason external_list (e.g. TPS, CTPS, FPS, MPS)"
+    if list_name and len(list_name) > 32:
+        return "--list-name is longer than 32 characters"
+    expected = KNOWN_LISTS.get((list_name or "").upper())
+    if expected and expected != args.channel:
+        return f"the {list_name.upper()} list is for channel {expected}, not {args.channel}"
+    source = getattr(args, "source", None) or "import"
+    if len(source) > 32:
+        return "--source is longer than 32 characters"
+    return None
+
+
+def _columns(row: list[str]) -> tuple[int, int | None, int | None] | None:
+    """(address column, address_key column, topic column) when `row` is a header."""
+    names = [cell.strip().lower() for cell in row]
+    address = next((names.index(n) for n in ADDRESS_COLUMNS if n in names), None)
+    key = names.index("address_key") if "address_key" in names else None
+    if address is None and key is None:
+        return None
+    topic = names.index("topic") if "topic" in names else None
+    return (address if address is not None else key), key, topic
+
+
+async def import_suppressions(rt: Runtime, binary: IO[bytes], args, err: IO[str] = sys.stderr,
+                              total_bytes: int | None = None) -> Stats:
+    """Read the CSV from `binary` and add its suppressions; returns the counts."""
+    stats = Stats()
+    list_name = getattr(args, "list_name", None)
+    list_name = list_name.upper() if list_name and list_name.upper() in KNOWN_LISTS else list_name
+    source = getattr(args, "source", None) or "import"
+    progress = Progress(total_bytes, err, "import suppressions")
+    reader = csv.reader(open_csv_text(binary))
+    columns: tuple[int, int | None, int | None] = (0, None, None)
+    batch: dict[str | None, list[str]] = {}
+    pending = 0
+    topics: dict[str, str | None] = {}
+    started = False  # past the first non-blank row (the only one that may be a header)
+
+    def reject(line: int, message: str) -> None:
+        stats.rejected += 1
+        if stats.rejected <= MAX_REPORTED:
+            stats.rejections.append((line, message))
+            progress.say(f"row {line}: {message}")
+
+    async def flush() -> None:
+        nonlocal batch, pending
+        await _write(rt, args, batch, stats, source, list_name)
+        batch, pending = {}, 0
+        progress.show(_tell(binary), _counts(stats, args.dry_run))
+
+    end = 0
+    for row, unreadable in readable_rows(reader):
+        # the line the record starts on (a quoted field may span lines)
+        line, end = end + 1, max(reader.line_num, end + 1)
+        if unreadable:
+            stats.rows += 1
+            reject(line, unreadable)
+            continue
+        if not any(cell.strip() for cell in row):
+            continue
+        first, started = not started, True
+        if first and (header := _columns(row)):
+            columns = header
+            continue
+        stats.rows += 1
+        address_at, key_at, topic_at = columns
+        value = row[address_at].strip() if address_at < len(row) else ""
+        if not value and key_at is not None and key_at < len(row):
+            value = row[key_at].strip()
+        if not value:
+            reject(line, "no address")
+            continue
+        topic_key = row[topic_at].strip() if topic_at is not None and topic_at < len(row) else ""
+        try:
+            if topic_key not in topics:
+                info = await resolve_topic(rt, args.channel, topic_key)
+                topics[topic_key] = info.key if info else None
+            address_key = key_of(rt, args.channel, value)
+        except AddressError as exc:
+            reject(line, f"{value[:80]!r} {exc}")
+            continue
+        except InputError as exc:
+            reject(line, exc.message)
+            continue
+        batch.setdefault(topics[topic_key], []).append(address_key)
+        pending += 1
+        if pending >= BATCH:
+            await flush()
+    await flush()
+    progress.show(total_bytes or 0, _counts(stats, args.dry_run), final=True)
+    return stats
+
+
+async def _write(rt: Runtime, args, batch: dict, stats: Stats, source: str,
+                 list_name: str | None) -> None:
+    """One transaction for the batch (or, in a dry run, only the look-ups)."""
+    if not batch:
+        return
+    if args.dry_run:
+        for topic, keys in batch.items():
+            unique = list(dict.fromkeys(keys))
+            existing = await _existing(rt, args.channel, topic, args.reason, unique)
+            stats.added += len(unique) - len(existing)
+            stats.already += len(existing) + len(keys) - len(unique)
+        return
+    async with rt.db.transaction() as tx:
+        for topic, keys in batch.items():
+            added = await add_suppressions(
+                tx, channel=args.channel, address_keys=keys, reason=args.reason, source=source,
+                topic=topic, list_name=list_name, proof=Proof(source="import"))
+            stats.added += len(added)
+            stats.already += len(keys) - len(added)
+
+
+async def _existing(rt: Runtime, channel: str, topic: str | None, reason: str,
+                    keys: list[str]) -> set[str]:
+    from service.suppression.bulk import fetch_states
+
+    states = await fetch_states(rt.db, channel, keys, fresh=True)
+    return {key for key, state in states.items()
+            if any(t == (topic or "") and r == reason for t, r in state.suppressions)}
+
+
+def _counts(stats: Stats, dry_run: bool) -> str:
+    would = "would add" if dry_run else "added"
+    return (f"{stats.rows:,} rows: {would} {stats.added:,}, already {stats.already:,}, "
+            f"rejected {stats.rejected:,}")
+
+
+def _tell(binary: IO[bytes]) -> int:
+    try:
+        return binary.tell()
+    except (OSError, ValueError):
+        return 0
+
+
+def _file_size(binary: IO[bytes]) -> int | None:
+    try:
+        return os.fstat(binary.fileno()).st_size or None
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def run_import(args) -> int:
+    """The `import suppressions` command (exit code)."""
+    problem = check_import_args(args)
+    if problem:
+        return _usage(problem, sys.stderr)
+    from service.suppression.exporter import with_runtime
+
+    with ExitStack() as stack:
+        try:
+            binary = sys.stdin.buffer if args.file == "-" else stack.enter_context(
+                open(args.file, "rb"))
+        except OSError as exc:
+            return _usage(f"cannot read {args.file}: {exc.strerror}", sys.stderr)
+        try:
+            stats = asyncio.run(with_runtime(lambda rt: import_suppressions(
+                rt, binary, args, sys.stderr, _file_size(binary))))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            print(f"error: the file stopped being readable UTF-8 CSV ({exc}); "
+                  "the batches before it were written", file=sys.stderr)
+            return 1
+    dry = "Dry run, nothing written: " if args.dry_run else ""
+    print(f"{dry}{_counts(stats, args.dry_run)}.", file=sys.stderr)
+    if stats.rejected > len(stats.rejections):
+        print(f"({stats.rejected - len(stats.rejections):,} more rejected rows not listed)",
+              file=sys.stderr)
+    return 1 if stats.rejected else 0
+
+
+def run_export(args) -> int:
+    """The `export suppressions` command (exit code)."""
+    from service.suppression.exporter import run_export as export
+
+    return export(args)

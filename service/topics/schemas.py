@@ -1,0 +1,87 @@
+"""Request and response models of the topics API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+Channel = Literal["email", "sms", "phone", "fax", "post"]
+LegalBasis = Literal["consent", "soft_opt_in", "legitimate_interest"]
+TOPIC_KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Text stored in the database: PostgreSQL refuses NUL characters, so they are a 422 here.
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
+def with_example(example: dict, **config) -> ConfigDict:
+    """A model config whose example shows in the OpenAPI at /schema (Litestar reads the
+    `example` key) and in pydantic's own JSON schema."""
+    return ConfigDict(**config, example=example, json_schema_extra={"examples": [example]})
+
+_TOPIC_EXAMPLE = {
+    "key": "newsletter",
+    "name": "Newsletter",
+    "description": "Our monthly newsletter",
+    "channels": ["email"],
+    "legal_basis": "consent",
+    "transactional": False,
+}
+
+
+class TopicCreate(BaseModel):
+    """A purpose of communication; its key is how every other call refers to it."""
+
+    model_config = with_example(extra="forbid", example=_TOPIC_EXAMPLE)
+
+    key: str = Field(pattern=TOPIC_KEY_PATTERN, examples=["newsletter"],
+                     description="Lower-case letters, digits, '-', '_' or '.'; cannot change.")
+    name: Text = Field(min_length=1, max_length=200, examples=["Newsletter"])
+    description: Text = Field(default="", max_length=2000)
+    channels: list[Channel] = Field(min_length=1, examples=[["email", "sms"]],
+                                    description="The channels this topic may use.")
+    legal_basis: LegalBasis = Field(
+        default="consent",
+        description="consent: needs a recorded opt-in; soft_opt_in / legitimate_interest: "
+                    "allowed until the person opts out.",
+    )
+    transactional: bool = Field(
+        default=False, description="Service messages that marketing opt-outs do not stop.")
+
+
+class TopicUpdate(BaseModel):
+    """Only the fields given change."""
+
+    model_config = with_example(
+        {"name": "Monthly newsletter", "channels": ["email", "post"]}, extra="forbid")
+
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=2000)
+    channels: list[Channel] | None = Field(default=None, min_length=1)
+    legal_basis: LegalBasis | None = None
+    transactional: bool | None = None
+
+
+class TopicOut(BaseModel):
+    model_config = with_example(example={
+        **_TOPIC_EXAMPLE, "archived": False, "archived_at": None,
+        "created_at": "2026-11-22T10:00:00Z", "updated_at": "2026-11-22T10:00:00Z"})
+
+    key: str
+    name: str
+    description: str
+    channels: list[Channel]
+    legal_basis: LegalBasis
+    transactional: bool
+    archived: bool
+    archived_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,134 @@
+"""Applying an unsubscribe (one-click, page button, mailto) and its undo. No framework here.
+
+An unsubscribe token names (contact, channel, topic or "*", campaign). Using it:
+- records `opt_out` for (contact, channel, topic or the whole channel) through `set_preference`
+  (the ledger event and the preference state), and
+- adds an `unsubscribed` suppression (channel, address key, topic or whole channel) for every
+  address the contact has on that channel, through `add_suppression`,
+all in one transaction, committed before the caller answers. Both writers return False when the
+state is already there, and both take the feed lock first, so any number of repeats, concurrent
+or not, leave one ledger event and one suppression per real change.
+
+A validly signed token whose contact no longer exists (erased) writes nothing and is answered
+exactly like a success, so the answer never tells whether a person is known.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from service.consent.ledger import Proof, set_preference
+from service.contacts.normalize import CHANNELS
+from service.contacts.store import addresses_of
+from service.db.engine import Database
+from service.db.tables import WHOLE_CHANNEL
+from service.security.tokens import BadToken, TokenData, TokenSigner
+from service.suppression.store import add_suppression, remove_suppression
+
+log = logging.getLogger("service.unsubscribe")
+REASON = "unsubscribed"
+UNDO_WORDING = "unsubscribe-undo-v1"  # the undo button's text, recorded with the re-subscription
+MAX_USER_AGENT = 500
+
+# Is everything the unsubscribe would write already there? (read-only, one query)
+DONE_SQL = """
+SELECT
+ (SELECT status FROM preference WHERE contact_id = $1 AND channel = $2 AND topic = $3),
+ (SELECT COUNT(*) FROM address a WHERE a.contact_id = $1 AND a.channel = $2 AND NOT EXISTS (
+    SELECT 1 FROM suppression s WHERE s.channel = $2 AND s.address_key = a.address_key
+       AND s.topic = $3 AND s.reason = 'unsubscribed'))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who asked: what the ledger records besides the source."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def proof(self, source: str, data: TokenData, wording: str | None = None) -> Proof:
+        agent = self.user_agent[:MAX_USER_AGENT] if self.user_agent else None
+        return Proof(source=source, ip=(self.ip or None) and self.ip[:64], user_agent=agent,
+                     campaign=data.campaign or None, wording_version=wording)
+
+
+def read_token(signer: TokenSigner, token: str, where: str, quiet: bool = False
+               ) -> TokenData | None:
+    """The token's data, or None (logged without the token, unless quiet) when it is not a
+    valid unsubscribe token: bad signature, unknown key, truncated, another purpose, garbage."""
+    try:
+        data = signer.verify("unsubscribe", token)
+        if data.channel not in CHANNELS or not data.contact_id or not data.topic:
+            raise BadToken("unsubscribe")
+    except BadToken:
+        if not quiet:
+            log.warning("rejected an invalid unsubscribe token (%d characters) on %s",
+                        len(token) if isinstance(token, str) else 0, where)
+        return None
+    return data
+
+
+async def already_unsubscribed(db: Database, data: TokenData) -> bool:
+    topic = data.topic_or_none or WHOLE_CHANNEL
+    row = await db.fetchrow(DONE_SQL, data.contact_id, data.channel, topic)
+    return row is not None and row[0] == "opted_out" and row[1] == 0
+
+
+async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
+    """Apply the token's unsubscribe; True when anything changed. Committed on return."""
+    if await already_unsubscribed(db, data):
+        return False  # a repeat: nothing to write, no write lock taken
+    topic = data.topic_or_none
+    async with db.transaction() as tx:
+        await tx.lock_feed()
+        if not await tx.fetchval("SELECT 1 FROM contact WHERE id = $1", data.contact_id):
+            return False  # erased or never existed: nothing to write, same answer
+        addresses = await addresses_of(tx, data.contact_id, data.channel)
+        only_key = addresses[0]["address_key"] if len(addresses) == 1 else None
+        changed = await set_preference(
+            tx, contact_id=data.contact_id, channel=data.channel, topic=topic,
+            action="opt_out", proof=proof, address_key=only_key,
+        )
+        for row in addresses:
+            changed |= await add_suppression(
+                tx, channel=data.channel, address_key=row["address_key"], reason=REASON,
+                source=proof.source, topic=topic, contact_id=data.contact_id,
+            )
+    log.info("unsubscribe via %s on %s (%s): %s", proof.source, data.channel,
+             "whole channel" if topic is None else "one topic",
+             "applied" if changed else "already in place")
+    return changed
+
+
+async def undo(db: Database, data: TokenData, proof: Proof) -> bool:
+    """Re-subscribe after an unsubscribe by the same token; True when anything changed.
+
+    Only when the contact is opted out of the token's (channel, topic): lifts the `unsubscribed`
+    suppressions of the contact's addresses on that channel and topic (never other reasons), and
+    records `opt_in` with the undo button's wording, the person's explicit request to receive it
+    again. Otherwise nothing is written (repeats are harmless).
+    """
+    topic = data.topic_or_none
+    async with db.transaction() as tx:
+        await tx.lock_feed()
+        status = await tx.fetchval(
+            "SELECT status FROM preference WHERE contact_id = $1 AND channel = $2 AND topic = $3",
+            data.contact_id, data.channel, topic or WHOLE_CHANNEL,
+        )
+        if status != "opted_out":
+            return False
+        changed = False
+        for row in await addresses_of(tx, data.contact_id, data.channel):
+            changed |= await remove_suppression(
+                tx, channel=data.channel, address_key=row["address_key"], reason=REASON,
+                source=proof.source, topic=topic,
+            )
+        changed |= await set_preference(
+            tx, contact_id=data.contact_id, channel=data.channel, topic=topic,
+            action="opt_in", proof=proof,
+        )
+    log.info("unsubscribe undone on %s (%s)", data.channel,
+             "whole channel" if topic is None else "one topic")
+    return changed

@@ -1,0 +1,146 @@
+"""HTTP handlers of the unsubscribe capability: `POST /v1/links` and the `/u/{token}` pages.
+
+`GET`/`HEAD /u/{token}` only read (mail scanners fetch every link). `POST /u/{token}` is the
+RFC 8058 one-click endpoint and the page's button: no cookie, no CSRF token, no auth. The undo
+(`POST /u/{token}/undo`) is an ordinary CSRF-protected form.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from litestar import MediaType, Request, Response, get, head, post
+from litestar.datastructures import Cookie
+from litestar.middleware.csrf import generate_csrf_hash, generate_csrf_token
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, JSONBody
+from litestar.response import Stream, Template
+
+from service.errors import InputError, error_body
+from service.pages import render
+from service.runtime import RT, Runtime
+from service.security.tokens import ALL_TOPICS, TokenData
+from service.unsubscribe import links, logic
+from service.unsubscribe.schemas import LinksRequest, LinksResponse
+
+TOKEN_PATH = "/u/{token:str}"  # noqa: S105  (a path, not a secret)
+
+
+@post(
+    "/links", opt={"scope": "links:write"}, tags=["links"], status_code=200,
+    responses={200: ResponseSpec(data_container=LinksResponse, description="One link per "
+                                 "recipient, in request order (streamed).")},
+)
+async def create_links(rt: RT, data: JSONBody[LinksRequest]) -> Response:
+    """List-Unsubscribe headers and footer links for one message or a whole campaign.
+
+    Addresses not yet known become contacts, so every link works. Any bad recipient fails the
+    whole request (422, every bad index listed) and nothing is created.
+    """
+    limit = rt.settings.bulk_max_items
+    if len(data.recipients) > limit:
+        raise InputError("recipients", f"at most {limit} recipients per request, got "
+                         f"{len(data.recipients)}; split the request", status=413)
+    resolver = links.ContactResolver(rt.db)
+    items, errors = await links.check_recipients(rt, data.recipients, resolver)
+    if errors:
+        await resolver.discard()
+        return Response(
+            error_body(f"{len(errors)} invalid recipient field(s); nothing was created",
+                       errors), status_code=422, media_type=MediaType.JSON)
+    contacts = await resolver.finish()
+    return Stream(links.render_links(rt, items, contacts), media_type=MediaType.JSON)
+
+
+def _origin(request: Request) -> logic.Origin:
+    return logic.Origin(ip=request.client.host if request.client else None,
+                        user_agent=request.headers.get("user-agent"))
+
+
+async def _what(rt: Runtime, data: TokenData) -> dict:
+    """What the token stops, for the templates: the topic's name, or the whole channel."""
+    topic_name = None
+    if data.topic != ALL_TOPICS:
+        info = await rt.topics.get(rt.db, data.topic)
+        topic_name = info.name if info is not None else data.topic
+    return {"channel": data.channel, "topic_name": topic_name}
+
+
+def _invalid(request: Request, rt: Runtime) -> Template:
+    return render(request, rt, "unsubscribe/invalid.html", status_code=400)
+
+
+@get(TOKEN_PATH, include_in_schema=False)
+async def unsubscribe_page(request: Request, rt: RT, token: FromPath[str]) -> Template:
+    """Says what will stop, with one button. Changes nothing, whoever fetches it."""
+    data = logic.read_token(rt.signer, token, "GET /u")
+    if data is None:
+        return _invalid(request, rt)
+    return render(request, rt, "unsubscribe/confirm.html", token=token, **await _what(rt, data))
+
+
+@head(TOKEN_PATH, include_in_schema=False)
+async def unsubscribe_page_head(rt: RT, token: FromPath[str]) -> Response[None]:
+    data = logic.read_token(rt.signer, token, "HEAD /u")
+    return Response(None, status_code=400 if data is None else 200, media_type=MediaType.HTML)
+
+
+def _csrf_for_undo(request: Request, response: Template) -> str:
+    """The CSRF value for the undo form: the visitor's cookie (set by the GET page), or a new
+    one set on this answer (this handler is exempt from the CSRF middleware)."""
+    config = request.app.csrf_config
+    cookie = request.cookies.get(config.cookie_name, "")
+    if len(cookie) == 128 and hmac.compare_digest(
+        cookie[64:], generate_csrf_hash(cookie[:64], config.secret)
+    ):
+        return cookie
+    token = generate_csrf_token(config.secret)
+    response.set_cookie(Cookie(
+        key=config.cookie_name, value=token, path=config.cookie_path,
+        secure=config.cookie_secure, httponly=config.cookie_httponly,
+        samesite=config.cookie_samesite, domain=config.cookie_domain,
+    ))
+    return token
+
+
+@post(TOKEN_PATH, include_in_schema=False, exclude_from_csrf=True, status_code=200,
+      exclude_from_page_rate_limit=True)
+async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str]) -> Template:
+    """RFC 8058 one-click (`List-Unsubscribe=One-Click`) and the page's button.
+
+    200 with no redirect, committed before the answer; the same answer whether or not the
+    contact still exists.
+    """
+    data = logic.read_token(rt.signer, token, "POST /u")
+    if data is None:
+        return _invalid(request, rt)
+    form = await request.form()
+    from_page = form.get("source") == "page" and form.get("List-Unsubscribe") is None
+    source = "unsubscribe_page" if from_page else "one_click"
+    await logic.unsubscribe(rt.db, data, _origin(request).proof(source, data))
+    preferences = rt.signer.sign(
+        "preferences", TokenData(data.contact_id, data.channel, ALL_TOPICS, data.campaign))
+    response = render(request, rt, "unsubscribe/done.html", token=token,
+                      preferences_token=preferences, show_undo=from_page,
+                      **await _what(rt, data))
+    if from_page:
+        response.context["undo_csrf"] = _csrf_for_undo(request, response)
+    return response
+
+
+@post(TOKEN_PATH + "/undo", include_in_schema=False, status_code=200)
+async def undo_post(request: Request, rt: RT, token: FromPath[str]) -> Template:
+    """The confirmation page's "undo" (CSRF-protected): lifts the unsubscribe again."""
+    data = logic.read_token(rt.signer, token, "POST /u/undo")
+    if data is None:
+        return _invalid(request, rt)
+    proof = _origin(request).proof("unsubscribe_page", data, wording=logic.UNDO_WORDING)
+    await logic.undo(rt.db, data, proof)
+    preferences = rt.signer.sign(
+        "preferences", TokenData(data.contact_id, data.channel, ALL_TOPICS, data.campaign))
+    return render(request, rt, "unsubscribe/undone.html", preferences_token=preferences,
+                  **await _what(rt, data))
+
+
+api_routes = [create_links]  # mounted under /v1, behind the API-key guard
+page_routes = [unsubscribe_page, unsubscribe_page_head, unsubscribe_post, undo_post]

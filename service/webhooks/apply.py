@@ -1,0 +1,87 @@
+"""Writing ESP events: suppressions with source `esp_webhook`, and soft-bounce counting.
+
+Hard bounces, complaints, unsubscribes and invalid addresses become suppressions of the email
+channel (a topic only when the provider named one this service knows), recorded at the time they
+arrive (the feed's times follow its order; the provider's time goes into the ledger detail),
+through the shared writer, so each gets its change-feed entry and, when a contact holds the
+address, a ledger event (`suppressed`, source `esp_webhook`, the provider's message id as
+message_ref).
+
+Soft bounces are counted per address in `soft_bounce` (an event seen twice, same time, counts
+once); SOFT_BOUNCE_LIMIT of them within SOFT_BOUNCE_WINDOW_DAYS make the address `invalid`: a
+mailbox that has failed temporarily that often is undeliverable in practice, but it never
+bounced permanently, so it is not called a hard bounce. `invalid` blocks everything and may be
+lifted through the API once the address works again. Older counts are dropped as they expire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from service.consent.ledger import Proof
+from service.contacts.normalize import AddressError
+from service.runtime import Runtime
+from service.suppression.store import add_suppressions
+from service.webhooks.events import SUPPRESSING, EspEvent
+
+CHANNEL = "email"
+
+
+@dataclass
+class Applied:
+    received: int = 0
+    suppressed: int = 0
+    soft_bounces: int = 0
+    ignored: int = 0
+
+
+async def apply_events(rt: Runtime, events: list[EspEvent]) -> Applied:
+    """Write the events in one transaction; unusable addresses are counted as ignored."""
+    result = Applied(received=len(events))
+    keyed: list[tuple[EspEvent, str, str | None]] = []
+    topics = await rt.topics.all(rt.db)
+    for event in events:
+        try:
+            key = rt.parse_address(CHANNEL, event.address)[1]
+        except AddressError:
+            result.ignored += 1
+            continue
+        topic = event.topic if event.topic in topics and \
+            CHANNEL in topics[event.topic].channels else None
+        keyed.append((event, key, topic))
+    if not keyed:
+        return result
+    settings = rt.settings
+    async with rt.db.transaction() as tx:
+        for event, key, topic in keyed:
+            proof = Proof(source="esp_webhook", message_ref=(event.message_ref or "")[:200]
+                          or None)
+            if event.kind in SUPPRESSING:
+                added = await add_suppressions(
+                    tx, channel=CHANNEL, address_keys=[key], reason=event.kind,
+                    source="esp_webhook", topic=topic, proof=proof,
+                    detail={"provider": event.provider,
+                            "event_time": event.occurred_at.isoformat()})
+                result.suppressed += len(added)
+                continue
+            result.soft_bounces += 1
+            window_start = event.occurred_at - timedelta(days=settings.soft_bounce_window_days)
+            await tx.execute("DELETE FROM soft_bounce WHERE channel = $1 AND address_key = $2"
+                             " AND occurred_at < $3", CHANNEL, key, window_start)
+            seen = await tx.fetchval(
+                "SELECT 1 FROM soft_bounce WHERE channel = $1 AND address_key = $2"
+                " AND occurred_at = $3", CHANNEL, key, event.occurred_at)
+            if not seen:
+                await tx.execute("INSERT INTO soft_bounce (channel, address_key, occurred_at)"
+                                 " VALUES ($1, $2, $3)", CHANNEL, key, event.occurred_at)
+            count = await tx.fetchval(
+                "SELECT COUNT(*) FROM soft_bounce WHERE channel = $1 AND address_key = $2"
+                " AND occurred_at >= $3", CHANNEL, key, window_start)
+            if count >= settings.soft_bounce_limit:
+                added = await add_suppressions(
+                    tx, channel=CHANNEL, address_keys=[key], reason="invalid",
+                    source="esp_webhook", proof=proof,
+                    detail={"provider": event.provider, "soft_bounces": int(count)})
+                result.suppressed += len(added)
+    return result

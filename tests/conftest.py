@@ -1,0 +1,175 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL.
+
+The database is migrated once per engine per test session (by the real `python -m service
+migrate`), then each test gets a clean copy: a copied SQLite file, or a PostgreSQL database of
+this session whose tables are truncated. PostgreSQL comes from DATABASE_URL_POSTGRES (default
+postgresql://127.0.0.1:5432/test); each session works in a database of its own, so concurrent
+runs never share rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from service.apikeys.logic import create_api_key
+from service.app import create_app
+from service.db.engine import Database
+from service.db.tables import TABLES
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_BASE_URL = os.environ.get("DATABASE_URL_POSTGRES", "postgresql://127.0.0.1:5432/test")
+ENGINES = ["sqlite", "postgres"]
+
+
+def migrate(url: str, data_dir: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir),
+           "ENVIRONMENT": "test", "SECRET_KEYS": "test-secret-key-0123456789",
+           "HASH_KEY": "test-hash-key-0123456789"}
+    env.pop("PICCOLO_CONF", None)
+    result = subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def run_async(coro):
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def pg_url(dbname: str) -> str:
+    base, _, _ = PG_BASE_URL.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    path = folder / "template.db"
+    migrate(f"sqlite:///{path}", folder)
+    return path
+
+
+@contextmanager
+def scratch_pg_database(prefix: str):
+    """A database of our own on the shared PostgreSQL server, dropped afterwards."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_BASE_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    run_async(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield pg_url(name)
+    finally:
+        run_async(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A database of this test session, migrated; dropped at the end."""
+    with scratch_pg_database("test") as url:
+        migrate(url, ROOT / "data")
+        yield url
+
+
+async def truncate_pg(url: str) -> None:
+    tables = ", ".join(f'"{t._meta.tablename}"' for t in TABLES)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=ENGINES)
+async def database_url(request, tmp_path) -> str:
+    """A clean, migrated database on each engine."""
+    if request.param == "sqlite":
+        path = tmp_path / "service.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    await truncate_pg(url)
+    return url
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides) -> Settings:
+    values = dict(
+        environment="test",
+        database_url=database_url,
+        data_dir=tmp_path,
+        secret_keys=["test-secret-key-0123456789"],
+        hash_key="test-hash-key-0123456789",
+        public_base_url="https://prefs.example.com",
+        unsubscribe_mailto="unsubscribe@prefs.example.com",
+        rate_limit_pages_per_minute=0,
+        run_workers_in_web=False,
+        sqlite_synchronous="NORMAL",
+    )
+    values.update(overrides)
+    return Settings(**values).finalize()
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+async def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app):
+    async with AsyncTestClient(app=app, base_url="https://prefs.example.com") as client:
+        yield client
+
+
+@pytest.fixture
+def rt(app, client):
+    """The running app's runtime, for its keyer, signer and settings. Its `db` lives on the
+    client's event loop (AsyncTestClient runs the app in a portal thread): tests use `db`."""
+    return app.state.rt
+
+
+@pytest.fixture
+async def db(settings, client) -> Database:
+    """A connection of the test's own to the app's database, as an outside observer."""
+    database = Database(settings.database_url, synchronous="NORMAL")
+    await database.open()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def admin_headers(db) -> dict[str, str]:
+    _, key = await create_api_key(db, "test-admin", ["admin"])
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def make_key(db):
+    async def make(*scopes: str) -> dict[str, str]:
+        _, key = await create_api_key(db, "test", list(scopes))
+        return {"Authorization": f"Bearer {key}"}
+
+    return make

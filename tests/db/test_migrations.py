@@ -1,0 +1,88 @@
+"""`python -m service migrate` gives the same schema on both engines, and is idempotent."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+
+import asyncpg
+
+from service.db.tables import TABLES
+from tests.conftest import PG_BASE_URL, migrate, pg_url
+
+
+def sqlite_schema(path) -> dict[str, set[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        columns = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
+        indexes = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
+    finally:
+        conn.close()
+    return {"tables": columns, "indexes": indexes}
+
+
+async def pg_schema(url: str) -> dict:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = 'public'")
+        columns: dict[str, set[str]] = {}
+        for r in rows:
+            columns.setdefault(r["table_name"], set()).add(r["column_name"])
+        indexes = {r["indexname"] for r in await conn.fetch(
+            "SELECT indexname FROM pg_indexes WHERE schemaname='public'"
+            " AND indexname NOT LIKE '%_pkey'")}
+    finally:
+        await conn.close()
+    return {"tables": columns, "indexes": indexes}
+
+
+def test_migrate_gives_same_tables_on_both_engines_and_twice_changes_nothing(tmp_path):
+    db_path = tmp_path / "fresh.db"
+    migrate(f"sqlite:///{db_path}", tmp_path)
+    first_sqlite = sqlite_schema(db_path)
+    migrate(f"sqlite:///{db_path}", tmp_path)
+    assert sqlite_schema(db_path) == first_sqlite
+
+    name = f"mig_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql):
+        conn = await asyncpg.connect(PG_BASE_URL)
+        await conn.execute(sql)
+        await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        migrate(pg_url(name), tmp_path)
+        first_pg = asyncio.run(pg_schema(pg_url(name)))
+        migrate(pg_url(name), tmp_path)
+        assert asyncio.run(pg_schema(pg_url(name))) == first_pg
+    finally:
+        asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+    assert first_sqlite["tables"] == first_pg["tables"]
+    expected = {t._meta.tablename for t in TABLES} | {"migration"}
+    assert set(first_pg["tables"]) == expected
+    # the composite unique indexes exist on both
+    for index in ("address_channel_key", "preference_contact_channel_topic",
+                  "suppression_channel_key_topic_reason"):
+        assert index in first_sqlite["indexes"] and index in first_pg["indexes"]
+
+
+def test_composite_unique_index_holds_on_sqlite(tmp_path):
+    db_path = tmp_path / "u.db"
+    migrate(f"sqlite:///{db_path}", tmp_path)
+    conn = sqlite3.connect(db_path)
+    insert = ("INSERT INTO suppression (channel, address_key, topic, reason, source, created_at)"
+              " VALUES ('email', 'k', '', 'unsubscribed', 'api', '2026-01-01 00:00:00+00:00')")
+    conn.execute(insert)
+    try:
+        conn.execute(insert)
+        raised = False
+    except sqlite3.IntegrityError:
+        raised = True
+    assert raised

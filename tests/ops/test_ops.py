@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+
+async def test_healthz_readyz_and_schema(client):
+    assert (await client.get("/healthz")).text == "ok"
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"ready": True}
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert schema["openapi"].startswith("3.")
+    assert "/healthz" in schema["paths"]
+
+
+async def test_readyz_fails_when_migrations_are_missing(client, db):
+    await db.execute("DELETE FROM migration")
+    ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["error"] == "migrations pending"
+
+
+async def test_security_headers_on_every_response(client):
+    response = await client.get("/healthz")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+
+
+async def test_metrics_exposes_requests_and_outbox(client):
+    await client.get("/healthz")
+    body = (await client.get("/metrics")).text
+    assert "prefs_requests_total" in body
+    assert 'prefs_outbox_pending{kind="email"}' in body

@@ -1,0 +1,94 @@
+"""`python -m service import|export suppressions`: the real command line, on both engines."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def run(settings, *argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": settings.database_url,
+           "DATA_DIR": str(settings.data_dir), "ENVIRONMENT": "test",
+           "SECRET_KEYS": ",".join(settings.secret_keys), "HASH_KEY": settings.hash_key}
+    return subprocess.run([sys.executable, "-m", "service", *argv], cwd=ROOT, env=env,
+                          input=stdin, capture_output=True, timeout=120)
+
+
+async def test_import_adds_never_lifts_and_reports_bad_rows(world, settings, db, tmp_path):
+    await world.suppress("ann@example.com", "complaint")
+    await world.suppress("bob@example.com", "unsubscribed")
+    bob = await world.contact("bob@example.com")
+    path = tmp_path / "list.csv"
+    path.write_text("Email,topic\nann@example.com,\nBOB@example.com,\nnot-an-address,\n"
+                    "cy@example.com,offers\ndee@example.com,nope\n,\n"
+                    f"{world.key('email', 'eve@example.com')},\n")
+    result = run(settings, "import", "suppressions", str(path), "--channel", "email",
+                 "--reason", "unsubscribed", "--source", "crm-export")
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "row 4: 'not-an-address' is not a valid email address" in err
+    assert "row 6: unknown topic 'nope'" in err
+    assert "added 3, already 1, rejected 2" in err
+    rows = {(r["address_key"], r["topic"], r["reason"]) for r in await db.fetch(
+        "SELECT address_key, topic, reason FROM suppression")}
+    key = world.key
+    assert rows == {
+        (key("email", "ann@example.com"), "", "complaint"),  # still there
+        (key("email", "ann@example.com"), "", "unsubscribed"),
+        (key("email", "bob@example.com"), "", "unsubscribed"),
+        (key("email", "cy@example.com"), "offers", "unsubscribed"),
+        (key("email", "eve@example.com"), "", "unsubscribed"),
+    }
+    source = await db.fetchval("SELECT source FROM suppression WHERE address_key = $1",
+                               key("email", "cy@example.com"))
+    assert source == "crm-export"
+    assert await db.fetchval("SELECT COUNT(*) FROM consent_event WHERE contact_id = $1",
+                             bob) == 0  # bob was suppressed already: nothing new to record
+
+
+async def test_national_lists_dry_run_and_usage_errors(world, settings, db, tmp_path):
+    path = tmp_path / "tps.csv"
+    path.write_text("020 7946 0958\n+44 20 7946 0959\n02079460958\n")
+    assert run(settings, "import", "suppressions", str(path), "--channel", "phone",
+               "--reason", "external_list").returncode == 2  # no --list-name
+    wrong = run(settings, "import", "suppressions", str(path), "--channel", "fax",
+                "--reason", "external_list", "--list-name", "TPS")
+    assert wrong.returncode == 2 and b"for channel phone" in wrong.stderr
+    dry = run(settings, "import", "suppressions", str(path), "--channel", "phone",
+              "--reason", "external_list", "--list-name", "tps", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert b"would add 2, already 1" in dry.stderr
+    assert await db.fetchval("SELECT COUNT(*) FROM suppression") == 0
+    done = run(settings, "import", "suppressions", "-", "--channel", "phone",
+               "--reason", "external_list", "--list-name", "tps", stdin=path.read_bytes())
+    assert done.returncode == 0, done.stderr
+    rows = await db.fetch("SELECT reason, list_name, source FROM suppression")
+    assert [tuple(r) for r in rows] == [("external_list", "TPS", "import")] * 2
+
+
+async def test_export_streams_csv_that_imports_again(world, settings, db, tmp_path):
+    await world.contact("ann@example.com")
+    await world.suppress("ann@example.com", "hard_bounce")
+    await world.suppress("bob@example.com", "hard_bounce", topic="offers")
+    await world.suppress("+442079460958", "manual", channel="phone")
+    out = run(settings, "export", "suppressions", "-", "--channel", "email")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout.decode())))
+    assert [(r["address"], r["topic"], r["reason"]) for r in rows] == [
+        ("ann@example.com", "", "hard_bounce"), ("", "offers", "hard_bounce")]
+    assert rows[1]["address_key"] == world.key("email", "bob@example.com")
+    assert b"2 rows written" in out.stderr
+    path = tmp_path / "export.csv"
+    path.write_bytes(out.stdout)
+    await db.execute("DELETE FROM suppression")
+    again = run(settings, "import", "suppressions", str(path), "--channel", "email",
+                "--reason", "hard_bounce")
+    assert again.returncode == 0, again.stderr
+    keys = {(r[0], r[1]) for r in await db.fetch("SELECT address_key, topic FROM suppression")}
+    assert keys == {(world.key("email", "ann@example.com"), ""),
+                    (world.key("email", "bob@example.com"), "offers")}
