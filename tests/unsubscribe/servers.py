@@ -17,7 +17,11 @@ def serve(*apps):
     for app in apps:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        # Keep-alive longer than any test's slowest answer: with uvicorn's 5 s default, a pooled
+        # connection can be closed by the server just as the client reuses it (ReadError),
+        # which says nothing about the service.
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on",
+                                               timeout_keep_alive=300))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         servers.append(server)
