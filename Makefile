@@ -38,6 +38,7 @@ test-slow: $(VENV)/.installed
 	$(PY) -m pytest -p no:cacheprovider -ra -m slow
 
 bench: $(VENV)/.installed
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench
 
 clean:

@@ -13,7 +13,7 @@ import sys
 import time
 
 from bench import measure
-from bench.data import dataset, reset_pg_writes, working_copy
+from bench.data import dataset, prepare, reset_pg_writes, working_copy
 from bench.load import fixed_rate_latency
 from bench.report import write_report
 from bench.server import Server
@@ -34,10 +34,16 @@ def engine_suite(engine: str) -> dict:
     log(f"{engine}: {MID:,} suppressions, 1 worker")
     with Server(url) as server:
         key = server.api_key()
-        r["healthz"] = measure.healthz(server)
-        r["raw_check"] = measure.raw_check(server, key, MID)
-        single = measure.check(server, key, MID)
-        r["check"], r["check_p50"], r["check_p99"] = single.rps, single.p50_ms, single.p99_ms
+        # The three figures the check is compared with are taken in turns, twice, and the
+        # better of each kept: a burst of load from a neighbour then skews no single ratio.
+        r["healthz"] = r["raw_check"] = r["check"] = 0.0
+        for _ in range(2):
+            r["healthz"] = max(r["healthz"], measure.healthz(server))
+            r["raw_check"] = max(r["raw_check"], measure.raw_check(server, key, MID))
+            single = measure.check(server, key, MID)
+            if single.rps > r["check"]:
+                r["check"], r["check_p50"], r["check_p99"] = (single.rps, single.p50_ms,
+                                                              single.p99_ms)
         log(f"  healthz {r['healthz']:.0f}/s  raw {r['raw_check']:.0f}/s  check {r['check']:.0f}/s")
         r["bulk"], r["bulk_peak_rss"], r["bulk_summary"] = measure.bulk_check(server, key, MID)
         r["raw_join"] = measure.raw_join(url, MID)
@@ -55,33 +61,62 @@ def engine_suite(engine: str) -> dict:
             server.base, paths, r["latency_rate"], 5, measure.auth(key))
         log(f"  at {r['latency_rate']}/s: p50 {r['latency_p50']:.2f} ms"
             f" p99 {r['latency_p99']:.2f} ms")
-    for workers in (2, 4):
-        with Server(url, workers=workers) as server:
-            key = server.api_key()
-            r[f"check_{workers}w"] = measure.check(server, key, MID, connections=64).rps
-            r[f"healthz_{workers}w"] = measure.healthz(server)
-        log(f"  {workers} workers: check {r[f'check_{workers}w']:.0f}/s")
+    r["scale"] = scale_suite(url, engine)
+    r["healthz_2w"], r["healthz_4w"] = r["scale"].pop("healthz_2w"), r["scale"].pop("healthz_4w")
     if engine == "postgres":
         asyncio.run(reset_pg_writes(url))
     return r
 
 
+# (instances, uvicorn workers per instance); instances are separate `serve` processes on one
+# database, each loaded by its own wrk, as a load balancer would spread the traffic
+SCALE = {"sqlite": ((1, 1), (1, 2), (1, 4)),
+         "postgres": ((1, 1), (1, 2), (1, 4), (2, 1), (2, 2))}
+
+
+def scale_suite(url: str, engine: str) -> dict:
+    """Check throughput with more workers and more instances, 64 connections in all."""
+    out: dict = {}
+    for instances, workers in SCALE[engine]:
+        servers = []
+        try:
+            for _ in range(instances):
+                servers.append(Server(url, workers=workers))
+            key = servers[0].api_key()
+            out[f"{instances}x{workers}"] = measure.check_instances(servers, key, MID)
+            if instances == 1 and workers > 1:
+                out[f"healthz_{workers}w"] = measure.healthz(servers[0])
+        finally:
+            for server in servers:
+                server.stop()
+        log(f"  {instances} instance(s) x {workers} worker(s): check"
+            f" {out[f'{instances}x{workers}']:.0f}/s")
+    return out
+
+
 def size_suite(engine: str, mid_rate: float) -> dict[int, float]:
-    """Check throughput against table size (the MID figure comes from the engine suite)."""
-    out: dict[int, float] = {MID: mid_rate}
-    for n in (SMALL, BIG):
-        url = dataset(engine, n, log)
-        with Server(url) as server:
-            key = server.api_key()
-            out[n] = measure.check(server, key, n).rps
-        if engine == "postgres":
+    """Check throughput against table size (the MID figure comes from the engine suite). The
+    smallest and largest tables are served at once and measured in turns, twice, the better
+    of each kept, so that both see the same machine."""
+    out: dict[int, float] = {MID: mid_rate, SMALL: 0.0, BIG: 0.0}
+    urls = {n: dataset(engine, n, log) for n in (SMALL, BIG)}
+    with Server(urls[SMALL]) as small, Server(urls[BIG]) as big:
+        servers = {SMALL: (small, small.api_key()), BIG: (big, big.api_key())}
+        for _ in range(2):
+            for n, (server, key) in servers.items():
+                out[n] = max(out[n], measure.check(server, key, n).rps)
+    if engine == "postgres":
+        for url in urls.values():
             asyncio.run(reset_pg_writes(url))
-        log(f"  {engine} {n:,} suppressions: check {out[n]:.0f}/s")
+    log(f"  {engine}: check {out[SMALL]:.0f}/s at {SMALL:,} suppressions,"
+        f" {out[BIG]:.0f}/s at {BIG:,}")
     return out
 
 
 def main() -> int:
     results: dict = {"quick": QUICK, "sizes": {}}
+    prepare([SMALL, MID, BIG], log)
+    results["prepared_s"] = time.monotonic() - STARTED
     for engine in ("sqlite", "postgres"):
         results[engine] = engine_suite(engine)
     for engine in ("sqlite", "postgres"):

@@ -32,15 +32,17 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(url: str, lua: str, duration: int = DURATION, connections: int = CONNECTIONS,
-        threads: int = 1) -> WrkResult:
+def _start_wrk(url: str, lua: str, duration: int, connections: int,
+               threads: int) -> subprocess.Popen:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(lua)
         script = fh.name
-    out = subprocess.run(
+    return subprocess.Popen(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script,
-         url], capture_output=True, text=True, timeout=duration + 30, check=True,
-    ).stdout
+         url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _parse_wrk(out: str) -> WrkResult:
     if "Latency Distribution" not in out:
         raise RuntimeError("wrk output without latencies:\n" + out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -54,6 +56,26 @@ def wrk(url: str, lua: str, duration: int = DURATION, connections: int = CONNECT
     if match:
         errors += sum(int(x) for x in match.groups())
     return WrkResult(rps, p50, p99, errors)
+
+
+def wrk_many(targets: list[tuple[str, str]], duration: int = DURATION,
+             connections: int = CONNECTIONS) -> list[WrkResult]:
+    """One wrk per (url, lua) target, all at once (one per service instance); the
+    connections are shared out between them."""
+    each = max(1, connections // len(targets))
+    procs = [_start_wrk(url, lua, duration, each, 1) for url, lua in targets]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=duration + 30)
+        if proc.returncode:
+            raise RuntimeError(f"wrk failed: {err}")
+        results.append(_parse_wrk(out))
+    return results
+
+
+def wrk(url: str, lua: str, duration: int = DURATION, connections: int = CONNECTIONS,
+        threads: int = 1) -> WrkResult:
+    return wrk_many([(url, lua)], duration, connections)[0]
 
 
 def lua_get_random(path_template: str, n: int, headers: dict[str, str]) -> str:

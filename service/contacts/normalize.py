@@ -157,6 +157,30 @@ class AddressKeyer:
         outer.update(inner.digest())
         return outer.hexdigest()
 
+    def email_keys(self, items: list) -> list[str | None]:
+        """The keys of many email addresses at once, for the bulk check: plain ASCII addresses
+        of the common shape are keyed straight from the raw text (the same key `parse()` gives,
+        without building the normalized form); None for any item that needs the full path."""
+        fullmatch, special = _FAST_EMAIL.fullmatch, _SPECIAL_SUFFIXES
+        inner, outer = self._inner, self._outer
+        keys: list[str | None] = []
+        append = keys.append
+        for item in items:
+            # < 64 characters: the local part and the whole fit their limits, and it cannot
+            # be a hex address key
+            if type(item) is str and len(item) < 64 and item.isascii():
+                lowered = item.strip().lower()
+                if (fullmatch(lowered) and lowered.find("--", lowered.find("@")) < 0
+                        and not lowered.endswith(special)):
+                    h = inner.copy()
+                    h.update(b"email:" + lowered.encode())
+                    o = outer.copy()
+                    o.update(h.digest())
+                    append(o.hexdigest())
+                    continue
+            append(None)
+        return keys
+
     def parse(self, channel: str, raw: str, region: str = "GB") -> tuple[str, str]:
         """(normalized, address_key) for a raw address; AddressError when it cannot be used."""
         normalized = normalize(channel, raw, region)

@@ -37,6 +37,7 @@ _sqlite_sql_cache: dict[str, str] = {}
 # Any write that touches the change feed takes this lock until commit, so sequence numbers
 # become visible in order and a feed reader never skips one that commits late.
 FEED_LOCK_ID = 7_201_558
+BULK_CONNECTIONS = 4  # idle SQLite connections kept for bulk reads
 
 
 class DatabaseUnavailable(Exception):
@@ -164,6 +165,7 @@ class Database:
         self._reader: sqlite3.Connection | None = None
         self._hot: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None
+        self._bulk: list[sqlite3.Connection] = []  # idle kept-open connections for long reads
         self._write_lock = asyncio.Lock()
         self._batch: asyncio.Future | None = None  # the open SQLite write batch's commit
         self._committer: asyncio.Task | None = None
@@ -209,6 +211,8 @@ class Database:
                 if conn is not None:
                     conn.close()
             self._reader = self._writer = self._hot = None
+            while self._bulk:
+                self._bulk.pop().close()
         elif self.pool is not None:
             if self._monitor is not None:
                 self._monitor.cancel()
@@ -269,6 +273,26 @@ class Database:
                 conn.close()
 
         return await asyncio.to_thread(run)
+
+    async def fetch_bulk(self, sql: str, *args: Any) -> list[Any]:
+        """A long read of plain tuples (the bulk check). On SQLite off the event loop, on a
+        kept-open connection: a fresh one per chunk would start with a cold page cache."""
+        if not self.is_sqlite:
+            return await self._pg_read(self.pool.fetch, sql, args)
+        conn = self._bulk.pop() if self._bulk else _connect_sqlite(
+            self._path, self.busy_timeout_ms, self.synchronous, plain=True)
+
+        def run() -> list[Any]:
+            return conn.execute(to_sqlite(sql), args).fetchall()
+
+        # On an error or a cancellation the connection is dropped, not pooled: a cancelled
+        # thread may still be using it (it closes when the last reference goes).
+        rows = await asyncio.to_thread(run)
+        if len(self._bulk) < BULK_CONNECTIONS and self._reader is not None:
+            self._bulk.append(conn)
+        else:
+            conn.close()
+        return rows
 
     # -- reads that a replica may answer (checks, feeds) ----------------------------------------
     async def fetch_read(self, sql: str, *args: Any, fresh: bool = False) -> list[Any]:

@@ -101,14 +101,15 @@ def observe_check(reasons: list[str]) -> None:
         _check_child("blocked", reason).inc()
 
 
-def observe_checks(all_reasons: Iterable[list[str]]) -> None:
-    """Many decisions at once (bulk): one increment per distinct label."""
+def observe_checks(tallies: Iterable[tuple[list[str], int]]) -> None:
+    """Many decisions at once (bulk), as (reasons, how many got them): one increment per
+    distinct label."""
     tally: Tally = Tally()
-    for reasons in all_reasons:
+    for reasons, count in tallies:
         if not reasons:
-            tally[("allowed", "")] += 1
+            tally[("allowed", "")] += count
         for reason in reasons:
-            tally[("blocked", reason)] += 1
+            tally[("blocked", reason)] += count
     for (result, reason), count in tally.items():
         _check_child(result, reason).inc(count)
 

@@ -147,6 +147,26 @@ def test_the_fast_ascii_path_agrees_with_email_validator(raw):
     assert outcome(normalize_email, raw) == outcome(_normalize_email_slow, raw.strip())
 
 
+@given(st.lists(st.one_of(st.emails(), EMAILISH, ascii_spellings().map(lambda p: p[1]),
+                          st.just("a--b@example.com"), st.just("x@a--b.example"),
+                          st.just("someone@host.localhost"), st.just(" Pad@Example.COM\t")),
+                max_size=20))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_the_bulk_email_keys_are_the_keys_of_the_full_path(raws):
+    """The bulk check's fused path gives the key `parse()` gives, or leaves the item to it."""
+    for raw, fused in zip(raws, KEYER.email_keys(raws), strict=True):
+        if fused is not None:
+            assert fused == key("email", raw), raw
+
+
+def test_the_bulk_email_keys_take_the_fused_path_only_for_the_common_shape():
+    common = ["ann@example.com", " Bob.Smith+news@Mail.Example.co.uk ", "o'neil@example.org"]
+    assert KEYER.email_keys(common) == [key("email", raw) for raw in common]
+    left = ["a--b@xn--bcher-kva.example", "x@host.localhost", "foo@bücher.example", 42,
+            "not an address", "a" * 64]
+    assert KEYER.email_keys(left) == [None] * len(left)
+
+
 @given(st.sampled_from(["+44 20 7946 0958", "020 7946 0958", "020-7946-0958",
                         "(020) 7946 0958", "+44 (0)20 7946 0958", "0044 20 7946 0958"]))
 def test_phone_spellings_map_to_one_key(spelling):

@@ -67,8 +67,8 @@ async def single(client, headers, address, topic):
 
 
 async def test_bulk_equals_single_on_a_random_mix(client, world, reader, monkeypatch):
-    monkeypatch.setattr(bulk, "CHUNK", 37)  # several chunks, parsed in threads and inline
-    monkeypatch.setattr(bulk, "INLINE_BELOW", 20)
+    monkeypatch.setattr(bulk, "CHUNK", 37)  # several chunks, parsed a slice at a time
+    monkeypatch.setattr(bulk, "PARSE_SLICE", 10)
     rng = random.Random(20261122)
     addresses = await build_mix(world, rng, 120)
     for topic in (None, "newsletter", "offers", "account"):
