@@ -10,8 +10,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-import httpx
-
 DURATION = 4
 CONNECTIONS = 32
 
@@ -106,26 +104,50 @@ end
 """
 
 
+async def _get(conn: tuple, request: bytes) -> int:
+    """One HTTP/1.1 request on a kept-alive connection; the status (the body is read off)."""
+    reader, writer = conn
+    writer.write(request)
+    status = int((await reader.readline()).split(b" ", 2)[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
 async def _open_loop(base: str, paths: list[str], rate: float, seconds: float,
                      headers: dict[str, str]) -> list[float]:
+    """Requests start on schedule whatever the answers do; a latency runs from the scheduled
+    start (so queueing counts). Plain asyncio streams on kept-alive connections: an httpx
+    client's own pool, not the service, became the bottleneck here."""
+    host, port = base.removeprefix("http://").split(":")
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    idle: list[tuple] = []
     latencies: list[float] = []
-    async with httpx.AsyncClient(base_url=base, headers=headers,
-                                 limits=httpx.Limits(max_connections=64)) as client:
-        async def one(path: str) -> None:
-            started = time.perf_counter()
-            response = await client.get(path)
-            response.raise_for_status()
-            latencies.append((time.perf_counter() - started) * 1000)
 
-        tasks = []
-        start = time.perf_counter()
-        total = int(rate * seconds)
-        for n in range(total):
-            delay = start + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(paths[n % len(paths)])))
-        await asyncio.gather(*tasks)
+    async def one(path: str, scheduled: float) -> None:
+        conn = idle.pop() if idle else await asyncio.open_connection(host, int(port))
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+        status = await _get(conn, request)
+        if status != 200:
+            raise RuntimeError(f"{path} answered {status}")
+        latencies.append((time.perf_counter() - scheduled) * 1000)
+        idle.append(conn)
+
+    tasks = []
+    start = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        scheduled = start + n / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(paths[n % len(paths)], scheduled)))
+    await asyncio.gather(*tasks)
+    for _, writer in idle:
+        writer.close()
     return latencies
 
 

@@ -14,6 +14,8 @@ import psutil
 
 from bench.data import ROOT, base_env
 
+LOGS = ROOT / "bench" / "results" / "logs"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -30,15 +32,20 @@ class Server:
                     "UNSUBSCRIBE_MAILTO": "unsubscribe@example.com"})
         env.update(extra_env or {})
         self.env = env
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "serve", "--port", str(self.port),
-             "--workers", str(workers)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        # The log goes to a file: a pipe nobody reads fills up, and then the service's log
+        # thread blocks and its queue grows for the rest of the run.
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOGS / f"server-{self.port}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "service", "serve", "--port", str(self.port),
+                 "--workers", str(workers)],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("service did not start: " + self.proc.stderr.read().decode())
+                raise RuntimeError("service did not start: " + self.log_path.read_text())
             try:
                 if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
                     break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
+from litestar.logging.config import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -69,6 +71,11 @@ def _stores(settings: Settings) -> dict:
     return {"rate_limit_api": MemoryStore(), "rate_limit_pages": MemoryStore()}
 
 
+def _no_template_reload(engine: JinjaTemplateEngine) -> None:
+    """Templates change with the code, on a restart: no stat() of the file on every page."""
+    engine.engine.auto_reload = False
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     rt = build_runtime(settings)
@@ -116,7 +123,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ).middleware)
 
 
+    # Litestar configures the root logger at INFO by default; LOG_LEVEL decides instead.
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging_config = LoggingConfig(
+        root={"handlers": ["queue_listener"], "level": level},
+        loggers={"litestar": {"level": level, "handlers": ["queue_listener"],
+                              "propagate": False}})
+
     app = Litestar(
+        logging_config=logging_config,
         route_handlers=[*ops_routes.route_handlers, metrics, static_router, brand_css, api,
                         *page_handlers],
         lifespan=[lifespan],
@@ -129,7 +144,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings.public_base_url.startswith("https"), cookie_samesite="strict",
             exclude=[r"^/v1/", r"^/healthz", r"^/readyz", r"^/metrics", r"^/schema"],
         ),
-        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine,
+                                       engine_callback=_no_template_reload),
         openapi_config=OpenAPIConfig(
             title="Preference and unsubscribe service",
             version="1",
