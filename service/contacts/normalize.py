@@ -158,31 +158,37 @@ class AddressKeyer:
         return outer.hexdigest()
 
     def email_keys(self, items: list) -> list[str | None]:
-        """The keys of many email addresses at once, for the bulk check: plain ASCII addresses
-        of the common shape are keyed straight from the raw text (the same key `parse()` gives,
-        without building the normalized form); None for any item that needs the full path."""
-        fullmatch, special = _FAST_EMAIL.fullmatch, _SPECIAL_SUFFIXES
-        inner, outer = self._inner, self._outer
-        keys: list[str | None] = []
-        append = keys.append
-        for item in items:
-            # < 64 characters: the local part and the whole fit their limits, and it cannot
-            # be a hex address key
-            if type(item) is str and len(item) < 64 and item.isascii():
-                lowered = item.strip().lower()
-                if (fullmatch(lowered) and lowered.find("--", lowered.find("@")) < 0
-                        and not lowered.endswith(special)):
-                    h = inner.copy()
-                    h.update(b"email:" + lowered.encode())
-                    o = outer.copy()
-                    o.update(h.digest())
-                    append(o.hexdigest())
-                    continue
-            append(None)
-        return keys
+        """The keys of many email addresses at once (the bulk check): None for any item that
+        needs the full path."""
+        fast = self.fast_email
+        return [None if (found := fast(item)) is None else found[1] for item in items]
+
+    def fast_email(self, raw: object) -> tuple[str, str] | None:
+        """(normalized, key) of a plain ASCII email address of the common shape, straight from
+        the raw text (what `parse()` gives for it); None when it needs the full path."""
+        # < 64 characters: the local part and the whole fit their limits, and it cannot be a
+        # hex address key
+        if type(raw) is not str or len(raw) >= 64 or not raw.isascii():
+            return None
+        value = raw.strip()
+        lowered = value.lower()
+        at = lowered.find("@")
+        if (not _FAST_EMAIL.fullmatch(lowered) or lowered.find("--", at) >= 0
+                or lowered.endswith(_SPECIAL_SUFFIXES)):
+            return None
+        inner = self._inner.copy()
+        inner.update(b"email:" + lowered.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        # ASCII case keeps lengths: the local part as given, the domain lowercased
+        return value[:at] + lowered[at:], outer.hexdigest()
 
     def parse(self, channel: str, raw: str, region: str = "GB") -> tuple[str, str]:
         """(normalized, address_key) for a raw address; AddressError when it cannot be used."""
+        if channel == "email":
+            found = self.fast_email(raw)
+            if found is not None:
+                return found
         normalized = normalize(channel, raw, region)
         return normalized, self.key(channel, normalized)
 

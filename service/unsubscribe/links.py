@@ -37,6 +37,13 @@ LOOKUP_SQLITE = (  # CROSS JOIN: SQLite walks the keys and probes the unique ind
     "SELECT a.address_key, a.contact_id FROM json_each($2) AS j"
     " CROSS JOIN address AS a ON a.channel = $1 AND a.address_key = j.value"
 )
+# Off a transaction, long: sorted keys (probes in index order), the rows as one JSON text (the
+# reading thread takes the GIL once, not per row, while the loop parses the next chunk).
+LOOKUP_SQLITE_JSON = (
+    "SELECT json_group_array(json_array(a.address_key, a.contact_id)) FROM json_each($2) AS j"
+    " CROSS JOIN address AS a ON a.channel = $1 AND a.address_key = j.value"
+)
+_decode_pairs = msgspec.json.Decoder(list[tuple[str, str]]).decode
 LOOKUP_PG = (
     "SELECT address_key, contact_id FROM address WHERE channel = $1 AND address_key = ANY($2)"
 )
@@ -137,6 +144,9 @@ async def _lookup(db: Database, tx, channel: str, keys: list[str]) -> list:
             return await _sqlite_tx_thread(tx, lambda conn: conn.execute(sql, params).fetchall())
         return await tx.fetch(*args)
     if len(keys) > LONG_READ:
+        if db.is_sqlite:
+            found = await db.fetch_bulk(LOOKUP_SQLITE_JSON, channel, json.dumps(sorted(keys)))
+            return _decode_pairs(found[0][0])
         return await db.fetch_long(*args)
     return await db.fetch(*args)
 

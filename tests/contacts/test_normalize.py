@@ -152,11 +152,17 @@ def test_the_fast_ascii_path_agrees_with_email_validator(raw):
                           st.just("someone@host.localhost"), st.just(" Pad@Example.COM\t")),
                 max_size=20))
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-def test_the_bulk_email_keys_are_the_keys_of_the_full_path(raws):
-    """The bulk check's fused path gives the key `parse()` gives, or leaves the item to it."""
-    for raw, fused in zip(raws, KEYER.email_keys(raws), strict=True):
-        if fused is not None:
-            assert fused == key("email", raw), raw
+def test_the_fused_email_path_gives_what_the_full_path_gives(raws):
+    """`fast_email()` (behind `parse()` and the bulk check's keys) agrees with normalizing
+    first and keying the normalized form, or leaves the item to that path."""
+    for raw, fused, fast in zip(raws, KEYER.email_keys(raws), map(KEYER.fast_email, raws),
+                                strict=True):
+        if fast is None:
+            assert fused is None
+            continue
+        normalized = normalize_email(raw)
+        assert fast == (normalized, KEYER.key("email", normalized)), raw
+        assert fused == fast[1]
 
 
 def test_the_bulk_email_keys_take_the_fused_path_only_for_the_common_shape():
