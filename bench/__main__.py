@@ -12,8 +12,8 @@ import os
 import sys
 import time
 
-from bench import measure
-from bench.data import dataset, prepare, reset_pg_writes, working_copy
+from bench import measure, pg
+from bench.data import dataset, prepare, reset_pg_writes, use_server, working_copy
 from bench.load import fixed_rate_latency
 from bench.report import write_report
 from bench.server import Server
@@ -47,8 +47,10 @@ def engine_suite(engine: str) -> dict:
         log(f"  healthz {r['healthz']:.0f}/s  raw {r['raw_check']:.0f}/s  check {r['check']:.0f}/s")
         r["bulk"], r["bulk_peak_rss"], r["bulk_summary"] = measure.bulk_check(server, key, MID)
         r["raw_join"] = measure.raw_join(url, MID)
+        r["bulk_peak_rss"], r["bulk_peak_anon"] = r["bulk_peak_rss"]
         log(f"  bulk {r['bulk']:.0f} addr/s  raw join {r['raw_join']:.0f} addr/s"
-            f"  peak RSS {r['bulk_peak_rss'] / 2**20:.0f} MiB")
+            f"  peak RSS {r['bulk_peak_rss'] / 2**20:.0f} MiB"
+            f" ({r['bulk_peak_anon'] / 2**20:.0f} MiB anonymous)")
         r["links_new"], r["links_known"], tokens = measure.links(server, key, LINKS, "click")
         log(f"  links {r['links_new']:.0f}/s new contacts, {r['links_known']:.0f}/s known")
         r["one_click"] = measure.one_click(server, tokens)
@@ -114,6 +116,12 @@ def size_suite(engine: str, mid_rate: float) -> dict[int, float]:
 
 
 def main() -> int:
+    with pg.server() as url:
+        use_server(url)
+        return run()
+
+
+def run() -> int:
     results: dict = {"quick": QUICK, "sizes": {}}
     prepare([SMALL, MID, BIG], log)
     results["prepared_s"] = time.monotonic() - STARTED

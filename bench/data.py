@@ -40,7 +40,13 @@ def _bench_secrets() -> dict[str, str]:
 
 HASH_KEY = _bench_secrets()["hash_key"]
 SECRET_KEYS = _bench_secrets()["secret_keys"]
-PG_BASE = os.environ.get("DATABASE_URL_POSTGRES", "postgresql://127.0.0.1:5432/test")
+# The administrative database of the bench's own server (bench/pg.py); set by `use_server()`.
+PG_BASE = os.environ.get("BENCH_PG_URL", "")
+
+
+def use_server(url: str) -> None:
+    global PG_BASE
+    PG_BASE = url
 TOPIC_SQL = (
     "INSERT INTO topic (key, name, description, channels, legal_basis, transactional,"
     " created_at, updated_at) VALUES ('offers', 'Offers', '', '[\"email\"]', 'soft_opt_in',"

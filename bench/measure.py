@@ -55,9 +55,9 @@ def check_instances(servers: list[Server], key: str, n: int, connections: int = 
     return sum(r.rps for r in results)
 
 
-def bulk_check(server: Server, key: str, n: int) -> tuple[float, int, dict]:
-    """(addresses per second end to end over HTTP, peak RSS bytes, answer summary): the better
-    of two timed requests after a warm-up one, as for the raw join."""
+def bulk_check(server: Server, key: str, n: int) -> tuple[float, tuple[int, int], dict]:
+    """(addresses per second end to end over HTTP, (peak RSS, peak anonymous) bytes, answer
+    summary): the better of two timed requests after a warm-up one, as for the raw join."""
     step = max(1, (2 * n) // BULK)
     addresses = [address(i) for i in range(0, step * BULK, step)][:BULK]
     body = {"channel": "email", "topic": "offers", "addresses": addresses}
@@ -73,7 +73,7 @@ def bulk_check(server: Server, key: str, n: int) -> tuple[float, int, dict]:
     answer = response.json()
     summary = {"checked": answer["checked"], "blocked": len(answer["blocked"]),
                "invalid": len(answer["invalid"])}
-    return BULK / best, server.peak_rss, summary
+    return BULK / best, (server.peak_rss, server.peak_anon), summary
 
 
 SQLITE_JOIN = ("SELECT s.address_key, s.topic, s.reason FROM json_each(?) k"

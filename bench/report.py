@@ -113,7 +113,9 @@ def write_report(r: dict) -> None:
         f"Machine: {machine()}.",
         "",
         "The service runs as in production (`python -m service serve`, uvicorn, one worker unless"
-        " said otherwise); load comes from `wrk` in a separate process on loopback (1 thread,"
+        " said otherwise, logging at WARNING to a file); PostgreSQL is the suite's own server"
+        " (`bench/pg.py`: shared_buffers 4 GB, sized to hold the indexes as DEPLOY.md advises;"
+        " fsync on); load comes from `wrk` in a separate process on loopback (1 thread,"
         " 32 connections, 4 s per figure). Figures are ratios within this one run, because the"
         " machine is shared and noisy; the figures a target compares are taken in turns, twice,"
         " and the better of each kept. The bulk check and the raw join are each the better of"
@@ -144,8 +146,10 @@ def write_report(r: dict) -> None:
         f" {p['latency_p50']:.2f} / {p['latency_p99']:.2f} |",
         f"| bulk check, addresses/s (100,000 per request) | {s['bulk']:.0f} | {p['bulk']:.0f} |",
         f"| raw SQL join, addresses/s | {s['raw_join']:.0f} | {p['raw_join']:.0f} |",
-        f"| peak service memory during the bulk check | {s['bulk_peak_rss'] / 2**20:.0f} MiB |"
-        f" {p['bulk_peak_rss'] / 2**20:.0f} MiB |",
+        f"| peak service memory during the bulk check: resident (of it anonymous, i.e. not"
+        f" the memory-mapped database file) | {s['bulk_peak_rss'] / 2**20:.0f}"
+        f" ({s['bulk_peak_anon'] / 2**20:.0f}) MiB | {p['bulk_peak_rss'] / 2**20:.0f}"
+        f" ({p['bulk_peak_anon'] / 2**20:.0f}) MiB |",
         f"| one-click unsubscribes/s (committed before the 200) | {s['one_click']:.0f} |"
         f" {p['one_click']:.0f} |",
         f"| links/s, batch of {s['one_click_tokens']:,}, creating the contacts |"

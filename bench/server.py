@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import psutil
@@ -62,22 +63,36 @@ class Server:
                              capture_output=True, text=True)
         return out.stdout.strip().splitlines()[-1]
 
-    def rss(self) -> int:
+    def rss(self) -> tuple[int, int]:
+        """(resident bytes, of which anonymous: heap and stacks, not the mapped database file)
+        of the service's processes."""
         try:
             parent = psutil.Process(self.proc.pid)
-            return sum(p.memory_info().rss for p in [parent, *parent.children(recursive=True)])
+            procs = [parent, *parent.children(recursive=True)]
+            total = sum(p.memory_info().rss for p in procs)
         except psutil.NoSuchProcess:
-            return 0
+            return 0, 0
+        anon = 0
+        for proc in procs:
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("RssAnon:"):
+                    anon += int(line.split()[1]) * 1024
+        return total, anon
 
     @contextmanager
     def sample_memory(self):
         """Peak resident memory of the service's processes while the block runs."""
-        self._peak = self.rss()
+        self._peak, self._peak_anon = self.rss()
         self._sampling = True
 
         def sample():
             while self._sampling:
-                self._peak = max(self._peak, self.rss())
+                total, anon = self.rss()
+                self._peak, self._peak_anon = max(self._peak, total), max(self._peak_anon, anon)
                 time.sleep(0.02)
 
         thread = threading.Thread(target=sample, daemon=True)
@@ -91,6 +106,10 @@ class Server:
     @property
     def peak_rss(self) -> int:
         return self._peak
+
+    @property
+    def peak_anon(self) -> int:
+        return self._peak_anon
 
     def stop(self) -> None:
         self.proc.terminate()
