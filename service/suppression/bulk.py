@@ -34,8 +34,8 @@ _decode_rows = msgspec.json.Decoder(list[tuple[str, str, str, str, str | None]])
 # as joins driven by the keys in the order given (sorted: neighbouring probes share index pages).
 # SQLite: the keys as a JSON array through json_each; CROSS JOIN fixes the join order, so a
 # large address table is probed per key, never scanned. The rows come back as one JSON text:
-# the query thread then needs the GIL once, not once per row, which the parsing thread would
-# make it wait for (a convoy that tripled the query's time). PostgreSQL: a join on the keys rather
+# the query thread then needs the GIL once, not once per row, each time waiting for the loop's
+# own work (a convoy that tripled the query's time). PostgreSQL: a join on the keys rather
 # than `= ANY($2)`, which the planner may turn into a scan that searches the array linearly for
 # every row when the table's statistics are thin; the keys go as one comma-separated text (hex
 # keys hold no commas), ~15% cheaper than encoding a text[]; no DISTINCT (the keys are unique
