@@ -60,7 +60,7 @@ def engine_suite(engine: str) -> dict:
                  for i in range(0, 2 * MID, max(1, (2 * MID) // 5000))]
         r["latency_rate"] = 300
         r["latency_p50"], r["latency_p99"] = fixed_rate_latency(
-            server.base, paths, r["latency_rate"], 5, measure.auth(key))
+            server.base, paths, r["latency_rate"], 4, measure.auth(key))
         log(f"  at {r['latency_rate']}/s: p50 {r['latency_p50']:.2f} ms"
             f" p99 {r['latency_p99']:.2f} ms")
     r["scale"] = scale_suite(url, engine)

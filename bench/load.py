@@ -10,7 +10,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-DURATION = 4
+DURATION = 3  # seconds per wrk figure: a fresh `make bench` must stay under 10 minutes
 CONNECTIONS = 32
 
 

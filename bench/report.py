@@ -9,6 +9,8 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.load import DURATION
+
 ROOT = Path(__file__).resolve().parent.parent
 PLOT = "docs/bench-throughput-vs-size.png"
 NOTES = ROOT / "bench" / "NOTES.md"
@@ -116,11 +118,12 @@ def write_report(r: dict) -> None:
         " said otherwise, logging at WARNING to a file); PostgreSQL is the suite's own server"
         " (`bench/pg.py`: shared_buffers 4 GB, sized to hold the indexes as DEPLOY.md advises;"
         " fsync on); load comes from `wrk` in a separate process on loopback (1 thread,"
-        " 32 connections, 4 s per figure). Figures are ratios within this one run, because the"
-        " machine is shared and noisy; the figures a target compares are taken in turns, twice,"
-        " and the better of each kept. The bulk check and the raw join are each the better of"
-        " two runs after a warm-up one; the raw join is the fastest of its plain SQL forms on"
-        " the raw driver, keys computed and sorted beforehand (`bench/measure.py`).",
+        f" 32 connections, {DURATION} s per figure). Figures are ratios within this one run,"
+        " because the machine is shared and noisy; the figures a target compares are taken in"
+        " turns, twice, and the better of each kept. The bulk check and the raw join are each"
+        " the better of two runs after a warm-up one; the raw join is the fastest of its plain"
+        " SQL forms on the raw driver, keys computed and sorted beforehand"
+        " (`bench/measure.py`).",
         "",
         "## Targets",
         "",
