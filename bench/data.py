@@ -7,7 +7,6 @@ check for i in [0, 2*size) hits half the time.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import secrets
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from service.contacts.normalize import AddressKeyer
+from service.contacts.normalize import AddressKeyer, hmac_pads
 from service.db.engine import sqlite_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +40,7 @@ def _bench_secrets() -> dict[str, str]:
 HASH_KEY = _bench_secrets()["hash_key"]
 SECRET_KEYS = _bench_secrets()["secret_keys"]
 # The administrative database of the bench's own server (bench/pg.py); set by `use_server()`.
-PG_BASE = os.environ.get("BENCH_PG_URL", "")
+PG_BASE = ""
 
 
 def use_server(url: str) -> None:
@@ -80,8 +79,8 @@ def pg_url(name: str) -> str:
 
 
 # Loaded by SQL in bulk: a batch of keys goes in as one JSON array (SQLite) or is computed by
-# the server itself with pgcrypto's HMAC (PostgreSQL), because a row-by-row load of 10 million
-# rows would take most of the benchmark's ten minutes.
+# the server itself (PostgreSQL, PG_LOAD), because a row-by-row load of 10 million rows would
+# take most of the benchmark's ten minutes.
 SQLITE_LOAD = (
     "INSERT INTO suppression (channel, address_key, topic, reason, source, list_name,"
     " contact_id, created_at, seq) SELECT 'email', value, '', 'unsubscribed', 'import', NULL,"
@@ -124,13 +123,13 @@ def sqlite_dataset(n: int, log=print) -> Path:
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -1000000")
     conn.execute("PRAGMA temp_store = MEMORY")
-    now = datetime.now(UTC)
-    conn.execute(TOPIC_SQL.replace("$1", "?"), (now.isoformat(" "), now.isoformat(" ")))
+    stamp = datetime.now(UTC).isoformat(" ")  # how sqlite3 writes a datetime
+    conn.execute(TOPIC_SQL.replace("$1", "?"), (stamp, stamp))
     for name in SUPPRESSION_INDEXES:
         conn.execute(f"DROP INDEX {name}")
     for start in range(0, n, BATCH):
         batch = keys(min(BATCH, n - start), start)
-        conn.execute(SQLITE_LOAD, (now.isoformat(" "), json.dumps(batch)))
+        conn.execute(SQLITE_LOAD, (stamp, json.dumps(batch)))
     conn.commit()
     for sql in SUPPRESSION_INDEXES.values():
         conn.execute(sql)
@@ -163,15 +162,9 @@ async def _pg_ready(name: str) -> bool:
         await admin.close()
 
 
-def _pads() -> tuple[bytes, bytes]:
-    key = HASH_KEY.encode()
-    key = (hashlib.sha256(key).digest() if len(key) > 64 else key).ljust(64, b"\0")
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
-
-
 async def _pg_load(url: str, n: int, now: datetime) -> None:
     """Fill the table in PG_LOADERS ranges at once."""
-    inner, outer = _pads()
+    inner, outer = hmac_pads(HASH_KEY)
     step = -(-n // PG_LOADERS)
 
     async def load(start: int, stop: int) -> None:

@@ -30,13 +30,12 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def _start_wrk(url: str, lua: str, duration: int, connections: int,
-               threads: int) -> subprocess.Popen:
+def _start_wrk(url: str, lua: str, duration: int, connections: int) -> subprocess.Popen:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(lua)
         script = fh.name
     return subprocess.Popen(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script,
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", script,
          url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -61,7 +60,7 @@ def wrk_many(targets: list[tuple[str, str]], duration: int = DURATION,
     """One wrk per (url, lua) target, all at once (one per service instance); the
     connections are shared out between them."""
     each = max(1, connections // len(targets))
-    procs = [_start_wrk(url, lua, duration, each, 1) for url, lua in targets]
+    procs = [_start_wrk(url, lua, duration, each) for url, lua in targets]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=duration + 30)
@@ -71,8 +70,8 @@ def wrk_many(targets: list[tuple[str, str]], duration: int = DURATION,
     return results
 
 
-def wrk(url: str, lua: str, duration: int = DURATION, connections: int = CONNECTIONS,
-        threads: int = 1) -> WrkResult:
+def wrk(url: str, lua: str, duration: int = DURATION,
+        connections: int = CONNECTIONS) -> WrkResult:
     return wrk_many([(url, lua)], duration, connections)[0]
 
 

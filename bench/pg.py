@@ -9,39 +9,18 @@ one-click figure is durable.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
-import socket
-import subprocess
 from contextlib import contextmanager
 from pathlib import Path
+
+from bench.server import free_port
+from tests.scaleout.cluster import _as_postgres, _bin
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "results" / "pgdata"
 SETTINGS = {"shared_buffers": "4GB", "max_connections": "200", "listen_addresses": "127.0.0.1",
             "maintenance_work_mem": "512MB", "max_wal_size": "4GB"}
-
-
-def _bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise RuntimeError(f"PostgreSQL server binaries not found ({name}); "
-                           "apt-get install postgresql")
-    return found[-1]
-
-
-def _as_postgres(*args: str) -> None:
-    command = list(args)
-    if os.geteuid() == 0:  # the server refuses to run as root
-        command = ["runuser", "-u", "postgres", "--", *command]
-    subprocess.run(command, check=True, capture_output=True, timeout=300)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -55,7 +34,7 @@ def server():
             shutil.chown(DATA, "postgres", "postgres")
         _as_postgres(_bin("initdb"), "-D", str(DATA), "-A", "trust", "-U", "postgres",
                      "--no-sync")
-    port = _free_port()
+    port = free_port()
     options = " ".join(f"-c {k}={v}" for k, v in {**SETTINGS, "port": port,
                                                   "unix_socket_directories": DATA}.items())
     _as_postgres(_bin("pg_ctl"), "-D", str(DATA), "-o", options, "-l", str(DATA / "server.log"),

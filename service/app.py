@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -37,7 +36,7 @@ from service.security.ratelimit import (
     ScopeRateLimitConfig,
     api_key_or_ip,
 )
-from service.settings import Settings, get_settings
+from service.settings import Settings, get_settings, log_level
 from service.subscriptions import routes as subscription_routes
 from service.suppression import routes as suppression_routes
 from service.topics import routes as topic_routes
@@ -124,7 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 
     # Litestar configures the root logger at INFO by default; LOG_LEVEL decides instead.
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    level = log_level()
     logging_config = LoggingConfig(
         root={"handlers": ["queue_listener"], "level": level},
         loggers={"litestar": {"level": level, "handlers": ["queue_listener"],

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from service.settings import ConfigError, get_settings
+from service.settings import ConfigError, get_settings, log_level
 
 # name -> (add_arguments, run(args) -> exit code), gathered from the capabilities.
 EXTRA_COMMANDS: dict[str, tuple[Callable, Callable]] = {}
@@ -149,7 +149,7 @@ def _load_extra_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+    logging.basicConfig(level=log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _load_extra_commands()
     args = build_parser().parse_args(argv)

@@ -155,3 +155,8 @@ def _dev_secrets(data_dir: Path) -> dict[str, str]:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings().finalize()
+
+
+def log_level() -> str:
+    """LOG_LEVEL (default INFO): read before the settings, since logging starts first."""
+    return os.environ.get("LOG_LEVEL", "INFO").upper()

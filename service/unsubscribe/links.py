@@ -40,8 +40,7 @@ LOOKUP_SQLITE = (  # CROSS JOIN: SQLite walks the keys and probes the unique ind
 # Off a transaction, long: sorted keys (probes in index order), the rows as one JSON text (the
 # reading thread takes the GIL once, not per row, while the loop parses the next chunk).
 LOOKUP_SQLITE_JSON = (
-    "SELECT json_group_array(json_array(a.address_key, a.contact_id)) FROM json_each($2) AS j"
-    " CROSS JOIN address AS a ON a.channel = $1 AND a.address_key = j.value"
+    f"SELECT json_group_array(json_array(address_key, contact_id)) FROM ({LOOKUP_SQLITE})"
 )
 _decode_pairs = msgspec.json.Decoder(list[tuple[str, str]]).decode
 LOOKUP_PG = (

@@ -26,7 +26,8 @@ def free_port() -> int:
 def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if not found:
-        raise RuntimeError(f"PostgreSQL server binaries not found ({name})")
+        raise RuntimeError(f"PostgreSQL server binaries not found ({name}); "
+                           "apt-get install postgresql")
     return found[-1]
 
 
