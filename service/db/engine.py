@@ -141,6 +141,11 @@ class PostgresTx:
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self.conn.fetchval(sql, *args)
 
+    async def copy_records(self, table: str, records: Sequence[Sequence[Any]],
+                           columns: Sequence[str]) -> None:
+        """COPY rows into a table (a temporary one, for set-based bulk writes)."""
+        await self.conn.copy_records_to_table(table, records=records, columns=list(columns))
+
     async def lock_feed(self) -> None:
         if not self._feed_locked:
             await self.conn.execute("SELECT pg_advisory_xact_lock($1)", FEED_LOCK_ID)

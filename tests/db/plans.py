@@ -1,0 +1,73 @@
+"""Query-plan checks for keyed joins: the big table must be probed through an index, never
+scanned. Used by tests/db/test_query_plans.py and by capability tests of their own joins.
+
+`scanned(db, sql, *args)` returns the tables the plan reads whole. SQLite: the `SCAN t` lines
+of `EXPLAIN QUERY PLAN` (a `SCAN` of `json_each` is the key list itself, the outer loop, and
+is fine). PostgreSQL: the `Seq Scan on t` nodes of `EXPLAIN`. Callers fill the tables first
+(`fill`) and analyse them, so that the planner weighs a table of real size, as in production.
+"""
+
+from __future__ import annotations
+
+import re
+
+from service.db.engine import Database, to_sqlite
+
+_SQLITE_SCAN = re.compile(r"\bSCAN (\w+)")
+_PG_SCAN = re.compile(r"Seq Scan on (\w+)")
+KEY_LISTS = {"json_each", "k", "j", "t", "wanted", "new_keys"}
+
+
+async def plan(db: Database, sql: str, *args) -> str:
+    if db.is_sqlite:
+        rows = db._reader.execute("EXPLAIN QUERY PLAN " + to_sqlite(sql), args).fetchall()
+        return "\n".join(row[3] for row in rows)
+    rows = await db.pool.fetch("EXPLAIN " + sql, *args)
+    return "\n".join(row[0] for row in rows)
+
+
+async def scanned(db: Database, sql: str, *args, allowed: set[str] | None = None) -> list[str]:
+    """The tables (not key lists or temporary tables in `allowed`) the plan reads whole."""
+    text = await plan(db, sql, *args)
+    pattern = _SQLITE_SCAN if db.is_sqlite else _PG_SCAN
+    ok = KEY_LISTS | (allowed or set())
+    return [name for name in pattern.findall(text) if name not in ok]
+
+
+async def assert_indexed(db: Database, sql: str, *args, allowed: set[str] | None = None) -> None:
+    tables = await scanned(db, sql, *args, allowed=allowed)
+    assert not tables, f"{db.engine} scans {tables}:\n{await plan(db, sql, *args)}"
+
+
+def fake_key(i: int) -> str:
+    return f"{i:064x}"
+
+
+async def fill(db: Database, n: int = 10_000) -> None:
+    """n contacts, each with an email address, a preference, a suppression and a ledger
+    event. PostgreSQL then gathers statistics (`ANALYZE`, as autovacuum does on a live
+    database); SQLite is left without them, as the service leaves it."""
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    ids = [f"c{i}" for i in range(n)]
+    async with db.transaction() as tx:
+        await tx.executemany(
+            "INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $4)", [(c, f"ref{i}", False, now) for i, c in enumerate(ids)])
+        await tx.executemany(
+            "INSERT INTO address (contact_id, channel, address_key, normalized, given,"
+            " created_at) VALUES ($1, 'email', $2, $3, $3, $4)",
+            [(c, fake_key(i), f"u{i}@example.com", now) for i, c in enumerate(ids)])
+        await tx.executemany(
+            "INSERT INTO preference (contact_id, channel, topic, status, updated_at, seq)"
+            " VALUES ($1, 'email', '', 'opted_in', $2, 0)", [(c, now) for c in ids])
+        await tx.executemany(
+            "INSERT INTO suppression (channel, address_key, topic, reason, source, created_at,"
+            " seq) VALUES ('email', $1, '', 'unsubscribed', 'test', $2, 0)",
+            [(fake_key(i), now) for i in range(n)])
+        await tx.executemany(
+            "INSERT INTO consent_event (contact_id, channel, topic, action, source, occurred_at)"
+            " VALUES ($1, 'email', '', 'opt_in', 'test', $2)", [(c, now) for c in ids])
+        if not db.is_sqlite:
+            await tx.execute("ANALYZE")
