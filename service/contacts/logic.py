@@ -15,6 +15,7 @@ from typing import Any
 from service.consent.ledger import Tx
 from service.contacts.normalize import AddressError
 from service.contacts.store import add_address, new_contact_id
+from service.db.keys import probe, rows_arg, rows_from
 from service.errors import Conflict, InputError, NotFound
 
 HELD_ELSEWHERE = "is already an address of another contact"
@@ -55,15 +56,20 @@ def parse_addresses(
     return list(parsed.values())
 
 
+def holders_sql(engine: str) -> str:
+    """The contacts holding any of the (channel, address key) pairs given as `rows_arg`."""
+    return ("SELECT a.channel, a.address_key, a.contact_id, c.external_ref"
+            f" FROM {rows_from(engine, 1, ('channel', 'key'))}"
+            f" {probe(engine)} address a ON a.channel = k.channel AND a.address_key = k.key"
+            " JOIN contact c ON c.id = a.contact_id")
+
+
 async def _holders(tx: Tx, addresses: Sequence[ParsedAddress]) -> dict[tuple[str, str], Any]:
     """(channel, key) -> row (contact_id, external_ref) of the contacts holding any address."""
     if not addresses:
         return {}
-    keys = sorted({a.key for a in addresses})
-    marks = ", ".join(f"${i + 1}" for i in range(len(keys)))
-    rows = await tx.fetch(
-        "SELECT a.channel, a.address_key, a.contact_id, c.external_ref FROM address a"
-        f" JOIN contact c ON c.id = a.contact_id WHERE a.address_key IN ({marks})", *keys)
+    pairs = sorted({(a.channel, a.key) for a in addresses})
+    rows = await tx.fetch(holders_sql(tx.engine), *rows_arg(tx.engine, pairs, 2))
     return {(r["channel"], r["address_key"]): r for r in rows}
 
 

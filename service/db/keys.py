@@ -1,12 +1,13 @@
 """Joining a list of keys against a table, so that the table's index is used on both engines.
 
 Every statement that looks up many keys at once builds its key relation here. SQLite gets the
-keys as one JSON array through `json_each`, and the statement must write `CROSS JOIN` after
-it: that fixes the join order (SQLite never reorders a CROSS JOIN), so the table is probed
-through its index once per key. A plain JOIN let the planner put the big table outside and
-compare every key with every row of a channel (issue 13: a 100,000-row import ran for over 15
-minutes). PostgreSQL gets `unnest` of text arrays: a join rather than `= ANY($n)`, which the
-planner may turn into a scan that searches the array for every row when statistics are thin.
+keys as one JSON array through `json_each`, and the statement must write `CROSS JOIN` after it
+(`probe(engine)`): that fixes the join order (SQLite never reorders a CROSS JOIN), so the table
+is probed through its index once per key. A plain JOIN let the planner put the big table
+outside and compare every key with every row of a channel (issue 13: a 100,000-row import ran
+for over 15 minutes). PostgreSQL gets `unnest` of text arrays: a join rather than `= ANY($n)`,
+which the planner may turn into a scan that searches the array for every row when statistics
+are thin.
 
 tests/db/test_query_plans.py runs `EXPLAIN` on every such statement, on both engines.
 """
@@ -17,9 +18,15 @@ import json
 from collections.abc import Sequence
 
 
+def probe(engine: str) -> str:
+    """The join that follows a key relation: SQLite's `CROSS JOIN` (a fixed order; SQLite
+    allows `ON` with it), PostgreSQL's plain `JOIN` (it has no `CROSS JOIN … ON`)."""
+    return "CROSS JOIN" if engine == "sqlite" else "JOIN"
+
+
 def keys_from(engine: str, n: int, alias: str = "k") -> str:
     """A relation `alias(key)` of the text keys in parameter $n, for the FROM clause, before a
-    `CROSS JOIN` of the table looked up."""
+    `probe(engine)` join of the table looked up."""
     if engine == "postgres":
         return f"unnest(CAST(${n} AS text[])) AS {alias}(key)"
     return f"(SELECT value AS key FROM json_each(${n})) AS {alias}"
@@ -31,7 +38,7 @@ def keys_arg(engine: str, keys: Sequence[str]):
 
 
 def rows_from(engine: str, n: int, columns: Sequence[str], alias: str = "k") -> str:
-    """A relation `alias(columns...)` of text tuples, before a `CROSS JOIN`. Its parameters
+    """A relation `alias(columns...)` of text tuples, before a `probe(engine)` join. Its parameters
     (`rows_arg`) start at $n: one per column on PostgreSQL, one in all on SQLite, so they must
     be the statement's last parameters."""
     if engine == "postgres":

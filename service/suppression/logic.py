@@ -11,12 +11,12 @@ from service.consent.decision import SUPPRESSION_REASONS
 from service.consent.ledger import Proof, record_event
 from service.contacts.normalize import AddressError
 from service.contacts.store import contact_for_address
+from service.db.batches import TimedBatches
 from service.errors import Conflict, InputError, NotFound
 from service.runtime import Runtime
 from service.suppression.check import check_channel, key_of, resolve_topic
 from service.suppression.store import PERMANENT_REASONS, add_suppressions, remove_suppression
 
-WRITE_BATCH = 10_000  # keys per transaction: a fraction of a second each, so other writes flow
 MAX_REPORTED = 1_000  # invalid addresses listed in one 422
 
 
@@ -61,13 +61,16 @@ async def add_many(
     keys = list(dict.fromkeys(keys))
     proof = Proof(source="api", api_key_id=api_key_id)
     now = datetime.now(UTC)
-    added = 0
-    for start in range(0, len(keys), WRITE_BATCH):
-        async with rt.db.transaction() as tx:
-            added += len(await add_suppressions(
-                tx, channel=channel, address_keys=keys[start:start + WRITE_BATCH], reason=reason,
-                source=source, topic=topic_info.key if topic_info else None, list_name=list_name,
-                proof=proof, now=now))
+    added, start, batches = 0, 0, TimedBatches(first=2_000)
+    while start < len(keys):  # short transactions, so one-clicks and other writes go between
+        chunk = keys[start:start + batches.size]
+        start += len(chunk)
+        with batches.timed(len(chunk)):
+            async with rt.db.transaction() as tx:
+                added += len(await add_suppressions(
+                    tx, channel=channel, address_keys=chunk, reason=reason, source=source,
+                    topic=topic_info.key if topic_info else None, list_name=list_name,
+                    proof=proof, now=now))
     return added, len(keys) - added
 
 

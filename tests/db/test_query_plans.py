@@ -1,0 +1,81 @@
+"""Every statement that joins a list of keys against a table probes the table's index, on both
+engines (issue 13: SQLite compared each key of an import with every suppression of a channel,
+and the import never finished). A planner change that turns a probe into a scan fails here."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from service.contacts.logic import holders_sql
+from service.db.keys import keys_arg, rows_arg
+from service.suppression import bulk
+from service.suppression.store import (
+    PG_ADD_MANY,
+    PG_PREPARE_BATCH,
+    contacts_sql,
+    existing_sql,
+)
+from service.unsubscribe import links
+from tests.db.plans import assert_indexed, fake_key, fill
+
+KEYS = [fake_key(i) for i in (3, 5_000, 9_999)] + ["f" * 64]
+
+
+@pytest.fixture
+async def filled(db):
+    await fill(db)
+    return db
+
+
+async def test_existing_suppressions_probe_the_unique_index(filled):
+    await assert_indexed(filled, existing_sql(filled.engine), "email", "", "unsubscribed",
+                         keys_arg(filled.engine, KEYS))
+
+
+async def test_contacts_of_keys_probe_the_address_index(filled):
+    await assert_indexed(filled, contacts_sql(filled.engine), "email",
+                         keys_arg(filled.engine, KEYS))
+
+
+async def test_holders_of_addresses_probe_the_address_index(filled):
+    pairs = [("email", k) for k in KEYS] + [("sms", KEYS[0])]
+    await assert_indexed(filled, holders_sql(filled.engine),
+                         *rows_arg(filled.engine, pairs, 2))
+
+
+async def test_bulk_check_probes_every_table_it_reads(filled):
+    if filled.is_sqlite:
+        await assert_indexed(filled, bulk.SQLITE_STATE_SQL, "email", json.dumps(KEYS))
+    else:
+        await assert_indexed(filled, bulk.PG_STATE_SQL, "email", ",".join(KEYS))
+
+
+async def test_link_lookup_probes_the_address_index(filled):
+    if filled.is_sqlite:
+        await assert_indexed(filled, links.LOOKUP_SQLITE, "email", json.dumps(KEYS))
+        await assert_indexed(filled, links.LOOKUP_SQLITE_JSON, "email", json.dumps(KEYS))
+    else:
+        await assert_indexed(filled, links.LOOKUP_PG, "email", KEYS)
+
+
+async def test_postgres_bulk_add_probes_indexes_even_with_stale_statistics(db):
+    """Statistics taken while the tables were empty, as during a first import: the batch's
+    statement still probes the address index per key, and the unique index decides what is
+    new (a hash join over a stale estimate read the whole table per batch)."""
+    if db.is_sqlite:
+        pytest.skip("the COPY batch is PostgreSQL's; SQLite's statements are tested above")
+    await db.execute("ANALYZE")
+    await fill(db, analyze=False)
+    async with db.transaction() as tx:
+        await tx.execute(PG_PREPARE_BATCH)
+        await tx.copy_records("bulk_keys", [(k,) for k in KEYS], ["key"])
+        text = await assert_indexed(
+            db, PG_ADD_MANY, "email", "", "unsubscribed", "import", datetime.now(UTC), None,
+            True, "import", None, None, None, None, None, None, "{}", tx=tx,
+            allowed={"bulk_keys"})
+    probe = text.split("address_channel_key", 1)[1].split("\n", 2)[1]
+    assert "Index Cond" in probe and "address_key" in probe, text
+    assert "Conflict Arbiter Indexes: suppression_channel_key_topic_reason" in text, text
