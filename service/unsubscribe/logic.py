@@ -39,6 +39,10 @@ SELECT
     SELECT 1 FROM suppression s WHERE s.channel = $2 AND s.address_key = a.address_key
        AND s.topic = $3 AND s.reason = 'unsubscribed'))
 """
+CONTACT_ADDRESSES_SQL = (
+    "SELECT a.address_key FROM contact c LEFT JOIN address a ON a.contact_id = c.id"
+    " AND a.channel = $2 WHERE c.id = $1 ORDER BY a.id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +87,12 @@ async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
     topic = data.topic_or_none
     async with db.transaction() as tx:
         await tx.lock_feed()
-        if not await tx.fetchval("SELECT 1 FROM contact WHERE id = $1", data.contact_id):
+        # The contact and its addresses on the channel in one statement (a contact without
+        # one gives a row of NULL).
+        rows = await tx.fetch(CONTACT_ADDRESSES_SQL, data.contact_id, data.channel)
+        if not rows:
             return False  # erased or never existed: nothing to write, same answer
-        addresses = await addresses_of(tx, data.contact_id, data.channel)
+        addresses = [row for row in rows if row["address_key"] is not None]
         only_key = addresses[0]["address_key"] if len(addresses) == 1 else None
         changed = await set_preference(
             tx, contact_id=data.contact_id, channel=data.channel, topic=topic,

@@ -17,6 +17,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Stream, Template
 
 from service.errors import InputError, error_body
+from service.i18n import negotiate, translator
 from service.pages import render
 from service.runtime import RT, Runtime
 from service.security.tokens import ALL_TOPICS, TokenData
@@ -105,19 +106,27 @@ def _csrf_for_undo(request: Request, response: Template) -> str:
 
 @post(TOKEN_PATH, include_in_schema=False, exclude_from_csrf=True, status_code=200,
       exclude_from_page_rate_limit=True)
-async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str]) -> Template:
+async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str]
+                           ) -> Template | Response:
     """RFC 8058 one-click (`List-Unsubscribe=One-Click`) and the page's button.
 
     200 with no redirect, committed before the answer; the same answer whether or not the
-    contact still exists.
+    contact still exists. A one-click gets a line of text, the button the confirmation page.
     """
     data = logic.read_token(rt.signer, token, "POST /u")
     if data is None:
         return _invalid(request, rt)
     form = await request.form()
-    from_page = form.get("source") == "page" and form.get("List-Unsubscribe") is None
+    one_click = form.get("List-Unsubscribe") == "One-Click"
+    from_page = form.get("source") == "page" and not one_click
     source = "unsubscribe_page" if from_page else "one_click"
     await logic.unsubscribe(rt.db, data, _origin(request).proof(source, data))
+    if one_click:
+        # A mailbox provider's RFC 8058 POST: nobody reads the answer, so it gets one line,
+        # not the page (which cost more than the unsubscribe itself).
+        lang = negotiate(request.headers.get("accept-language"), rt.settings.default_language)
+        return Response(translator(lang)("You are unsubscribed") + ".\n",
+                        media_type=MediaType.TEXT)
     preferences = rt.signer.sign(
         "preferences", TokenData(data.contact_id, data.channel, ALL_TOPICS, data.campaign))
     response = render(request, rt, "unsubscribe/done.html", token=token,
