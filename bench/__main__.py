@@ -1,7 +1,9 @@
 """`make bench`: measure the service against its targets, side by side, and write BENCHMARKS.md.
 
 Everything is measured in one run on this machine and reported as ratios, because the machines
-are shared and noisy. BENCH_QUICK=1 shrinks the data for a smoke run.
+are shared and noisy. BENCH_QUICK=1 shrinks the data for a smoke run. BENCH_ONLY=writes (a
+comma-separated list of SECTIONS) runs only those; such a partial run writes
+bench/results/latest-<sections>.json and .md and leaves BENCHMARKS.md alone.
 """
 
 from __future__ import annotations
@@ -12,16 +14,19 @@ import os
 import sys
 import time
 
-from bench import measure, pg
+from bench import measure, pg, writes
 from bench.data import dataset, prepare, reset_pg_writes, use_server, working_copy
 from bench.load import fixed_rate_latency
-from bench.report import write_report
+from bench.report import write_partial, write_report
 from bench.server import Server
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 SMALL, MID, BIG = (1_000, 20_000, 100_000) if QUICK else (10_000, 1_000_000, 10_000_000)
 LINKS = 2_000 if QUICK else 30_000
 STARTED = time.monotonic()
+SECTIONS = ("engines", "sizes", "writes")
+ONLY = [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name]
+ENGINES = ("sqlite", "postgres")
 
 
 def log(message: str) -> None:
@@ -133,20 +138,40 @@ def main() -> int:
 
 
 def run() -> int:
-    results: dict = {"quick": QUICK, "sizes": {}}
-    prepare([SMALL, MID, BIG], log)
+    sections = ONLY or list(SECTIONS)
+    unknown = set(sections) - set(SECTIONS)
+    if unknown or ("sizes" in sections and "engines" not in sections):
+        print(f"BENCH_ONLY: a comma-separated list of {', '.join(SECTIONS)}"
+              " (sizes needs engines, whose check figure it uses)", file=sys.stderr)
+        return 2
+    results: dict = {"quick": QUICK, "sizes": {}, "sections": sections}
+    needed = {"engines": [MID], "sizes": [SMALL, BIG], "writes": [0, MID]}
+    prepare(sorted({n for name in sections for n in needed[name]}), log)
     results["prepared_s"] = time.monotonic() - STARTED
-    for engine in ("sqlite", "postgres"):
-        results[engine] = engine_suite(engine)
-    for engine in ("sqlite", "postgres"):
-        sizes = size_suite(engine, results[engine]["check"])
-        results["sizes"][engine] = dict(sorted(sizes.items()))
+    if "engines" in sections:
+        for engine in ENGINES:
+            results[engine] = engine_suite(engine)
+    if "sizes" in sections:
+        for engine in ENGINES:
+            sizes = size_suite(engine, results[engine]["check"])
+            results["sizes"][engine] = dict(sorted(sizes.items()))
+    if "writes" in sections:
+        started = time.monotonic()
+        # After the read figures: its imports leave the machine busy (checkpoints, autovacuum).
+        results["writes"] = {engine: writes.suite(engine, MID, log) for engine in ENGINES}
+        results["writes"]["elapsed_s"] = time.monotonic() - started
+        log(f"write path took {results['writes']['elapsed_s'] / 60:.1f} minutes")
     results["elapsed_s"] = time.monotonic() - STARTED
     os.makedirs("bench/results", exist_ok=True)
-    with open("bench/results/latest.json", "w") as fh:
+    name = "latest" if not ONLY else "latest-" + "-".join(sections)
+    with open(f"bench/results/{name}.json", "w") as fh:
         json.dump(results, fh, indent=2, default=str)
-    write_report(results)
-    log("wrote BENCHMARKS.md")
+    if ONLY:
+        write_partial(results, f"bench/results/{name}.md")
+        log(f"wrote bench/results/{name}.json and .md (BENCHMARKS.md is left to a full run)")
+    else:
+        write_report(results)
+        log("wrote BENCHMARKS.md")
     return 0
 
 

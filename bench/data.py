@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -194,7 +196,8 @@ async def _pg_dataset(n: int, log) -> str:
         now = datetime.now(UTC)
         for index in SUPPRESSION_INDEXES:
             await conn.execute(f"DROP INDEX {index}")
-        await _pg_load(url, n, now)
+        if n:  # the empty dataset (for the write path) only gets its topic
+            await _pg_load(url, n, now)
         await conn.execute("SET maintenance_work_mem = '512MB'")
         for sql in SUPPRESSION_INDEXES.values():
             await conn.execute(sql)
@@ -252,3 +255,89 @@ async def reset_pg_writes(url: str) -> None:
                            " outbox, api_key CASCADE")
     finally:
         await conn.close()
+
+
+def _remove_sqlite(url: str) -> None:
+    path = sqlite_path(url)
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
+
+
+async def _pg_copy(source: str, target: str) -> None:
+    """CREATE DATABASE target as a file copy of source (seconds for 1,000,000 suppressions)."""
+    admin = await asyncpg.connect(PG_BASE)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')  # a killed run's
+        for attempt in range(10):
+            try:
+                await admin.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"'
+                                    " STRATEGY FILE_COPY")
+                return
+            except asyncpg.ObjectInUseError:  # autovacuum, or a connection just closing
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+
+async def _pg_drop(name: str) -> None:
+    admin = await asyncpg.connect(PG_BASE)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@contextmanager
+def scratch_copy(engine: str, n: int, log=print):
+    """A copy of the n-suppression dataset that imports may fill, removed afterwards. On
+    PostgreSQL a template copy: reset_pg_writes could not tell imported suppressions from the
+    dataset's own (both have source 'import')."""
+    if engine == "sqlite":
+        url = working_copy(engine, n, log)
+        try:
+            yield url
+        finally:
+            _remove_sqlite(url)
+        return
+    dataset(engine, n, log)
+    name = f"bench_scratch_{n}"
+    asyncio.run(_pg_copy(f"bench_{n}", name))
+    try:
+        yield pg_url(name)
+    finally:
+        asyncio.run(_pg_drop(name))
+
+
+def count(url: str, sql: str) -> int:
+    """One count from the database (to check what a run wrote, not to time it)."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(sqlite_path(url))
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+
+    async def fetch() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
+
+
+def csv_file(name: str, header: str, row: Callable[[int], str], n: int) -> Path:
+    """A CSV of `header` and row(i) for i < n under the cache (written once)."""
+    path = CACHE / "csv" / f"{name}-{n}.csv"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(header + "\n")
+            for start in range(0, n, BATCH):
+                fh.write("".join(row(i) + "\n" for i in range(start, min(n, start + BATCH))))
+        tmp.rename(path)
+    return path

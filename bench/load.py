@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 DURATION = 3  # seconds per wrk figure: a fresh `make bench` must stay under 10 minutes
@@ -103,42 +104,90 @@ end
 """
 
 
-async def _get(conn: tuple, request: bytes) -> int:
-    """One HTTP/1.1 request on a kept-alive connection; the status (the body is read off)."""
+async def _exchange(conn: tuple, request: bytes) -> tuple[int, bool]:
+    """One HTTP/1.1 request on a kept-alive connection: (status, whether the connection may be
+    reused); the body is read off."""
     reader, writer = conn
     writer.write(request)
-    status = int((await reader.readline()).split(b" ", 2)[1])
-    length = 0
+    line = await reader.readline()
+    if not line:
+        raise ConnectionResetError("connection closed before an answer")
+    status = int(line.split(b" ", 2)[1])
+    length, chunked, keep = 0, False, True
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == b"content-length":
             length = int(value)
-    await reader.readexactly(length)
-    return status
+        elif name == b"transfer-encoding":
+            chunked = value == b"chunked"
+        elif name == b"connection":
+            keep = value != b"close"
+    if not chunked:
+        await reader.readexactly(length)
+        return status, keep
+    while size := int((await reader.readline()).split(b";")[0], 16):
+        await reader.readexactly(size + 2)  # the chunk and its CRLF
+    while (await reader.readline()) not in (b"\r\n", b""):  # trailers
+        pass
+    return status, keep
+
+
+@dataclass
+class OpenLoopResult:
+    latencies: list[float]  # ms from the scheduled start, of the requests answered 2xx, sorted
+    errors: dict[str, int]  # what went wrong ("500", "timeout", ...) -> how many
+    sent: int
+
+    def percentile(self, share: float) -> float | None:
+        if not self.latencies:
+            return None
+        return self.latencies[min(len(self.latencies) - 1, int(len(self.latencies) * share))]
 
 
 async def _open_loop(base: str, paths: list[str], rate: float, seconds: float,
-                     headers: dict[str, str]) -> list[float]:
+                     headers: dict[str, str], method: str, body: bytes,
+                     until: Callable[[], bool] | None, answer_within: float) -> OpenLoopResult:
     """Requests start on schedule whatever the answers do; a latency runs from the scheduled
     start (so queueing counts). Plain asyncio streams on kept-alive connections: an httpx
-    client's own pool, not the service, became the bottleneck here."""
+    client's own pool, not the service, became the bottleneck here. Scheduling stops after
+    `seconds`, or once until() is true; a request not answered within `answer_within` counts as an
+    error, so a stalled service cannot hold the run."""
     host, port = base.removeprefix("http://").split(":")
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    if body:
+        extra += f"Content-Length: {len(body)}\r\n"
     idle: list[tuple] = []
     latencies: list[float] = []
+    errors: dict[str, int] = {}
 
     async def one(path: str, scheduled: float) -> None:
-        conn = idle.pop() if idle else await asyncio.open_connection(host, int(port))
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
-        status = await _get(conn, request)
-        if status != 200:
-            raise RuntimeError(f"{path} answered {status}")
-        latencies.append((time.perf_counter() - scheduled) * 1000)
-        idle.append(conn)
+        conn = None
+        try:
+            conn = idle.pop() if idle else await asyncio.open_connection(host, int(port))
+            request = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+            status, keep = await asyncio.wait_for(_exchange(conn, request + body),
+                                                  answer_within)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            what = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+            errors[what] = errors.get(what, 0) + 1
+            if conn is not None:
+                conn[1].close()  # a half-read answer: the connection cannot be reused
+            return
+        if 200 <= status < 300:
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+        else:
+            errors[str(status)] = errors.get(str(status), 0) + 1
+        if keep:
+            idle.append(conn)
+        else:
+            conn[1].close()
 
     tasks = []
     start = time.perf_counter()
     for n in range(int(rate * seconds)):
+        if until is not None and until():
+            break
         scheduled = start + n / rate
         delay = scheduled - time.perf_counter()
         if delay > 0:
@@ -147,12 +196,21 @@ async def _open_loop(base: str, paths: list[str], rate: float, seconds: float,
     await asyncio.gather(*tasks)
     for _, writer in idle:
         writer.close()
-    return latencies
+    return OpenLoopResult(sorted(latencies), errors, len(tasks))
+
+
+def open_loop(base: str, paths: list[str], rate: float, seconds: float,
+              headers: dict[str, str], method: str = "GET", body: bytes = b"",
+              until: Callable[[], bool] | None = None, timeout: float = 10) -> OpenLoopResult:
+    """Requests at a fixed rate (open loop: they start on schedule) for up to `seconds`."""
+    return asyncio.run(_open_loop(base, paths, rate, seconds, headers, method, body, until,
+                                  timeout))
 
 
 def fixed_rate_latency(base: str, paths: list[str], rate: float, seconds: float,
                        headers: dict[str, str]) -> tuple[float, float]:
     """(p50, p99) in ms at a fixed request rate (open loop: requests start on schedule)."""
-    latencies = sorted(asyncio.run(_open_loop(base, paths, rate, seconds, headers)))
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return statistics.median(latencies), p99
+    result = open_loop(base, paths, rate, seconds, headers)
+    if result.errors:
+        raise RuntimeError(f"{paths[0]} and others answered {result.errors}")
+    return statistics.median(result.latencies), result.percentile(0.99)

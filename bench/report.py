@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import writes
 from bench.load import DURATION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +75,171 @@ def targets(r: dict) -> list[tuple[str, str, str, str]]:
         rows.append((f"check throughput at {big:,} within 20% of {small:,} ({name})",
                      f"{sizes[big]:.0f} / {sizes[small]:.0f} req/s", f"{ratio:.0%}",
                      _verdict(ratio >= 0.8)))
+    if "writes" in r:
+        verdicts = [v for _, _, cells in write_path_rows(r["writes"]) for _, v in cells.values()]
+        met = verdicts.count(_verdict(True))
+        rows.append(("write path: imports, bulk add, one-clicks (see Write path below)",
+                     f"{met} of {len(verdicts)} met", f"{met / len(verdicts):.0%}",
+                     _verdict(met == len(verdicts))))
     return rows
+
+
+def _rate_cell(f: dict, target: float, unit: str = "rows") -> tuple[str, str]:
+    """(measured, verdict) of a rate figure: a run stopped at its limit says how far it got."""
+    if "error" in f and "rate" not in f:
+        return f"failed: {f['error']}", "**not measured**"
+    text = f"{f['rate']:,.0f} {unit}/s"
+    if not f.get("finished", True):
+        text += f" (stopped after {f['seconds']:.0f} s)"
+    return text, _verdict(f["rate"] >= target and f.get("finished", True))
+
+
+def _stopped(f: dict) -> str:
+    """What a stopped or failed run had done, for the notes under the table."""
+    done = f.get("written", f.get("added", 0))
+    total = f.get("rows", f.get("addresses", 0))
+    why = f.get("error") or f.get("output") or ""
+    return (f"{'stopped at its limit' if not f.get('finished', True) else 'ended'} after"
+            f" {f['seconds']:.1f} s with {done:,} of {total:,} written{': ' + why if why else ''}")
+
+
+def write_path_rows(w: dict) -> list[tuple[str, str, dict]]:
+    """(figure, target, engine -> (measured, verdict)) of the write-path section."""
+    engines = [e for e in ("sqlite", "postgres") if e in w]
+    first = w[engines[0]]
+    existing = f"{first['existing']:,} suppressions"
+    rows = []
+    for kind, n, label in (("suppressions", first["suppression_rows"], "suppressions"),
+                           ("contacts", first["contact_rows"], "contacts")):
+        for where, place in (("empty", "an empty database"), ("full", existing)):
+            cells = {e: _rate_cell(w[e][f"{kind}_{where}"], writes.TARGET[kind])
+                     for e in engines}
+            rows.append((f"`import {label}` of {n:,} rows into {place}, rows/s",
+                         f"≥ {writes.TARGET[kind]:,}", cells))
+        if kind == "suppressions":
+            cells = {}
+            for e in engines:
+                empty, full = w[e]["suppressions_empty"], w[e]["suppressions_full"]
+                if "rate" in empty and "rate" in full and empty["rate"]:
+                    ratio = full["rate"] / empty["rate"]
+                    if empty["finished"] and full["finished"]:
+                        cells[e] = (f"{ratio:.0%}", _verdict(ratio >= writes.TARGET_SAME_RATE))
+                    else:  # the first rows' rates say nothing of the table's size
+                        cells[e] = (f"{ratio:.0%} (a run stopped)", "**not measured**")
+                else:
+                    cells[e] = ("—", "**not measured**")
+            rows.append((f"suppressions import into {existing} against into an empty database",
+                         f"≥ {writes.TARGET_SAME_RATE:.0%}", cells))
+    total = first["bulk_requests"] * first["bulk_size"]
+    for where, place in (("empty", "an empty database"), ("full", existing)):
+        cells = {e: _rate_cell(w[e][f"bulk_{where}"], writes.TARGET["bulk_add"], "addresses")
+                 for e in engines}
+        rows.append((f"`POST /v1/suppressions`, {first['bulk_requests']} × "
+                     f"{first['bulk_size']:,} fresh addresses ({total:,}) into {place},"
+                     " addresses/s", f"≥ {writes.TARGET['bulk_add']:,}", cells))
+    rows.append(("one-click unsubscribes/s, durable, every POST a first click (wrk, 16"
+                 f" connections, {DURATION} s)",
+                 " / ".join(f"≥ {writes.TARGET['one_click'][e]:,}" for e in engines),
+                 {e: _rate_cell(w[e]["one_click"], writes.TARGET["one_click"][e], "clicks")
+                  for e in engines}))
+    p99, worst = {}, {}
+    for e in engines:
+        d = w[e]["during_import"]
+        if "error" in d or d["p99_ms"] is None:
+            why = d.get("error") or ("no one-click answered" if d["sent"]
+                                     else "the import ended before the first one-click")
+            p99[e] = worst[e] = (f"failed: {why}", "**not measured**")
+            continue
+        ok = d["answered"] == d["sent"] and not d["errors"]
+        p99[e] = (f"{d['p99_ms']:,.0f} ms", _verdict(ok and d["p99_ms"] <= writes.TARGET_P99_MS))
+        worst[e] = (f"{d['over_1s']} over 1 s or unanswered; slowest {d['max_ms']:,.0f} ms",
+                    _verdict(ok and d["over_1s"] == 0))
+    during = f"at {first['click_rate']}/s during a {first['loaded_rows']:,}-row suppressions import"
+    rows.append((f"one-click p99 {during}", f"≤ {writes.TARGET_P99_MS} ms", p99))
+    rows.append((f"one-clicks over 1 s {during}", "none", worst))
+    return rows
+
+
+CONTACT_HEADERS = {"crm": "CRM header `id,email,first_name,status`",
+                   "long": "long format `external_ref,channel,address,status`"}
+
+
+def write_path_section(w: dict) -> list[str]:
+    engines = [e for e in ("sqlite", "postgres") if e in w]
+    names = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    first = w[engines[0]]
+    lines = [
+        "## Write path",
+        "",
+        "Measured only through the public interfaces: `python -m service import …` as a"
+        " subprocess and HTTP against `python -m service serve`, each into a throw-away copy of"
+        " a cached dataset (`bench/writes.py`). The pre-existing suppressions were loaded by SQL;"
+        " only the rows measured go through the CLI or HTTP. A CLI import is timed as a whole"
+        " process, start-up included (measured on its own below, with the rates net of it); a run"
+        " is stopped once it can no longer meet its target (at"
+        f" {writes.LIMIT_MARGIN - 1:.0%} past the time the target allows, at least"
+        f" {writes.MIN_LIMIT} s), its rate then counting the rows it had committed. The contacts"
+        " import is a contact, address, ledger"
+        " event and preference per row"
+        f" ({CONTACT_HEADERS[first['contacts_format']]},"
+        f" status `opted_in`); the database of {first['existing']:,} suppressions holds no"
+        " contacts. One-clicks are RFC 8058 POSTs (`List-Unsubscribe=One-Click`) of tokens from"
+        " `POST /v1/links`, each a first click; during the import they come from an open-loop"
+        f" client at {first['click_rate']}/s, from the import's first progress line to its"
+        f" end, latency from the scheduled start, unanswered after {writes.CLICK_TIMEOUT} s"
+        " counted as failed.",
+        "",
+        "| figure | target | " + " | ".join(f"{names[e]} | " for e in engines) + "|",
+        "| --- | --- | " + " | ".join("--- | ---" for _ in engines) + " |",
+    ]
+    for figure, target, cells in write_path_rows(w):
+        lines.append(f"| {figure} | {target} | "
+                     + " | ".join(" | ".join(cells[e]) for e in engines) + " |")
+    lines += ["", "| other figures | " + " | ".join(names[e] for e in engines) + " |",
+              "| --- | " + " | ".join("---" for _ in engines) + " |"]
+
+    def row(label: str, value) -> None:
+        cells = []
+        for e in engines:
+            try:
+                cells.append(value(w[e]))
+            except (KeyError, TypeError):
+                cells.append("—")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("CLI start-up (`import suppressions` of a 1-row file, dry run), s;"
+        f" share of the {first['suppression_rows']:,}-row import into an empty database",
+        lambda e: f"{e['startup_s']:.2f};"
+                  f" {e['startup_s'] / e['suppressions_empty']['seconds']:.0%}")
+    for kind in ("suppressions", "contacts"):
+        row(f"`import {kind}` net of the start-up, empty database; {first['existing']:,}"
+            " suppressions, rows/s", lambda e, kind=kind: "; ".join(
+                f"{f['written'] / max(0.01, f['seconds'] - e['startup_s']):,.0f}"
+                for f in (e[f"{kind}_empty"], e[f"{kind}_full"])))
+    row("bulk add, seconds per request (empty database; "
+        f"{first['existing']:,} suppressions)",
+        lambda e: "; ".join(", ".join(f"{t:.2f}" for t in e[f"bulk_{where}"]["request_seconds"])
+                            for where in ("empty", "full")))
+    row("during the import: one-clicks answered / sent; errors",
+        lambda e: f"{e['during_import']['answered']:,} / {e['during_import']['sent']:,}; "
+                  + (", ".join(f"{n} × {what}" for what, n in e["during_import"]["errors"].items())
+                     or "none"))
+    row("during the import: one-click p50 / p99 / max, ms",
+        lambda e: f"{e['during_import']['p50_ms']:,.0f} / {e['during_import']['p99_ms']:,.0f}"
+                  f" / {e['during_import']['max_ms']:,.0f}")
+    row(f"the {first['loaded_rows']:,}-row import's own rate during the one-clicks, rows/s",
+        lambda e: _rate_cell({**e["during_import"], "rate": e["during_import"]["import_rate"]},
+                             writes.TARGET["suppressions"])[0])
+    notes = []
+    for e in engines:
+        for name, f in w[e].items():
+            if isinstance(f, dict) and (f.get("output") or f.get("error")
+                                        or f.get("finished") is False):
+                what = _stopped(f) if "seconds" in f else f["error"]
+                notes.append(f"- {names[e]}, `{name}`: {what}")
+    if notes:
+        lines += ["", "Runs that stopped, failed or wrote other than expected:", "", *notes]
+    return lines + [""]
 
 
 def plot(r: dict) -> None:
@@ -188,6 +353,21 @@ def write_report(r: dict) -> None:
         lines.append(f"| {n:,} | {r['sizes']['sqlite'][n]:.0f} |"
                      f" {r['sizes']['postgres'].get(n, float('nan')):.0f} |")
     lines += ["", f"![throughput against data size]({PLOT})", ""]
+    if "writes" in r:
+        lines += write_path_section(r["writes"])
     if NOTES.exists():
         lines += [NOTES.read_text().strip(), ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(lines))
+
+
+def write_partial(r: dict, path: str) -> None:
+    """The report of a partial run (BENCH_ONLY): only the write path has a section of its own;
+    the other figures are in the JSON beside it."""
+    lines = [f"# Benchmarks: {', '.join(r['sections'])} only", "",
+             f"Written by `python -m bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+             f"{' (BENCH_QUICK smoke run: small data)' if r['quick'] else ''};"
+             f" the run took {r['elapsed_s'] / 60:.1f} minutes.", "",
+             f"Machine: {machine()}.", ""]
+    if "writes" in r:
+        lines += write_path_section(r["writes"])
+    (ROOT / path).write_text("\n".join(lines))
