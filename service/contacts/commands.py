@@ -1,6 +1,7 @@
 """`python -m service import|export contacts|suppressions FILE ...`: one dispatcher for both.
 
-Contacts are handled here (service.contacts.importer); suppressions by
+Contacts are handled here (service.contacts.importer: CRM headers, `--map COLUMN=FIELD`,
+`--rejects FILE`); suppressions by
 `service.suppression.importer.run_import(args)` / `run_export(args)`, which read args.file,
 args.channel, args.reason, args.source, args.list_name and args.dry_run.
 """
@@ -25,8 +26,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", choices=KINDS, help="what the file holds")
     parser.add_argument("file", metavar="FILE", help="a CSV file; '-' for standard in/out")
     parser.add_argument("--channel", choices=CHANNELS,
-                        help="contacts: the channel of rows without a channel column; "
-                             "suppressions: the channel of every row")
+                        help="contacts: the channel of the 'address' column when there is no "
+                             "'channel' column; suppressions: the channel of every row")
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +42,9 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
                         help="check every row and report, but write nothing")
     parser.add_argument("--rejects", metavar="FILE",
                         help="contacts: also write every rejected row, with its reason, here")
+    parser.add_argument("--map", metavar="COLUMN=FIELD", action="append", default=[],
+                        help="contacts: read this column as FIELD (email, sms, phone, fax, "
+                             "post, external_ref, topic, status, ..., or ignore); repeatable")
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -81,6 +85,9 @@ def _with_runtime(fn):
 
 def run_import(args: argparse.Namespace) -> int:
     if args.kind == "suppressions":
+        if getattr(args, "map", None):
+            print("error: --map applies to contacts only", file=sys.stderr)
+            return 2
         return _delegate("run_import", args)
     given = [f"--{n.replace('_', '-')}" for n in SUPPRESSION_ONLY if getattr(args, n, None)]
     if given or args.source not in (None, "import"):
@@ -90,6 +97,11 @@ def run_import(args: argparse.Namespace) -> int:
     from service.contacts import importer
     from service.errors import InputError
 
+    try:
+        mapping = importer.parse_mapping(getattr(args, "map", None) or [])
+    except InputError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     with ExitStack() as stack:
         if args.file == "-":
             binary = sys.stdin.buffer
@@ -107,7 +119,7 @@ def run_import(args: argparse.Namespace) -> int:
         try:
             stats = _with_runtime(lambda rt: importer.import_contacts(
                 rt, binary, default_channel=args.channel, dry_run=args.dry_run,
-                progress=progress, rejects=rejects))
+                progress=progress, rejects=rejects, mapping=mapping))
         except InputError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
@@ -127,6 +139,15 @@ def _summary(stats, dry_run: bool) -> None:
           f"consents {would}recorded: {stats.consents:,}, already so: {stats.unchanged:,}, "
           f"older than the preference held (skipped): {stats.stale:,}; "
           f"rejected: {stats.rejected:,}.")
+    if stats.batches:
+        print(f"{'Checked' if dry_run else 'Written'} in {stats.batches:,} "
+              f"transaction{'s' if stats.batches > 1 else ''} "
+              f"(the longest {stats.longest * 1000:.0f} ms).")
+    if stats.unused:
+        print(f"Columns not imported (never stored): {', '.join(stats.unused)}.")
+    if stats.rows and not stats.imported:
+        print(f"Every row was rejected: nothing {'would be ' if dry_run else ''}written. "
+              "The reasons of the first rows are below.", file=sys.stderr)
     if stats.rejected:
         print("Rejected rows:", file=sys.stderr)
         for line, reason in stats.rejections:

@@ -20,6 +20,7 @@ from service.errors import InputError, error_body
 from service.i18n import negotiate, translator
 from service.pages import render
 from service.runtime import RT, Runtime
+from service.security.headers import PAGE as PAGE_HEADERS
 from service.security.tokens import ALL_TOPICS, TokenData
 from service.unsubscribe import links, logic
 from service.unsubscribe.schemas import LinksRequest, LinksResponse
@@ -126,7 +127,7 @@ async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str]
         # not the page (which cost more than the unsubscribe itself).
         lang = negotiate(request.headers.get("accept-language"), rt.settings.default_language)
         return Response(translator(lang)("You are unsubscribed") + ".\n",
-                        media_type=MediaType.TEXT)
+                        media_type=MediaType.TEXT, headers=PAGE_HEADERS)
     preferences = rt.signer.sign(
         "preferences", TokenData(data.contact_id, data.channel, ALL_TOPICS, data.campaign))
     response = render(request, rt, "unsubscribe/done.html", token=token,

@@ -252,9 +252,14 @@ async def test_security_headers_on_every_html_page(app, client, db, people, rt):
             assert_page_headers(response, f"GET {url} -> {response.status_code}")
             seen += 1
     u, p = ann.tokens["unsubscribe"], ann.tokens["preferences"]
+    # RFC 8058 one-clicks are answered with a line of text (a mailbox provider posts them),
+    # with the same strict headers; an invalid link still gets the page.
+    one_click = await client.post(f"/u/{u}", content=ONE_CLICK_BODY, headers=GMAIL_HEADERS)
+    assert one_click.headers["content-type"].startswith("text/plain"), one_click.text
+    assert_page_headers(one_click, "POST one-click")
     for response in [
-        await client.post(f"/u/{u}", content=ONE_CLICK_BODY, headers=GMAIL_HEADERS),
         await client.post(f"/u/{bad}", content=ONE_CLICK_BODY, headers=GMAIL_HEADERS),
+        await client.post(f"/u/{u}", data={"source": "page"}),
         await csrf_form(client, f"/p/{p}", f"/p/{p}", {"action": "unsubscribe_all"}),
         await csrf_form(client, "/p", "/p", {"email": "ann@example.com"}),
         await csrf_form(client, "/p", "/p", {"email": "not an address"}),
