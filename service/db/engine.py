@@ -42,6 +42,8 @@ BULK_CONNECTIONS = 4  # idle SQLite connections kept for bulk reads
 MMAP_BYTES = 2**31  # SQLite caps it at its build's maximum (2 GiB by default)
 WRITER_CACHE_KIB = 65_536  # page cache of the writer: random inserts into large indexes
 BUSY_POLL_SECONDS = 0.001
+CHECKPOINT_SECONDS = 0.5  # how often the WAL is copied back into the database file
+JOURNAL_SIZE_LIMIT = 64 * 2**20  # the WAL file is cut back to this after a checkpoint
 
 
 class DatabaseUnavailable(Exception):
@@ -200,6 +202,8 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._batch: asyncio.Future | None = None  # the open SQLite write batch's commit
         self._committer: asyncio.Task | None = None
+        self._checkpointer: asyncio.Task | None = None
+        self._commits = 0
         self.pool: Any = None
         self.replicas: ReplicaSet | None = (
             ReplicaSet(list(replica_urls), replica_max_lag)
@@ -221,6 +225,11 @@ class Database:
             self._writer = self._connect()
             self._writer.execute("PRAGMA busy_timeout = 0")  # _begin_immediate waits instead
             self._writer.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+            if path != ":memory:":
+                # Checkpoints off the commit path (see _checkpoints).
+                self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+                self._writer.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+                self._checkpointer = asyncio.create_task(self._checkpoints())
             self._reader = self._connect()
             self._hot = _connect_sqlite(path, self.busy_timeout_ms, self.synchronous, plain=True)
         else:
@@ -236,10 +245,41 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         return _connect_sqlite(self._path, self.busy_timeout_ms, self.synchronous)
 
+    async def _checkpoints(self) -> None:
+        """Copy committed WAL pages back into the database file, in a thread, after writes.
+
+        SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, so
+        that one write waited for the copy of every page written since (up to 1 s behind a
+        running import, which made one-clicks wait too). A PASSIVE checkpoint on a connection
+        of its own blocks neither writers nor readers.
+        """
+        conn = _connect_sqlite(self._path, self.busy_timeout_ms, self.synchronous, plain=True)
+        done = 0
+        try:
+            while True:
+                await asyncio.sleep(CHECKPOINT_SECONDS)
+                if self._commits != done:
+                    done = self._commits
+                    job = asyncio.ensure_future(
+                        asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)"))
+                    try:
+                        await asyncio.shield(job)
+                    except asyncio.CancelledError:  # closing: let the thread finish first
+                        await asyncio.gather(job, return_exceptions=True)
+                        raise
+                    except sqlite3.Error as exc:  # tried again after the next write
+                        log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            conn.close()
+
     async def close(self) -> None:
         if self.is_sqlite:
             if self._committer is not None:
                 await asyncio.gather(self._committer, return_exceptions=True)
+            if self._checkpointer is not None:
+                self._checkpointer.cancel()
+                await asyncio.gather(self._checkpointer, return_exceptions=True)
+                self._checkpointer = None
             for conn in (self._reader, self._writer, self._hot):
                 if conn is not None:
                     conn.close()
@@ -406,6 +446,7 @@ class Database:
                 batch.set_exception(exc)
                 batch.exception()  # retrieved here; every waiter re-raises it
             else:
+                self._commits += 1
                 batch.set_result(None)
 
 
