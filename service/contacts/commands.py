@@ -94,11 +94,11 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"error: {', '.join(given) or '--source'} applies to suppressions only; "
               "contact consents are recorded with source 'import'", file=sys.stderr)
         return 2
-    from service.contacts import importer
+    from service.contacts import import_columns, importer
     from service.errors import InputError
 
     try:
-        mapping = importer.parse_mapping(getattr(args, "map", None) or [])
+        mapping = import_columns.parse_mapping(getattr(args, "map", None) or [])
     except InputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from argparse import Namespace
 
 import pytest
 
-from service.contacts import commands, importer
+from service.contacts import commands, import_writes, importer
 from service.runtime import build_runtime
 from tests.conftest import ROOT
 
@@ -30,7 +30,7 @@ async def rt(settings, client, admin_headers):
     await runtime.db.close()
 
 
-async def run(rt, text: str, **kwargs) -> importer.Stats:
+async def run(rt, text: str, **kwargs) -> import_writes.Stats:
     return await importer.import_contacts(rt, io.BytesIO(text.encode()), **kwargs)
 
 

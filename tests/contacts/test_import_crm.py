@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from service.contacts import importer
+from service.contacts import import_writes, importer
+from service.contacts.import_columns import parse_mapping, plan_columns
 from service.db.batches import TimedBatches
 from service.db.tables import TABLES
 from service.errors import InputError
@@ -46,7 +47,7 @@ def cli(settings, tmp_path):
     return run
 
 
-async def run(rt, text: str, **kwargs) -> importer.Stats:
+async def run(rt, text: str, **kwargs) -> import_writes.Stats:
     return await importer.import_contacts(rt, io.BytesIO(text.encode()), **kwargs)
 
 
@@ -118,22 +119,22 @@ async def test_map_names_other_columns_and_refuses_unknown_ones(db, cli):
 
 
 def test_headers_are_read_case_and_space_insensitively():
-    cols = importer.plan_columns(["EMAIL ADDRESS", "e-mail", " Mobile ", "SMS", "phone", "Fax",
-                                  "Postal_Address", "Id", "Topic", "Occurred At", "nickname"])
+    cols = plan_columns(["EMAIL ADDRESS", "e-mail", " Mobile ", "SMS", "phone", "Fax",
+                        "Postal_Address", "Id", "Topic", "Occurred At", "nickname"])
     assert [channel for _, channel in cols.addresses] == [
         "email", "email", "sms", "sms", "phone", "fax", "post"]
     assert cols.single == {"external_ref": 7, "topic": 8, "occurred_at": 9}
     assert cols.unused == ["nickname"]
     with pytest.raises(InputError, match="both external_ref"):
-        importer.plan_columns(["id", "external_ref", "email"])
+        plan_columns(["id", "external_ref", "email"])
     with pytest.raises(InputError, match="address column"):
-        importer.plan_columns(["first_name", "last_name"])
+        plan_columns(["first_name", "last_name"])
     with pytest.raises(InputError, match="--channel"):
-        importer.plan_columns(["email"], default_channel="sms")
+        plan_columns(["email"], default_channel="sms")
     with pytest.raises(InputError, match="unknown field 'pager'"):
-        importer.parse_mapping(["x=pager"])
+        parse_mapping(["x=pager"])
     with pytest.raises(InputError, match="COLUMN=FIELD"):
-        importer.parse_mapping(["email"])
+        parse_mapping(["email"])
 
 
 async def test_conflicts_are_rejected_with_reasons_while_other_rows_import(rt, db, tmp_path):

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from service.consent import many
-from service.contacts import importer
+from service.contacts import import_writes
 from service.db.keys import keys_arg, rows_arg
 from tests.db.plans import assert_indexed, fake_key, fill
 
@@ -19,14 +19,14 @@ KEYS = 1000  # a batch's worth, against fill()'s 10,000 rows
 
 async def test_contacts_by_external_ref_probe_its_unique_index(db):
     await fill(db)
-    await assert_indexed(db, importer.contacts_by_ref_sql(db.engine),
+    await assert_indexed(db, import_writes.contacts_by_ref_sql(db.engine),
                          keys_arg(db.engine, [f"ref{i * 7}" for i in range(KEYS)] + ["no-such"]))
 
 
 async def test_holders_of_addresses_probe_the_channel_and_key_index(db):
     await fill(db)
     keys = [("email", fake_key(i * 3)) for i in range(KEYS)] + [("sms", fake_key(2))]
-    await assert_indexed(db, importer.holders_sql(db.engine), *rows_arg(db.engine, keys, 2))
+    await assert_indexed(db, import_writes.holders_sql(db.engine), *rows_arg(db.engine, keys, 2))
 
 
 async def test_preferences_held_probe_the_contact_channel_topic_index(db):
