@@ -161,13 +161,28 @@ async def _open_loop(base: str, paths: list[str], rate: float, seconds: float,
     latencies: list[float] = []
     errors: dict[str, int] = {}
 
+    async def exchange(path: str) -> tuple[tuple, int, bool]:
+        """(connection, status, keep-alive). A kept-alive connection the server has closed
+        meanwhile (uvicorn drops idle ones after 5 s) fails at once: the request goes again on
+        a new connection, as any HTTP client does (seen as one ConnectionResetError a run)."""
+        request = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+        if idle:
+            conn = idle.pop()
+            try:
+                return (conn, *await _exchange(conn, request + body))
+            except (ConnectionError, asyncio.IncompleteReadError):
+                conn[1].close()
+        conn = await asyncio.open_connection(host, int(port))
+        try:
+            return (conn, *await _exchange(conn, request + body))
+        except BaseException:
+            conn[1].close()
+            raise
+
     async def one(path: str, scheduled: float) -> None:
         conn = None
         try:
-            conn = idle.pop() if idle else await asyncio.open_connection(host, int(port))
-            request = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
-            status, keep = await asyncio.wait_for(_exchange(conn, request + body),
-                                                  answer_within)
+            conn, status, keep = await asyncio.wait_for(exchange(path), answer_within)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             what = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             errors[what] = errors.get(what, 0) + 1
