@@ -44,6 +44,13 @@ def migrate(url: str, data_dir: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The environment of `python -m service ...` run as a subprocess on the test's database."""
+    return {**os.environ, "DATABASE_URL": settings.database_url,
+            "DATA_DIR": str(settings.data_dir), "ENVIRONMENT": "test",
+            "SECRET_KEYS": ",".join(settings.secret_keys), "HASH_KEY": settings.hash_key}
+
+
 def run_async(coro):
     """Run a coroutine to completion from sync code, even inside a running event loop."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

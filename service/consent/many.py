@@ -191,15 +191,12 @@ async def _write_sqlite(tx: Tx, writes: list[_Write], now: datetime) -> None:
 
 TEMP_TABLE = "consent_many_change"
 TEMP_COLUMNS = ("ord", *EVENT_COLUMNS, "value", "status", "paused_until", "final")
-PG_PREPARE = f"""
-CREATE TEMP TABLE IF NOT EXISTS {TEMP_TABLE} (
-  ord integer, contact_id text, address_key text, channel text, topic text, action text,
-  source text, occurred_at timestamptz, ip text, user_agent text, wording_version text,
-  campaign text, message_ref text, api_key_id integer, detail text, value text, status text,
-  paused_until timestamptz, final boolean
-) ON COMMIT DELETE ROWS;
-DELETE FROM {TEMP_TABLE}
-"""
+TEMP_DEFINITION = (
+    "ord integer, contact_id text, address_key text, channel text, topic text, action text,"
+    " source text, occurred_at timestamptz, ip text, user_agent text, wording_version text,"
+    " campaign text, message_ref text, api_key_id integer, detail text, value text,"
+    " status text, paused_until timestamptz, final boolean"
+)
 # Events and feed rows in the changes' order (serial values follow the ORDER BY); each
 # preference once, with its last change (`final`) and that change's feed row (the highest seq).
 PG_APPLY = f"""
@@ -234,6 +231,5 @@ async def _write_postgres(tx: Tx, writes: list[_Write]) -> None:
     last = set(final.values())
     records = [(i, *_event(c, at, detail), value, status, until, i in last)
                for i, (c, at, status, until, value, detail) in enumerate(writes)]
-    await tx.execute(PG_PREPARE)
-    await tx.copy_records(TEMP_TABLE, records, TEMP_COLUMNS)
+    await tx.copy_to_temp(TEMP_TABLE, TEMP_DEFINITION, records, TEMP_COLUMNS)
     await tx.execute(PG_APPLY)

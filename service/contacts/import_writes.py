@@ -18,8 +18,8 @@ from typing import Any
 from service.consent.ledger import Tx
 from service.consent.many import STALE, UNCHANGED, Change, db_time, set_preferences
 from service.contacts.import_rows import Row
-from service.contacts.logic import HELD_ELSEWHERE
-from service.db.keys import keys_arg, keys_from, rows_arg, rows_from
+from service.contacts.logic import HELD_ELSEWHERE, holders_sql
+from service.db.keys import keys_arg, keys_from, rows_arg
 
 
 @dataclass
@@ -45,12 +45,13 @@ class Stats:
         return self.created + self.matched
 
 
-# Keyed look-ups. SQLite: the key list, then CROSS JOIN the table (service.db.keys). PostgreSQL:
-# the key list, then a LATERAL subquery with LIMIT 1 (the index is unique, so the limit changes
-# nothing), which the planner cannot flatten into a hash join: a plain join of `unnest` with
-# 1,000 keys was planned as a seq scan of the table when its statistics were stale, as they are
-# while an import adds rows faster than autovacuum analyses them (50,000 addresses: Hash Join
-# over Seq Scan on address, 60 ms per batch; it grows with the table).
+# Keyed look-ups, here and contacts.logic.holders_sql. SQLite: the key list, then CROSS JOIN
+# the table (service.db.keys). PostgreSQL: the key list, then a LATERAL subquery with LIMIT 1
+# (the index is unique, so the limit changes nothing), which the planner cannot flatten into a
+# hash join: a plain join of `unnest` with 1,000 keys was planned as a seq scan of the table
+# when its statistics were stale, as they are while an import adds rows faster than autovacuum
+# analyses them (50,000 addresses: Hash Join over Seq Scan on address, 60 ms per batch; it
+# grows with the table).
 def contacts_by_ref_sql(engine: str) -> str:
     """(external_ref, id) of the contacts with these external refs: `keys_arg(engine, refs)`."""
     if engine == "postgres":
@@ -59,22 +60,6 @@ def contacts_by_ref_sql(engine: str) -> str:
                 " LIMIT 1) AS m")
     return (f"SELECT c.external_ref, c.id FROM {keys_from(engine, 1)} CROSS JOIN contact c"
             " WHERE c.external_ref = k.key")
-
-
-def holders_sql(engine: str) -> str:
-    """(channel, address_key, contact_id, external_ref) of the contacts holding these
-    addresses: `rows_arg(engine, [(channel, key), ...], 2)`."""
-    keys = rows_from(engine, 1, ("channel", "address_key"))
-    if engine == "postgres":
-        return ("SELECT h.channel, h.address_key, h.contact_id, h.external_ref"
-                f" FROM {keys} CROSS JOIN LATERAL"
-                " (SELECT a.channel, a.address_key, a.contact_id, c.external_ref"
-                " FROM address a JOIN contact c ON c.id = a.contact_id"
-                " WHERE a.channel = k.channel AND a.address_key = k.address_key LIMIT 1) AS h")
-    return ("SELECT a.channel, a.address_key, a.contact_id, c.external_ref"
-            f" FROM {keys} CROSS JOIN address a CROSS JOIN contact c"
-            " WHERE a.channel = k.channel AND a.address_key = k.address_key"
-            " AND c.id = a.contact_id")
 
 
 def new_contact_ids(n: int) -> list[str]:

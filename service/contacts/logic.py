@@ -15,7 +15,7 @@ from typing import Any
 from service.consent.ledger import Tx
 from service.contacts.normalize import AddressError
 from service.contacts.store import add_address, new_contact_id
-from service.db.keys import probe, rows_arg, rows_from
+from service.db.keys import rows_arg, rows_from
 from service.errors import Conflict, InputError, NotFound
 
 HELD_ELSEWHERE = "is already an address of another contact"
@@ -57,11 +57,20 @@ def parse_addresses(
 
 
 def holders_sql(engine: str) -> str:
-    """The contacts holding any of the (channel, address key) pairs given as `rows_arg`."""
+    """(channel, address_key, contact_id, external_ref) of the contacts holding these
+    addresses: `rows_arg(engine, [(channel, key), ...], 2)`. The API's upserts and the
+    import's batches both use it; why PostgreSQL gets a LATERAL probe: import_writes.py."""
+    keys = rows_from(engine, 1, ("channel", "address_key"))
+    if engine == "postgres":
+        return ("SELECT h.channel, h.address_key, h.contact_id, h.external_ref"
+                f" FROM {keys} CROSS JOIN LATERAL"
+                " (SELECT a.channel, a.address_key, a.contact_id, c.external_ref"
+                " FROM address a JOIN contact c ON c.id = a.contact_id"
+                " WHERE a.channel = k.channel AND a.address_key = k.address_key LIMIT 1) AS h")
     return ("SELECT a.channel, a.address_key, a.contact_id, c.external_ref"
-            f" FROM {rows_from(engine, 1, ('channel', 'key'))}"
-            f" {probe(engine)} address a ON a.channel = k.channel AND a.address_key = k.key"
-            " JOIN contact c ON c.id = a.contact_id")
+            f" FROM {keys} CROSS JOIN address a CROSS JOIN contact c"
+            " WHERE a.channel = k.channel AND a.address_key = k.address_key"
+            " AND c.id = a.contact_id")
 
 
 async def _holders(tx: Tx, addresses: Sequence[ParsedAddress]) -> dict[tuple[str, str], Any]:

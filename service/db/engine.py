@@ -167,8 +167,19 @@ class PostgresTx:
 
     async def copy_records(self, table: str, records: Sequence[Sequence[Any]],
                            columns: Sequence[str]) -> None:
-        """COPY rows into a table (a temporary one, for set-based bulk writes)."""
+        """COPY rows into a table."""
         await self.conn.copy_records_to_table(table, records=records, columns=list(columns))
+
+    async def copy_to_temp(self, table: str, definition: str, records: Sequence[Sequence[Any]],
+                           columns: Sequence[str]) -> None:
+        """COPY a batch into a temporary table of this connection, for one set-based statement
+        after it: created on first use (it lives as long as the pooled connection), emptied at
+        commit and before each use (a transaction may write several batches). No JIT for the
+        rest of the transaction: compiling a bulk statement took 0.7 s of a batch's 0.75 s."""
+        await self.conn.execute(
+            f"SET LOCAL jit = off; CREATE TEMP TABLE IF NOT EXISTS {table} ({definition})"
+            f" ON COMMIT DELETE ROWS; DELETE FROM {table}")
+        await self.copy_records(table, records, columns)
 
     async def lock_feed(self) -> None:
         if not self._feed_locked:

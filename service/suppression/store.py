@@ -88,13 +88,8 @@ def contacts_sql(engine: str) -> str:
 # cursor). Nothing is left to the planner's estimates, which lag far behind the tables' sizes
 # during an import: a join to `address` or a NOT EXISTS on `suppression` was planned as a read
 # of a whole channel per batch (measured; tests/db/test_query_plans.py keeps it out), while a
-# correlated look-up can only probe the unique index. No JIT: compiling the statement took
-# 0.7 s of a batch's 0.75 s once the estimates grew.
-PG_PREPARE_BATCH = (
-    "SET LOCAL jit = off;"
-    " CREATE TEMP TABLE IF NOT EXISTS bulk_keys (key text) ON COMMIT DELETE ROWS;"
-    " DELETE FROM bulk_keys"  # a second call in one transaction (one per topic in a batch)
-)
+# correlated look-up can only probe the unique index.
+PG_KEYS_TABLE = "bulk_keys"
 PG_ADD_MANY = """
 WITH added AS (
   INSERT INTO suppression (channel, address_key, topic, reason, source, list_name, contact_id,
@@ -169,8 +164,7 @@ async def add_suppressions(
                                **(detail or {})})
     await tx.lock_feed()
     if tx.engine == "postgres":
-        await tx.execute(PG_PREPARE_BATCH)
-        await tx.copy_records("bulk_keys", [(k,) for k in keys], ["key"])
+        await tx.copy_to_temp(PG_KEYS_TABLE, "key text", [(k,) for k in keys], ["key"])
         rows = await tx.fetch(
             PG_ADD_MANY, channel, topic_value, reason, source, now, list_name, proof is not None,
             event.source, event.ip, event.user_agent, event.wording_version, event.campaign,

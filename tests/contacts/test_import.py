@@ -12,22 +12,9 @@ from argparse import Namespace
 import pytest
 
 from service.contacts import commands, import_writes, importer
-from service.runtime import build_runtime
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_env
 
 HEADER = "external_ref,channel,address,topic,status,occurred_at,wording_version,campaign\n"
-
-
-@pytest.fixture
-async def rt(settings, client, admin_headers):
-    """A runtime of the test's own (like the CLI builds), with two topics."""
-    for key, channels in (("newsletter", ["email"]), ("offers", ["email", "sms"])):
-        await client.post("/v1/topics", headers=admin_headers,
-                          json={"key": key, "name": key, "channels": channels})
-    runtime = build_runtime(settings)
-    await runtime.db.open()
-    yield runtime
-    await runtime.db.close()
 
 
 async def run(rt, text: str, **kwargs) -> import_writes.Stats:
@@ -143,9 +130,7 @@ async def test_the_command_line_imports_with_a_summary(settings, client, db, tmp
     path = tmp_path / "contacts.csv"
     path.write_text(HEADER + "crm-1,email,ann@example.com,,opted_in,,,\n"
                            + "crm-2,email,nope,,,,,\n", encoding="utf-8")
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(tmp_path),
-           "ENVIRONMENT": "test", "SECRET_KEYS": "test-secret-key-0123456789",
-           "HASH_KEY": "test-hash-key-0123456789"}
+    env = cli_env(settings)
 
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "service", *args], cwd=ROOT, env=env,

@@ -4,7 +4,6 @@ duplicates, stale rows, dry runs, files of bad rows, and imports of many batches
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import sys
 
@@ -15,27 +14,12 @@ from service.contacts.import_columns import parse_mapping, plan_columns
 from service.db.batches import TimedBatches
 from service.db.tables import TABLES
 from service.errors import InputError
-from service.runtime import build_runtime
-from tests.conftest import ROOT
-
-
-@pytest.fixture
-async def rt(settings, client, admin_headers):
-    """A runtime of the test's own (like the CLI builds), with two topics."""
-    for key, channels in (("newsletter", ["email"]), ("offers", ["email", "sms"])):
-        await client.post("/v1/topics", headers=admin_headers,
-                          json={"key": key, "name": key, "channels": channels})
-    runtime = build_runtime(settings)
-    await runtime.db.open()
-    yield runtime
-    await runtime.db.close()
+from tests.conftest import ROOT, cli_env
 
 
 @pytest.fixture
 def cli(settings, tmp_path):
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "DATA_DIR": str(tmp_path),
-           "ENVIRONMENT": "test", "SECRET_KEYS": "test-secret-key-0123456789",
-           "HASH_KEY": "test-hash-key-0123456789"}
+    env = cli_env(settings)
 
     def run(text: str, *args: str) -> subprocess.CompletedProcess:
         path = tmp_path / "export.csv"

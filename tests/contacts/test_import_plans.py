@@ -11,6 +11,7 @@ import pytest
 
 from service.consent import many
 from service.contacts import import_writes
+from service.contacts.logic import holders_sql
 from service.db.keys import keys_arg, rows_arg
 from tests.db.plans import assert_indexed, fake_key, fill
 
@@ -26,7 +27,7 @@ async def test_contacts_by_external_ref_probe_its_unique_index(db):
 async def test_holders_of_addresses_probe_the_channel_and_key_index(db):
     await fill(db)
     keys = [("email", fake_key(i * 3)) for i in range(KEYS)] + [("sms", fake_key(2))]
-    await assert_indexed(db, import_writes.holders_sql(db.engine), *rows_arg(db.engine, keys, 2))
+    await assert_indexed(db, holders_sql(db.engine), *rows_arg(db.engine, keys, 2))
 
 
 async def test_preferences_held_probe_the_contact_channel_topic_index(db):
@@ -39,8 +40,8 @@ async def test_the_postgresql_consent_write_reads_only_its_own_batch(db):
     if db.is_sqlite:
         pytest.skip("SQLite writes with executemany: no join")
     await fill(db)
-    async with db.pool.acquire() as conn, conn.transaction():
-        await conn.execute(many.PG_PREPARE)  # the temporary table lives on this connection
-        plan = "\n".join(row[0] for row in await conn.fetch("EXPLAIN " + many.PG_APPLY))
+    async with db.transaction() as tx:  # the temporary table lives on this connection
+        await tx.copy_to_temp(many.TEMP_TABLE, many.TEMP_DEFINITION, [], many.TEMP_COLUMNS)
+        plan = "\n".join(row[0] for row in await tx.fetch("EXPLAIN " + many.PG_APPLY))
     scanned = set(re.findall(r"Seq Scan on (\w+)", plan)) - {many.TEMP_TABLE, "t"}
     assert not scanned, plan

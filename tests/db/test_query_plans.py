@@ -14,7 +14,7 @@ from service.db.keys import keys_arg, rows_arg
 from service.suppression import bulk
 from service.suppression.store import (
     PG_ADD_MANY,
-    PG_PREPARE_BATCH,
+    PG_KEYS_TABLE,
     contacts_sql,
     existing_sql,
 )
@@ -70,12 +70,11 @@ async def test_postgres_bulk_add_probes_indexes_even_with_stale_statistics(db):
     await db.execute("ANALYZE")
     await fill(db, analyze=False)
     async with db.transaction() as tx:
-        await tx.execute(PG_PREPARE_BATCH)
-        await tx.copy_records("bulk_keys", [(k,) for k in KEYS], ["key"])
+        await tx.copy_to_temp(PG_KEYS_TABLE, "key text", [(k,) for k in KEYS], ["key"])
         text = await assert_indexed(
             db, PG_ADD_MANY, "email", "", "unsubscribed", "import", datetime.now(UTC), None,
             True, "import", None, None, None, None, None, None, "{}", tx=tx,
-            allowed={"bulk_keys"})
+            allowed={PG_KEYS_TABLE})
     probe = text.split("address_channel_key", 1)[1].split("\n", 2)[1]
     assert "Index Cond" in probe and "address_key" in probe, text
     assert "Conflict Arbiter Indexes: suppression_channel_key_topic_reason" in text, text

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_env
 
 
 def run(settings, *argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": settings.database_url,
-           "DATA_DIR": str(settings.data_dir), "ENVIRONMENT": "test",
-           "SECRET_KEYS": ",".join(settings.secret_keys), "HASH_KEY": settings.hash_key}
-    return subprocess.run([sys.executable, "-m", "service", *argv], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "service", *argv], cwd=ROOT,
+                          env=cli_env(settings),
                           input=stdin, capture_output=True, timeout=120)
 
 

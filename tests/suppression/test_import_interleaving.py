@@ -11,17 +11,11 @@ import sys
 import time
 
 from service.security.tokens import TokenData
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_env
 from tests.unsubscribe.helpers import GMAIL_HEADERS, ONE_CLICK_BODY, add_contact
 
 ROWS = 60_000
 PEOPLE = 5
-
-
-def cli_env(settings) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": settings.database_url,
-            "DATA_DIR": str(settings.data_dir), "ENVIRONMENT": "test",
-            "SECRET_KEYS": ",".join(settings.secret_keys), "HASH_KEY": settings.hash_key}
 
 
 def start_import(settings, path, *, wait: bool = False):
