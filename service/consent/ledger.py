@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from service.db.engine import PostgresTx, SqliteTx
 from service.db.tables import WHOLE_CHANNEL
-from service.ops.metrics import UNSUBSCRIBES
+from service.ops.counters import UNSUBSCRIBES
 
 Tx = SqliteTx | PostgresTx
 ACTIONS = ("opt_in", "opt_out", "pending", "confirmed", "paused", "resumed")
@@ -105,7 +105,7 @@ async def set_preference(
         if current is not None and current["status"] == status:
             return False
     if action == "opt_out":
-        UNSUBSCRIBES.labels(proof.source).inc()
+        tx.after_commit(UNSUBSCRIBES.labels(proof.source).inc)  # a rollback counts nothing
     detail = {"paused_until": new_until.isoformat()} if action == "paused" and new_until else None
     await record_event(tx, contact_id=contact_id, channel=channel, topic=topic_value,
                        action=action, proof=proof, address_key=address_key, detail=detail, now=now)

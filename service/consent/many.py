@@ -26,11 +26,12 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from service.consent.ledger import ACTIONS, STATUS_AFTER, Proof, Tx
 from service.db.keys import rows_arg, rows_from
-from service.ops.metrics import UNSUBSCRIBES
+from service.ops.counters import UNSUBSCRIBES
 
 CHANGED, UNCHANGED, STALE = "changed", "unchanged", "stale"
 PREFERENCE_KEY = ("contact_id", "channel", "topic")
@@ -140,8 +141,8 @@ async def set_preferences(tx: Tx, changes: Sequence[Change], *, fresh: Collectio
             await _write_sqlite(tx, writes, now)
         else:
             await _write_postgres(tx, writes)
-        for source, count in opt_outs.items():
-            UNSUBSCRIBES.labels(source).inc(count)
+        for source, count in opt_outs.items():  # counted once committed
+            tx.after_commit(partial(UNSUBSCRIBES.labels(source).inc, count))
     return outcomes
 
 

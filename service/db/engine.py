@@ -22,7 +22,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,11 @@ class SqliteTx:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (never after a rollback)."""
+        self.committed.append(callback)
 
     async def execute(self, sql: str, *args: Any) -> int:
         return self.conn.execute(to_sqlite(sql), args).rowcount
@@ -145,6 +150,11 @@ class PostgresTx:
     def __init__(self, conn: Any):
         self.conn = conn
         self._feed_locked = False
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (never after a rollback)."""
+        self.committed.append(callback)
 
     async def execute(self, sql: str, *args: Any) -> int:
         status = await self.conn.execute(sql, *args)
@@ -416,7 +426,9 @@ class Database:
                     continue
                 break
             async with stack:  # on exit: COMMIT, or ROLLBACK on an error; then release
-                yield PostgresTx(conn)
+                tx = PostgresTx(conn)
+                yield tx
+            _run_committed(tx)
             return
         async with self._write_lock:
             conn = self._writer
@@ -438,8 +450,9 @@ class Database:
                 # commit (group commit), later ones start the next.
                 self._committer = asyncio.create_task(self._commit_batch(batch))
             conn.execute("SAVEPOINT tx")
+            tx = SqliteTx(conn)
             try:
-                yield SqliteTx(conn)
+                yield tx
             except BaseException:
                 conn.execute("ROLLBACK TO tx")
                 conn.execute("RELEASE tx")
@@ -447,6 +460,7 @@ class Database:
             conn.execute("RELEASE tx")
         # Durable before the caller goes on: wait for the commit (and its fsync).
         await asyncio.shield(batch)
+        _run_committed(tx)
 
     async def _commit_batch(self, batch: asyncio.Future) -> None:
         async with self._write_lock:
@@ -459,6 +473,11 @@ class Database:
             else:
                 self._commits += 1
                 batch.set_result(None)
+
+
+def _run_committed(tx: SqliteTx | PostgresTx) -> None:
+    for callback in tx.committed:
+        callback()
 
 
 def _commit(conn: sqlite3.Connection) -> None:

@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.ops.counters import REPLICA_LAG
+
 log = logging.getLogger("service.db.replicas")
 REPLICA_POLL = 0.2
 PRIMARY_LSN = "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"
@@ -88,8 +90,6 @@ class ReplicaSet:
         return 0.0
 
     async def monitor(self, primary_pool: Any) -> None:
-        from service.ops.metrics import REPLICA_LAG
-
         while True:
             try:
                 await self.poll_once(primary_pool)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter as Tally
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import Any
@@ -26,32 +24,14 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
     generate_latest,
     multiprocess,
 )
 
+from service.ops.counters import DURATION, OUTBOX_OLDEST, OUTBOX_PENDING, REQUESTS
 from service.runtime import RT
 
 log = logging.getLogger("service.metrics")
-
-CHECKS = Counter("prefs_checks_total", "Send decisions answered", ["result", "reason"])
-UNSUBSCRIBES = Counter("prefs_unsubscribes_total", "Opt-outs recorded", ["source"])
-OUTBOX_PENDING = Gauge("prefs_outbox_pending", "Outbox jobs waiting", ["kind"],
-                       multiprocess_mode="max")
-OUTBOX_OLDEST = Gauge("prefs_outbox_oldest_pending_seconds", "Age of the oldest waiting job",
-                      ["kind"], multiprocess_mode="max")
-REPLICA_LAG = Gauge("prefs_replica_lag_seconds", "Replay lag of each read replica", ["replica"],
-                    multiprocess_mode="max")
-
-REQUESTS = Counter("prefs_requests_total", "HTTP requests answered",
-                   ["method", "path", "status_code"])
-DURATION = Histogram("prefs_request_duration_seconds", "Time to answer an HTTP request",
-                     ["method", "path", "status_code"],
-                     buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10))
-
 
 class MetricsMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
@@ -81,37 +61,6 @@ class MetricsMiddleware(ASGIMiddleware):
                                                   DURATION.labels(*labels))
             children[0].inc()
             children[1].observe(perf_counter() - started)
-
-
-_check_children: dict[tuple[str, str], Any] = {}
-
-
-def _check_child(result: str, reason: str) -> Any:
-    child = _check_children.get((result, reason))
-    if child is None:
-        child = _check_children[(result, reason)] = CHECKS.labels(result, reason)
-    return child
-
-
-def observe_check(reasons: list[str]) -> None:
-    """Count one decision (the labelled children are cached: this is on the hot path)."""
-    if not reasons:
-        _check_child("allowed", "").inc()
-    for reason in reasons:
-        _check_child("blocked", reason).inc()
-
-
-def observe_checks(tallies: Iterable[tuple[list[str], int]]) -> None:
-    """Many decisions at once (bulk), as (reasons, how many got them): one increment per
-    distinct label."""
-    tally: Tally = Tally()
-    for reasons, count in tallies:
-        if not reasons:
-            tally[("allowed", "")] += count
-        for reason in reasons:
-            tally[("blocked", reason)] += count
-    for (result, reason), count in tally.items():
-        _check_child(result, reason).inc(count)
 
 
 async def refresh_outbox_gauges(rt) -> None:

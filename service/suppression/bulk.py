@@ -18,7 +18,7 @@ import msgspec
 from service.consent.decision import AddressState, decide, state_from_rows
 from service.contacts.normalize import AddressError
 from service.db.engine import Database
-from service.ops.metrics import observe_checks
+from service.ops.counters import observe_checks
 from service.runtime import Runtime
 from service.suppression.check import key_of
 from service.topics.cache import TopicInfo

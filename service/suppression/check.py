@@ -14,7 +14,7 @@ import msgspec
 from service.consent.decision import STATE_SQL, decide, state_from_rows
 from service.contacts.normalize import CHANNELS, AddressError, is_address_key
 from service.errors import InputError
-from service.ops.metrics import observe_check
+from service.ops.counters import observe_check
 from service.runtime import Runtime
 from service.suppression.schemas import CheckResult
 from service.topics.cache import TopicInfo
