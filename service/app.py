@@ -31,6 +31,7 @@ from service.preferences import routes as preference_routes
 from service.privacy import routes as privacy_routes
 from service.runtime import build_runtime
 from service.security.headers import SecurityHeadersMiddleware
+from service.security.links import EXCEPTION_HANDLERS as LINK_ERRORS
 from service.security.ratelimit import (
     CountingRateLimitMiddleware,
     ScopeRateLimitConfig,
@@ -135,7 +136,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         *page_handlers],
         lifespan=[lifespan],
         dependencies={"rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False)},
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **LINK_ERRORS},
         middleware=middleware,
         stores=stores,
         csrf_config=CSRFConfig(

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar.di import NamedDependency
 
+from service.apikeys.guard import acting_key
 from service.apikeys.logic import ApiKeyCache
 from service.contacts.normalize import AddressKeyer
 from service.db.engine import Database
@@ -32,7 +33,7 @@ class Runtime:
         """Whether this request's reads must come from the primary (its caller just wrote)."""
         if self.db.replicas is None:
             return False
-        key = getattr(request.state, "api_key", None)
+        key = acting_key(request)
         return await self.recent_writers.wrote_recently(key.id if key else None)
 
     def parse_address(self, channel: str, raw: str) -> tuple[str, str]:

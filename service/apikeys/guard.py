@@ -4,15 +4,22 @@ Handlers declare `opt={"scope": ...}`; a handler that names none is admin-only, 
 with `opt={"public_webhook": True}` (ESP webhooks) verify the provider's signature instead.
 This is an ASGI middleware on the /v1 router rather than a Litestar guard because Litestar
 copies the route handler object for every guard call, a measurable share of a check's cost.
+The key it accepted is kept on the request's state, and `acting_key(request)` is the one way
+to read it back (the ledger's `api_key_id`, read-your-writes, the erasure's source).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from service.apikeys.logic import ApiKeyInfo
+
 _SAFE = ("GET", "HEAD", "OPTIONS")
+_STATE_KEY = "api_key"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
@@ -25,6 +32,12 @@ def bearer_token(scope: Scope) -> str:
                 return text[7:].strip()
             return ""
     return ""
+
+
+def acting_key(request: Any) -> ApiKeyInfo | None:
+    """The API key this request was authenticated with; None outside /v1 (recipient pages,
+    public webhooks). Reads the scope state directly: the hot check path calls it too."""
+    return request.scope.get("state", {}).get(_STATE_KEY)
 
 
 class ApiKeyMiddleware(ASGIMiddleware):
@@ -46,7 +59,7 @@ async def authenticate(scope: Scope, required: str) -> None:
         raise NotAuthorizedException("Invalid or revoked API key", headers=_CHALLENGE)
     if not info.allows(required):
         raise PermissionDeniedException(f"This API key lacks the '{required}' scope")
-    scope.setdefault("state", {})["api_key"] = info
+    scope.setdefault("state", {})[_STATE_KEY] = info
     if (rt.db.replicas is not None and scope["method"] not in _SAFE
             and not scope["path"].endswith("/check")):
         await rt.recent_writers.mark(info.id)

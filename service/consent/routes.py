@@ -8,6 +8,7 @@ from typing import Annotated
 from litestar import Request, get, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from service.apikeys.guard import acting_key
 from service.consent import logic
 from service.consent.ledger import Proof
 from service.consent.schemas import EventPage, PreferencesOut, PreferencesUpdate
@@ -22,7 +23,7 @@ TAGS = ["preferences"]
 
 def proof_of(request: Request, data: PreferencesUpdate) -> Proof:
     """The proof every ledger event of this request carries."""
-    key = getattr(request.state, "api_key", None)
+    key = acting_key(request)
     return Proof(
         source=data.source,
         ip=(request.client.host if request.client else None),

@@ -1,12 +1,12 @@
 """The preference centre (`/p/{token}`) and "email me a link" (`/p`): recipient pages.
 
 GETs only read. POSTs are CSRF-protected by the app's CSRFConfig (a POST without the form's
-`_csrf_token` and the `csrftoken` cookie is refused with 403 before it reaches us).
+`_csrf_token` and the `csrftoken` cookie is refused with 403 before it reaches us). `/p/{token}`
+handlers receive the verified token as `link` (`security/links.py`) or never run.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 
 from babel.dates import format_date
@@ -22,9 +22,10 @@ from service.preferences.links import CLIENT_STORE, client_allowed, request_link
 from service.preferences.save import WORDING_VERSION, save_choices, unsubscribe_all
 from service.preferences.view import load_centre
 from service.runtime import RT, Runtime
-from service.security.tokens import BadToken, TokenData
+from service.security import links as signed
+from service.security.links import Link
+from service.security.tokens import TokenData
 
-log = logging.getLogger("service.preferences")
 MAX_ADDRESS_INPUT = 320
 
 
@@ -44,17 +45,7 @@ def fmt_date(value: datetime, lang: str) -> str:
     return format_date(value, format="long", locale=lang)
 
 
-def _verify(rt: Runtime, token: str) -> TokenData | None:
-    try:
-        return rt.signer.verify("preferences", token)
-    except BadToken:
-        log.info("refused a bad preferences link")  # never the token itself
-        return None
-
-
-async def _page(request: Request, rt: Runtime, token: str, data: TokenData | None, **extra):
-    if data is None:
-        return render(request, rt, "preferences/invalid.html", status_code=400)
+async def _page(request: Request, rt: Runtime, token: str, data: TokenData, **extra):
     topics = await rt.topics.all(rt.db)
     centre = await load_centre(rt.db, topics, data.contact_id, datetime.now(UTC))
     if centre is None:
@@ -63,27 +54,25 @@ async def _page(request: Request, rt: Runtime, token: str, data: TokenData | Non
                   fmt_date=fmt_date, **extra)
 
 
-@get("/p/{token:str}", include_in_schema=False)
-async def centre_page(request: Request, rt: RT, token: FromPath[str]) -> Template:
+@get("/p/{token:str}", include_in_schema=False, dependencies=signed.PREFERENCES)
+async def centre_page(request: Request, rt: RT, token: FromPath[str], link: Link) -> Template:
     """The person's channels and topics, with the current state of every switch."""
-    return await _page(request, rt, token, _verify(rt, token))
+    return await _page(request, rt, token, link)
 
 
-@post("/p/{token:str}", status_code=200, include_in_schema=False)
-async def centre_save(request: Request, rt: RT, token: FromPath[str]) -> Template:
+@post("/p/{token:str}", status_code=200, include_in_schema=False,
+      dependencies=signed.PREFERENCES)
+async def centre_save(request: Request, rt: RT, token: FromPath[str], link: Link) -> Template:
     """Save the choices (or unsubscribe from all) and show what changed."""
-    data = _verify(rt, token)
-    if data is None:
-        return await _page(request, rt, token, None)
     form = await request.form()
     now = datetime.now(UTC)
     proof = Proof(source="preference_centre", ip=client_ip(request),
                   user_agent=user_agent(request), wording_version=WORDING_VERSION,
-                  campaign=data.campaign or None)
+                  campaign=link.campaign or None)
     topics = await rt.topics.all(rt.db)
     changes = None
     async with rt.db.transaction() as tx:
-        centre = await load_centre(tx, topics, data.contact_id, now)
+        centre = await load_centre(tx, topics, link.contact_id, now)
         if centre is not None:
             if form.get("action") == "unsubscribe_all":
                 changes = await unsubscribe_all(tx, centre, proof=proof, now=now)
@@ -91,7 +80,7 @@ async def centre_save(request: Request, rt: RT, token: FromPath[str]) -> Templat
                 changes = await save_choices(
                     tx, centre, checked=set(form.keys()), shown=set(form.getall("shown", [])),
                     pause_choice=str(form.get("pause", "")), proof=proof, now=now)
-    return await _page(request, rt, token, data, saved=changes is not None, changes=changes)
+    return await _page(request, rt, token, link, saved=changes is not None, changes=changes)
 
 
 @get("/p", include_in_schema=False)

@@ -17,7 +17,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
+from service.apikeys.guard import acting_key
 from service.consent.ledger import Proof
+from service.consent.logic import contact_exists
 from service.errors import MAX_INT64
 from service.i18n import negotiate
 from service.pages import render
@@ -25,7 +27,8 @@ from service.privacy import logic, proof
 from service.privacy import schemas as s
 from service.privacy.erasure import remove_person
 from service.runtime import RT, Runtime
-from service.security.tokens import BadToken, TokenData
+from service.security import links as signed
+from service.security.links import Link
 
 log = logging.getLogger("service.privacy")
 READ = {"scope": "contacts:read"}
@@ -49,8 +52,10 @@ class _JsonOrHtml(Operation):
             ok.content["text/html"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
 
 
-def _source(request: Request) -> tuple[str, int]:
-    key = request.state.api_key
+def _source(request: Request) -> tuple[str, int | None]:
+    key = acting_key(request)
+    if key is None:
+        return "api", None
     return ("admin" if "admin" in key.scopes else "api"), key.id
 
 
@@ -142,88 +147,64 @@ async def get_wording(rt: RT, key: FromPath[str]) -> s.WordingOut:
     return s.WordingOut(**await logic.get_wording(rt.db, key))
 
 
-# -- self-service pages ------------------------------------------------------------------------
-def _bad_link(request: Request, rt: Runtime, status: int = 400):
-    return render(request, rt, "privacy/error.html", status_code=status, gone=status == 410)
+# -- self-service pages: handlers receive the verified token as `link` (security/links.py) ----
+def _gone(request: Request, rt: Runtime):
+    """A valid link whose person was erased: nothing left to show or delete."""
+    return render(request, rt, "privacy/gone.html", status_code=410)
 
 
 def _minutes(rt: Runtime) -> int:
     return max(1, rt.settings.privacy_link_max_age_seconds // 60)
 
 
-async def _known(rt: Runtime, contact_id: str) -> bool:
-    return await rt.db.fetchval("SELECT 1 FROM contact WHERE id = $1", contact_id) is not None
-
-
-def _verify(rt: Runtime, purpose: str, token: str) -> TokenData | None:
-    try:
-        if purpose == "privacy":
-            data = rt.signer.verify("privacy", token, rt.settings.privacy_link_max_age_seconds)
-            return data if data.extra in logic.PRIVACY_ACTIONS else None
-        return rt.signer.verify(purpose, token)
-    except BadToken:
-        log.info("bad or expired %s token on a privacy page", purpose)
-        return None
-
-
-@get("/p/{token:str}/data", include_in_schema=False)
-async def data_page(rt: RT, request: Request, token: FromPath[str]) -> Response:
+@get("/p/{token:str}/data", include_in_schema=False, dependencies=signed.PREFERENCES)
+async def data_page(rt: RT, request: Request, token: FromPath[str], link: Link) -> Response:
     """From the preference centre: buttons that email a confirmation link. Changes nothing."""
-    data = _verify(rt, "preferences", token)
-    if data is None:
-        return _bad_link(request, rt)
-    if not await _known(rt, data.contact_id):
-        return _bad_link(request, rt, 410)
+    if not await contact_exists(rt.db, link.contact_id):
+        return _gone(request, rt)
     return render(request, rt, "privacy/data.html", token=token, minutes=_minutes(rt))
 
 
-@post("/p/{token:str}/data", include_in_schema=False, status_code=200)
-async def request_link(rt: RT, request: Request, token: FromPath[str],
+@post("/p/{token:str}/data", include_in_schema=False, status_code=200,
+      dependencies=signed.PREFERENCES)
+async def request_link(rt: RT, request: Request, token: FromPath[str], link: Link,
                        data: FormBody) -> Response:
     """Email a fresh, short-lived link; the footer link alone never downloads or deletes."""
-    token_data = _verify(rt, "preferences", token)
-    if token_data is None:
-        return _bad_link(request, rt)
-    if not await _known(rt, token_data.contact_id):
-        return _bad_link(request, rt, 410)
+    if not await contact_exists(rt.db, link.contact_id):
+        return _gone(request, rt)
     action = data.get("action", "")
     if action not in logic.PRIVACY_ACTIONS:
         return render(request, rt, "privacy/data.html", status_code=400, token=token,
                       minutes=_minutes(rt), error=True)
     lang = negotiate(request.headers.get("accept-language"), rt.settings.default_language)
-    sent_to = await logic.send_privacy_link(rt, token_data.contact_id, action, lang)
+    sent_to = await logic.send_privacy_link(rt, link.contact_id, action, lang)
     return render(request, rt, "privacy/sent.html", sent_to=sent_to, action=action,
                   minutes=_minutes(rt), token=token)
 
 
-@get("/privacy/{token:str}", include_in_schema=False)
-async def confirm_page(rt: RT, request: Request, token: FromPath[str]) -> Response:
+@get("/privacy/{token:str}", include_in_schema=False, dependencies=signed.PRIVACY)
+async def confirm_page(rt: RT, request: Request, link: Link) -> Response:
     """Shows the download button or the deletion confirmation; a GET changes nothing."""
-    data = _verify(rt, "privacy", token)
-    if data is None:
-        return _bad_link(request, rt)
-    if not await _known(rt, data.contact_id):
-        return _bad_link(request, rt, 410)
-    return render(request, rt, "privacy/confirm.html", action=data.extra)
+    if not await contact_exists(rt.db, link.contact_id):
+        return _gone(request, rt)
+    return render(request, rt, "privacy/confirm.html", action=link.extra)
 
 
-@post("/privacy/{token:str}", include_in_schema=False, status_code=200)
-async def perform(rt: RT, request: Request, token: FromPath[str]) -> Response:
-    data = _verify(rt, "privacy", token)
-    if data is None:
-        return _bad_link(request, rt)
-    if data.extra == "download":
-        if not await _known(rt, data.contact_id):
-            return _bad_link(request, rt, 410)
-        export = await logic.export_contact(rt.db, data.contact_id)
+@post("/privacy/{token:str}", include_in_schema=False, status_code=200,
+      dependencies=signed.PRIVACY)
+async def perform(rt: RT, request: Request, link: Link) -> Response:
+    if link.extra == "download":
+        if not await contact_exists(rt.db, link.contact_id):
+            return _gone(request, rt)
+        export = await logic.export_contact(rt.db, link.contact_id)
         return Response(export.model_dump_json(indent=2), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="my-data.json"'})
     async with rt.db.transaction() as tx:
-        removal = await remove_person(tx, data.contact_id, why="request",
-                                            source="preference_centre")
+        removal = await remove_person(tx, link.contact_id, why="request",
+                                      source="preference_centre")
     if removal is None:
-        return _bad_link(request, rt, 410)
-    log.info("contact %s erased on its own request (%d addresses)", data.contact_id,
+        return _gone(request, rt)
+    log.info("contact %s erased on its own request (%d addresses)", link.contact_id,
              removal.addresses)
     return render(request, rt, "privacy/deleted.html")
 

@@ -15,6 +15,7 @@ from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ASGIApp
 
+from service.apikeys.guard import acting_key
 from service.errors import InputError
 from service.runtime import RT
 from service.suppression import feed, logic, stream
@@ -38,7 +39,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _api_key_id(request: Request) -> int | None:
-    key = getattr(request.state, "api_key", None)
+    key = acting_key(request)
     return key.id if key is not None else None
 
 

@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP
 
 from service.errors import is_database_error
 from service.runtime import Runtime
+from service.security.links import read_link
 from service.unsubscribe import logic
 from service.unsubscribe.links import mailto_parts
 
@@ -81,7 +82,7 @@ class UnsubscribeHandler:
             subject, agent = "", None
         tokens = []
         for candidate in token_candidates(envelope.rcpt_tos, subject):
-            data = logic.read_token(self.rt.signer, candidate, "mailto", quiet=True)
+            data = read_link(self.rt.signer, "unsubscribe", candidate)
             if data is not None and data not in tokens:
                 tokens.append(data)
         if not tokens:

@@ -19,11 +19,10 @@ import logging
 from dataclasses import dataclass
 
 from service.consent.ledger import Proof, set_preference
-from service.contacts.normalize import CHANNELS
 from service.contacts.store import addresses_of
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
-from service.security.tokens import BadToken, TokenData, TokenSigner
+from service.security.tokens import TokenData
 from service.suppression.store import add_suppression, remove_suppression
 
 log = logging.getLogger("service.unsubscribe")
@@ -56,22 +55,6 @@ class Origin:
         agent = self.user_agent[:MAX_USER_AGENT] if self.user_agent else None
         return Proof(source=source, ip=(self.ip or None) and self.ip[:64], user_agent=agent,
                      campaign=data.campaign or None, wording_version=wording)
-
-
-def read_token(signer: TokenSigner, token: str, where: str, quiet: bool = False
-               ) -> TokenData | None:
-    """The token's data, or None (logged without the token, unless quiet) when it is not a
-    valid unsubscribe token: bad signature, unknown key, truncated, another purpose, garbage."""
-    try:
-        data = signer.verify("unsubscribe", token)
-        if data.channel not in CHANNELS or not data.contact_id or not data.topic:
-            raise BadToken("unsubscribe")
-    except BadToken:
-        if not quiet:
-            log.warning("rejected an invalid unsubscribe token (%d characters) on %s",
-                        len(token) if isinstance(token, str) else 0, where)
-        return None
-    return data
 
 
 async def already_unsubscribed(db: Database, data: TokenData) -> bool:

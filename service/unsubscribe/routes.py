@@ -2,7 +2,8 @@
 
 `GET`/`HEAD /u/{token}` only read (mail scanners fetch every link). `POST /u/{token}` is the
 RFC 8058 one-click endpoint and the page's button: no cookie, no CSRF token, no auth. The undo
-(`POST /u/{token}/undo`) is an ordinary CSRF-protected form.
+(`POST /u/{token}/undo`) is an ordinary CSRF-protected form. Every `/u` handler receives the
+verified token as `link` (`security/links.py`) or never runs (the one invalid-link page).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from service.errors import InputError, error_body
 from service.i18n import negotiate, translator
 from service.pages import render
 from service.runtime import RT, Runtime
+from service.security import links as signed
 from service.security.headers import PAGE as PAGE_HEADERS
+from service.security.links import Link
 from service.security.tokens import ALL_TOPICS, TokenData
 from service.unsubscribe import links, logic
 from service.unsubscribe.schemas import LinksRequest, LinksResponse
@@ -68,23 +71,17 @@ async def _what(rt: Runtime, data: TokenData) -> dict:
     return {"channel": data.channel, "topic_name": topic_name}
 
 
-def _invalid(request: Request, rt: Runtime) -> Template:
-    return render(request, rt, "unsubscribe/invalid.html", status_code=400)
-
-
-@get(TOKEN_PATH, include_in_schema=False)
-async def unsubscribe_page(request: Request, rt: RT, token: FromPath[str]) -> Template:
+@get(TOKEN_PATH, include_in_schema=False, dependencies=signed.UNSUBSCRIBE)
+async def unsubscribe_page(request: Request, rt: RT, token: FromPath[str], link: Link
+                           ) -> Template:
     """Says what will stop, with one button. Changes nothing, whoever fetches it."""
-    data = logic.read_token(rt.signer, token, "GET /u")
-    if data is None:
-        return _invalid(request, rt)
-    return render(request, rt, "unsubscribe/confirm.html", token=token, **await _what(rt, data))
+    return render(request, rt, "unsubscribe/confirm.html", token=token, **await _what(rt, link))
 
 
-@head(TOKEN_PATH, include_in_schema=False)
-async def unsubscribe_page_head(rt: RT, token: FromPath[str]) -> Response[None]:
-    data = logic.read_token(rt.signer, token, "HEAD /u")
-    return Response(None, status_code=400 if data is None else 200, media_type=MediaType.HTML)
+@head(TOKEN_PATH, include_in_schema=False, dependencies=signed.UNSUBSCRIBE)
+async def unsubscribe_page_head(link: Link) -> Response[None]:
+    """200 for a valid link (an invalid one never gets here: 400), no body."""
+    return Response(None, status_code=200, media_type=MediaType.HTML)
 
 
 def _csrf_for_undo(request: Request, response: Template) -> str:
@@ -106,22 +103,19 @@ def _csrf_for_undo(request: Request, response: Template) -> str:
 
 
 @post(TOKEN_PATH, include_in_schema=False, exclude_from_csrf=True, status_code=200,
-      exclude_from_page_rate_limit=True)
-async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str]
+      exclude_from_page_rate_limit=True, dependencies=signed.UNSUBSCRIBE)
+async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str], link: Link
                            ) -> Template | Response:
     """RFC 8058 one-click (`List-Unsubscribe=One-Click`) and the page's button.
 
     200 with no redirect, committed before the answer; the same answer whether or not the
     contact still exists. A one-click gets a line of text, the button the confirmation page.
     """
-    data = logic.read_token(rt.signer, token, "POST /u")
-    if data is None:
-        return _invalid(request, rt)
     form = await request.form()
     one_click = form.get("List-Unsubscribe") == "One-Click"
     from_page = form.get("source") == "page" and not one_click
     source = "unsubscribe_page" if from_page else "one_click"
-    await logic.unsubscribe(rt.db, data, _origin(request).proof(source, data))
+    await logic.unsubscribe(rt.db, link, _origin(request).proof(source, link))
     if one_click:
         # A mailbox provider's RFC 8058 POST: nobody reads the answer, so it gets one line,
         # not the page (which cost more than the unsubscribe itself).
@@ -129,27 +123,25 @@ async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str]
         return Response(translator(lang)("You are unsubscribed") + ".\n",
                         media_type=MediaType.TEXT, headers=PAGE_HEADERS)
     preferences = rt.signer.sign(
-        "preferences", TokenData(data.contact_id, data.channel, ALL_TOPICS, data.campaign))
+        "preferences", TokenData(link.contact_id, link.channel, ALL_TOPICS, link.campaign))
     response = render(request, rt, "unsubscribe/done.html", token=token,
                       preferences_token=preferences, show_undo=from_page,
-                      **await _what(rt, data))
+                      **await _what(rt, link))
     if from_page:
         response.context["undo_csrf"] = _csrf_for_undo(request, response)
     return response
 
 
-@post(TOKEN_PATH + "/undo", include_in_schema=False, status_code=200)
-async def undo_post(request: Request, rt: RT, token: FromPath[str]) -> Template:
+@post(TOKEN_PATH + "/undo", include_in_schema=False, status_code=200,
+      dependencies=signed.UNSUBSCRIBE)
+async def undo_post(request: Request, rt: RT, link: Link) -> Template:
     """The confirmation page's "undo" (CSRF-protected): lifts the unsubscribe again."""
-    data = logic.read_token(rt.signer, token, "POST /u/undo")
-    if data is None:
-        return _invalid(request, rt)
-    proof = _origin(request).proof("unsubscribe_page", data, wording=logic.UNDO_WORDING)
-    await logic.undo(rt.db, data, proof)
+    proof = _origin(request).proof("unsubscribe_page", link, wording=logic.UNDO_WORDING)
+    await logic.undo(rt.db, link, proof)
     preferences = rt.signer.sign(
-        "preferences", TokenData(data.contact_id, data.channel, ALL_TOPICS, data.campaign))
+        "preferences", TokenData(link.contact_id, link.channel, ALL_TOPICS, link.campaign))
     return render(request, rt, "unsubscribe/undone.html", preferences_token=preferences,
-                  **await _what(rt, data))
+                  **await _what(rt, link))
 
 
 api_routes = [create_links]  # mounted under /v1, behind the API-key guard
