@@ -297,12 +297,3 @@ async def test_a_rolled_back_opt_out_writes_and_counts_nothing(ann):
                            proof=Proof(source="api"))
     assert counted() == before_count + 1  # counted once committed
 
-
-def test_a_choice_refuses_actions_that_are_not_a_stop_or_resume():
-    import asyncio
-
-    for stop, action in ((True, "opt_in"), (False, "opt_out"), (False, "paused")):
-        with pytest.raises(ValueError):
-            asyncio.run(apply_choice(None, stop=stop, channel="email", topic=None,
-                                     proof=Proof(source="api"), address_keys=[],
-                                     action=action))
