@@ -73,12 +73,14 @@ async def record_event(
 async def set_preference(
     tx: Tx, *, contact_id: str, channel: str, topic: str | None, action: str, proof: Proof,
     paused_until: datetime | None = None, address_key: str | None = None,
-    now: datetime | None = None,
+    detail: dict | None = None, now: datetime | None = None,
 ) -> bool:
     """Apply `action` to (contact, channel, topic or whole channel) with its ledger event.
 
     Returns False, writing nothing, when the state already is what the action asks for (so
-    repeated clicks leave one event per real change).
+    repeated clicks leave one event per real change). `detail` is added to the event's detail.
+    A person's stop or resume goes through `consent.choice.apply_choice`, which calls this and
+    also writes the matching `unsubscribed` suppressions.
     """
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
@@ -106,7 +108,8 @@ async def set_preference(
             return False
     if action == "opt_out":
         tx.after_commit(UNSUBSCRIBES.labels(proof.source).inc)  # a rollback counts nothing
-    detail = {"paused_until": new_until.isoformat()} if action == "paused" and new_until else None
+    if action == "paused" and new_until:
+        detail = {**(detail or {}), "paused_until": new_until.isoformat()}
     await record_event(tx, contact_id=contact_id, channel=channel, topic=topic_value,
                        action=action, proof=proof, address_key=address_key, detail=detail, now=now)
     seq = await record_change(tx, kind="preference", op="updated", channel=channel,

@@ -1,7 +1,11 @@
 """Preferences and the ledger view of one contact. Plain async functions.
 
-Writes go through `consent.ledger.set_preference`, all changes of one request in the caller's
-transaction. Every input is checked (`plan_changes`) before the transaction starts.
+Opting in or out is a person's choice to resume or stop, written by `consent.choice
+.apply_choice` as for every other source, so an opt-out through the API also adds the
+`unsubscribed` suppression of each of the contact's addresses on that channel (a mailer that
+mirrors `GET /v1/suppressions` sees it) and an opt-in lifts exactly those. Pauses go through
+`consent.ledger.set_preference`. All changes of one request run in the caller's transaction;
+every input is checked (`plan_changes`) before the transaction starts.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from service.consent.choice import apply_choice
 from service.consent.ledger import Proof, Tx, set_preference
 from service.contacts.logic import check_contact_id
 from service.db.engine import Database
@@ -74,7 +79,8 @@ async def plan_changes(db: Database, topics: TopicCache, items: Sequence[Any],
 
 async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proof: Proof,
                         now: datetime | None = None) -> int:
-    """Write the changes with their ledger events; the number that changed anything."""
+    """Write the changes with their ledger events; the number that changed anything (an
+    opt-out whose preference was already recorded but whose suppression was missing counts)."""
     check_contact_id(contact_id)
     rows = await tx.fetch(
         "SELECT c.id, a.channel, a.address_key FROM contact c"
@@ -87,8 +93,13 @@ async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proo
             keys.setdefault(r["channel"], []).append(r["address_key"])
     changed = 0
     for c in changes:
-        # the ledger names the address when the contact has exactly one on that channel
         on_channel = keys.get(c.channel, [])
+        if c.action in ("opt_in", "opt_out"):
+            changed += bool(await apply_choice(
+                tx, stop=c.action == "opt_out", contact_id=contact_id, channel=c.channel,
+                topic=c.topic, address_keys=on_channel, proof=proof, now=now))
+            continue
+        # the ledger names the address when the contact has exactly one on that channel
         changed += await set_preference(
             tx, contact_id=contact_id, channel=c.channel, topic=c.topic, action=c.action,
             proof=proof, paused_until=c.paused_until,

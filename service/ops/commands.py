@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from service.consent.ledger import Proof, set_preference
+from service.consent.choice import apply_choice
+from service.consent.ledger import Proof
 from service.contacts.logic import ParsedAddress, upsert_contact
 from service.errors import Conflict
 from service.security.tokens import TokenData
@@ -55,8 +56,8 @@ async def _seed(rt) -> list[str]:
         async with rt.db.transaction() as tx:
             contact_id, _ = await upsert_contact(tx, ref, parsed)
             for channel, topic in consents:
-                await set_preference(tx, contact_id=contact_id, channel=channel, topic=topic,
-                                     action="opt_in", proof=proof)
+                await apply_choice(tx, stop=False, contact_id=contact_id, channel=channel,
+                                   topic=topic, proof=proof)
         token = rt.signer.sign("preferences", TokenData(contact_id, "email", "*", "demo"))
         lines.append(f"{addresses[0][1]}: preference centre "
                      f"{rt.settings.public_base_url.rstrip('/')}/p/{token}")

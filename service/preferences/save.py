@@ -3,6 +3,8 @@
 Only switches that were on the page (`shown`) and whose submitted state differs from the
 current one are changed, so a topic added after the page was rendered is never switched off by
 accident, and re-sending the same form changes nothing. Transactional topics are never changed.
+A switch turned off or on is a person's choice to stop or resume, applied by
+`consent.choice.apply_choice` (the same as a one-click) to the addresses the page showed.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from service.consent.ledger import Proof, Tx
-from service.preferences.changes import opt_in, opt_out, pause
+from service.consent.choice import apply_choice
+from service.consent.ledger import Proof, Tx, set_preference
 from service.preferences.view import Centre
 
 PAUSE_DAYS = {"30": 30, "90": 90}
@@ -40,23 +42,24 @@ async def save_choices(
     for ch in centre.channels:
         keys = {"channel": ch.channel, "address_keys": ch.address_keys}
         if ch.field in shown and (ch.field in checked) != ch.on:
-            writer = opt_out if ch.on else opt_in
-            if await writer(tx, topic=None, **keys, **common):
+            if await apply_choice(tx, stop=ch.on, topic=None, **keys, **common):
                 changes.append(Change("channel_off" if ch.on else "channel_on", ch.channel))
         for topic in ch.topics:
             if topic.transactional or topic.field not in shown:
                 continue
             if (topic.field in checked) != topic.on:
-                writer = opt_out if topic.on else opt_in
-                if await writer(tx, topic=topic.key, **keys, **common):
+                if await apply_choice(tx, stop=topic.on, topic=topic.key, **keys, **common):
                     changes.append(Change("topic_off" if topic.on else "topic_on", ch.channel,
                                           topic.name))
     if pause_choice in PAUSE_DAYS or (pause_choice == "resume" and centre.paused_until):
         until = now + timedelta(days=PAUSE_DAYS[pause_choice]) if pause_choice != "resume" \
             else None
         changed = False
-        for ch in centre.channels:
-            changed |= await pause(tx, channel=ch.channel, until=until, **common)
+        for ch in centre.channels:  # a pause keeps every status and lifts nothing
+            changed |= await set_preference(
+                tx, contact_id=centre.contact_id, channel=ch.channel, topic=None,
+                action="paused" if until else "resumed", paused_until=until, proof=proof,
+                now=now)
         if changed:
             changes.append(Change("paused", until=until) if until else Change("resumed"))
     return changes
@@ -67,7 +70,7 @@ async def unsubscribe_all(tx: Tx, centre: Centre, *, proof: Proof,
     """Opt out of all marketing on every channel of the contact (transactional mail goes on)."""
     changes = []
     for ch in centre.channels:
-        if await opt_out(tx, contact_id=centre.contact_id, channel=ch.channel, topic=None,
-                         address_keys=ch.address_keys, proof=proof, now=now):
+        if await apply_choice(tx, stop=True, contact_id=centre.contact_id, channel=ch.channel,
+                              topic=None, address_keys=ch.address_keys, proof=proof, now=now):
             changes.append(Change("channel_off", ch.channel))
     return changes

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from service.consent.choice import apply_choice
 from service.consent.decision import decide, lookup_state
 from service.consent.ledger import Proof, Tx, record_event, set_preference
+from service.contacts.store import addresses_of
 from service.outbox import enqueue
-from service.preferences.changes import opt_in, opt_out
 from service.preferences.links import window_dedupe_key
 from service.preferences.view import SELF_SERVICE, channel_reasons
 from service.runtime import Runtime
@@ -93,6 +94,7 @@ async def confirm(tx: Tx, topics: dict[str, TopicInfo], target: Target, chosen: 
     confirmation is the explicit request that lets it back in: the `erased` suppression (which
     nothing else lifts) and the whole-channel opt-out are lifted for this address, and every
     other marketing topic on the channel is opted out, so only what was confirmed is allowed.
+    Each opt-in and opt-out is a choice applied by `consent.choice.apply_choice`.
     """
     confirming = [t for t in target.pending if t.key in chosen]
     if not confirming:
@@ -104,12 +106,12 @@ async def confirm(tx: Tx, topics: dict[str, TopicInfo], target: Target, chosen: 
     if erased or any(r in SELF_SERVICE for r in channel_reasons(state, now)):
         others = [t for t in topics.values() if not t.archived and not t.transactional
                   and target.channel in t.channels and t not in confirming]
-        rows = await tx.fetch("SELECT address_key FROM address WHERE contact_id = $1"
-                              " AND channel = $2", target.contact_id, target.channel)
+        held = [r["address_key"] for r in
+                await addresses_of(tx, target.contact_id, target.channel)]
         for topic in others:
-            await opt_out(tx, topic=topic.key, address_keys=[r["address_key"] for r in rows],
-                          proof=proof, **common)
-        await opt_in(tx, topic=None, address_keys=keys, proof=proof, **common)
+            await apply_choice(tx, stop=True, topic=topic.key, address_keys=held, proof=proof,
+                               **common)
+        await apply_choice(tx, stop=False, topic=None, address_keys=keys, proof=proof, **common)
         if erased:
             await remove_suppression(tx, channel=target.channel, address_key=target.address_key,
                                      reason="erased", source=proof.source, now=now)
@@ -119,8 +121,9 @@ async def confirm(tx: Tx, topics: dict[str, TopicInfo], target: Target, chosen: 
                                detail={"lifted_suppression": "erased"})
     for topic in confirming:
         wording = await _pending_wording(tx, target.contact_id, target.channel, topic.key)
-        await opt_in(tx, topic=topic.key, address_keys=keys, action="confirmed",
-                     proof=replace(proof, wording_version=wording), **common)
+        await apply_choice(tx, stop=False, topic=topic.key, address_keys=keys,
+                           action="confirmed", proof=replace(proof, wording_version=wording),
+                           **common)
     return confirming
 
 

@@ -1,13 +1,16 @@
 """Applying an unsubscribe (one-click, page button, mailto) and its undo. No framework here.
 
-An unsubscribe token names (contact, channel, topic or "*", campaign). Using it:
-- records `opt_out` for (contact, channel, topic or the whole channel) through `set_preference`
-  (the ledger event and the preference state), and
-- adds an `unsubscribed` suppression (channel, address key, topic or whole channel) for every
-  address the contact has on that channel, through `add_suppression`,
-all in one transaction, committed before the caller answers. Both writers return False when the
-state is already there, and both take the feed lock first, so any number of repeats, concurrent
-or not, leave one ledger event and one suppression per real change.
+An unsubscribe token names (contact, channel, topic or "*", campaign). Using it is a person's
+choice to stop, applied by `consent.choice.apply_choice` like every other source: the
+preference `opted_out` with its ledger event, and an `unsubscribed` suppression (channel,
+address key, topic or whole channel) for every address the contact has on that channel, all in
+one transaction, committed before the caller answers. The writers return False when the state
+is already there and take the feed lock first, so any number of repeats, concurrent or not,
+leave one ledger event and one suppression per real change.
+
+The one-click is benchmarked, so its path stays short: a read-only "already done?" query
+(`DONE_SQL`) answers repeats without taking the write lock, and one statement reads the
+contact and its addresses (`CONTACT_ADDRESSES_SQL`), which are handed to `apply_choice`.
 
 A validly signed token whose contact no longer exists (erased) writes nothing and is answered
 exactly like a success, so the answer never tells whether a person is known.
@@ -18,15 +21,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from service.consent.ledger import Proof, set_preference
-from service.contacts.store import addresses_of
+from service.consent.choice import apply_choice
+from service.consent.ledger import Proof
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
 from service.security.tokens import TokenData
-from service.suppression.store import add_suppression, remove_suppression
 
 log = logging.getLogger("service.unsubscribe")
-REASON = "unsubscribed"
 UNDO_WORDING = "unsubscribe-undo-v1"  # the undo button's text, recorded with the re-subscription
 MAX_USER_AGENT = 500
 
@@ -75,21 +76,14 @@ async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
         rows = await tx.fetch(CONTACT_ADDRESSES_SQL, data.contact_id, data.channel)
         if not rows:
             return False  # erased or never existed: nothing to write, same answer
-        addresses = [row for row in rows if row["address_key"] is not None]
-        only_key = addresses[0]["address_key"] if len(addresses) == 1 else None
-        changed = await set_preference(
-            tx, contact_id=data.contact_id, channel=data.channel, topic=topic,
-            action="opt_out", proof=proof, address_key=only_key,
-        )
-        for row in addresses:
-            changed |= await add_suppression(
-                tx, channel=data.channel, address_key=row["address_key"], reason=REASON,
-                source=proof.source, topic=topic, contact_id=data.contact_id,
-            )
+        keys = [row["address_key"] for row in rows if row["address_key"] is not None]
+        changed = await apply_choice(tx, stop=True, contact_id=data.contact_id,
+                                     channel=data.channel, topic=topic, address_keys=keys,
+                                     proof=proof)
     log.info("unsubscribe via %s on %s (%s): %s", proof.source, data.channel,
              "whole channel" if topic is None else "one topic",
              "applied" if changed else "already in place")
-    return changed
+    return bool(changed)
 
 
 async def undo(db: Database, data: TokenData, proof: Proof) -> bool:
@@ -109,16 +103,8 @@ async def undo(db: Database, data: TokenData, proof: Proof) -> bool:
         )
         if status != "opted_out":
             return False
-        changed = False
-        for row in await addresses_of(tx, data.contact_id, data.channel):
-            changed |= await remove_suppression(
-                tx, channel=data.channel, address_key=row["address_key"], reason=REASON,
-                source=proof.source, topic=topic,
-            )
-        changed |= await set_preference(
-            tx, contact_id=data.contact_id, channel=data.channel, topic=topic,
-            action="opt_in", proof=proof,
-        )
+        changed = await apply_choice(tx, stop=False, contact_id=data.contact_id,
+                                     channel=data.channel, topic=topic, proof=proof)
     log.info("unsubscribe undone on %s (%s)", data.channel,
              "whole channel" if topic is None else "one topic")
-    return changed
+    return bool(changed)

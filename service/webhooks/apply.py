@@ -7,6 +7,12 @@ through the shared writer, so each gets its change-feed entry and, when a contac
 address, a ledger event (`suppressed`, source `esp_webhook`, the provider's message id as
 message_ref).
 
+An unsubscribe is the person's own choice made at the ESP, so it is applied like any other
+source's, by `consent.choice.apply_choice`: when a contact holds the address, the contact's
+opt-out of (email, topic) is recorded (ledger event `opt_out`, source `esp_webhook`, with the
+provider and its event time in the detail) and every address it holds on email gets the
+`unsubscribed` suppression; an address nobody holds gets the suppression alone.
+
 Soft bounces are counted per address in `soft_bounce` (an event seen twice, same time, counts
 once); SOFT_BOUNCE_LIMIT of them within SOFT_BOUNCE_WINDOW_DAYS make the address `invalid`: a
 mailbox that has failed temporarily that often is undeliverable in practice, but it never
@@ -19,10 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from service.consent.choice import apply_choice
 from service.consent.ledger import Proof
 from service.contacts.normalize import AddressError
 from service.runtime import Runtime
-from service.suppression.store import add_suppressions
+from service.suppression.store import add_suppressions, contacts_of
 from service.webhooks.events import SUPPRESSING, EspEvent
 
 CHANNEL = "email"
@@ -57,12 +64,18 @@ async def apply_events(rt: Runtime, events: list[EspEvent]) -> Applied:
         for event, key, topic in keyed:
             proof = Proof(source="esp_webhook", message_ref=(event.message_ref or "")[:200]
                           or None)
+            detail = {"provider": event.provider, "event_time": event.occurred_at.isoformat()}
+            if event.kind == "unsubscribed":
+                holder = (await contacts_of(tx, CHANNEL, [key])).get(key)
+                outcome = await apply_choice(
+                    tx, stop=True, channel=CHANNEL, topic=topic, proof=proof, contact_id=holder,
+                    address_keys=None if holder else [key], detail=detail)
+                result.suppressed += outcome.suppressions
+                continue
             if event.kind in SUPPRESSING:
                 added = await add_suppressions(
                     tx, channel=CHANNEL, address_keys=[key], reason=event.kind,
-                    source="esp_webhook", topic=topic, proof=proof,
-                    detail={"provider": event.provider,
-                            "event_time": event.occurred_at.isoformat()})
+                    source="esp_webhook", topic=topic, proof=proof, detail=detail)
                 result.suppressed += len(added)
                 continue
             result.soft_bounces += 1

@@ -158,10 +158,11 @@ async def test_the_send_decision_follows_what_the_api_wrote(client, admin_header
               {"channel": "email", "topic": "newsletter", "status": "opted_in"},
               {"channel": "email", "topic": "product-updates", "status": "opted_out"})
     assert await world.reasons(NEWSLETTER) == []
-    assert await world.reasons(PRODUCT) == ["opted_out"]
+    # an API opt-out is the same choice as a one-click: the suppression comes with it
+    assert await world.reasons(PRODUCT) == ["unsubscribed", "opted_out"]
     await put(client, admin_headers, ann, {"channel": "email", "status": "opted_out"})
-    assert await world.reasons(NEWSLETTER) == ["opted_out"]
-    assert await world.reasons(None) == ["opted_out"]
+    assert await world.reasons(NEWSLETTER) == ["unsubscribed", "opted_out"]
+    assert await world.reasons(None) == ["unsubscribed", "opted_out"]
     assert await world.reasons(None, "sms", "+447911123456") == []
 
 

@@ -9,7 +9,8 @@ was interrupted and whatever raced:
   topic, time, resulting status);
 - per (contact, channel, topic) the ledger's events each change the status (no duplicate
   event for one change) and the last one is the state;
-- a one-click unsubscribe wrote both its opt-out event and its `unsubscribed` suppressions;
+- a one-click unsubscribe wrote both its opt-out event and its `unsubscribed` suppressions
+  (lifted again only by a later opt-in);
 - every contact has an address (an upsert never leaves a contact without one);
 - on SQLite the feed numbers run 1..N without a hole (PostgreSQL may leave holes from rolled-
   back transactions, which readers never wait for; the feed test follows it through the API).
@@ -97,7 +98,9 @@ async def violations(db) -> list[str]:
         " AND a.channel = e.channel WHERE e.source = 'one_click' AND e.action = 'opt_out'"
         " AND NOT EXISTS (SELECT 1 FROM suppression s WHERE s.channel = a.channel"
         " AND s.address_key = a.address_key AND s.topic = e.topic"
-        " AND s.reason = 'unsubscribed')")
+        " AND s.reason = 'unsubscribed') AND EXISTS (SELECT 1 FROM preference p"
+        " WHERE p.contact_id = e.contact_id AND p.channel = e.channel AND p.topic = e.topic"
+        " AND p.status = 'opted_out')")  # a later opt-in lifts it
     problems += [f"one-click event {r['id']} without its suppression" for r in missing]
     unproven = await db.fetch(
         "SELECT s.id FROM suppression s WHERE s.source = 'one_click' AND NOT EXISTS ("
