@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from service.consent.queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL, STATE_SQL
-from service.contacts.logic import holders_sql
+from service.contacts.queries import holders_sql
 from service.db.keys import keys_arg, rows_arg
 from service.suppression.queries import (
     PG_ADD_MANY,
