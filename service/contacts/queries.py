@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from service.db.keys import keys_from, rows_from
 
-# -- one contact and its addresses --------------------------------------------------------------
+# -- one contact and its addresses -------------------------------------------------------------
 BY_ADDRESS = "SELECT contact_id FROM address WHERE channel = $1 AND address_key = $2"
 CREATE = ("INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
           " VALUES ($1, $2, $3, $4, $4)")
@@ -50,7 +50,7 @@ def find_sql(by_ref: bool, by_address: bool) -> str:
     return f"{CONTACT_SQL} WHERE {' AND '.join(where)} ORDER BY a.id"
 
 
-# -- keyed look-ups of many (the API's upserts and the import's batches) --------------------------
+# -- keyed look-ups of many (the API's upserts and the import's batches) -----------------------
 # SQLite: the key list, then CROSS JOIN the table (service.db.keys). PostgreSQL: the key list,
 # then a LATERAL subquery with LIMIT 1 (the index is unique, so the limit changes nothing),
 # which the planner cannot flatten into a hash join: a plain join of `unnest` with 1,000 keys
@@ -83,7 +83,7 @@ def contacts_by_ref_sql(engine: str) -> str:
             " WHERE c.external_ref = k.key")
 
 
-# -- the import's batch writes (import_writes.write_batch) -----------------------------------------
+# -- the import's batch writes (import_writes.write_batch) -------------------------------------
 CONTACT_COLUMNS = ("id", "external_ref", "restricted", "created_at", "updated_at")
 INSERT_CONTACT = (f"INSERT INTO contact ({', '.join(CONTACT_COLUMNS)})"
                   " VALUES ($1, $2, $3, $4, $5)")
