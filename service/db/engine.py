@@ -199,7 +199,13 @@ class PostgresTx:
 
 
 class Database:
-    """The service's connections to one database (SQLite file or PostgreSQL)."""
+    """The service's connections to one database (SQLite file or PostgreSQL).
+
+    The whole interface: reads `fetch`, `fetchrow`, `fetchval` (short, on the primary),
+    `fetch_read` (the checks: replica-eligible, plain tuples), `fetch_long` (long reads, off the
+    event loop on SQLite); writes `execute` (one statement) and `transaction()`; `is_sqlite`
+    for engine-specific SQL; `open()` and `close()`. The statements themselves live in each
+    capability's `queries.py`."""
 
     def __init__(
         self,
