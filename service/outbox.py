@@ -17,6 +17,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service import outbox_queries as q
 from service.consent.ledger import Tx
 from service.runtime import Runtime
 
@@ -37,27 +38,15 @@ async def enqueue(
 ) -> bool:
     """Add a job in the caller's transaction; False when `dedupe_key` was already queued."""
     now = now or datetime.now(UTC)
-    count = await tx.execute(
-        "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, next_attempt_at,"
-        " created_at) VALUES ($1, $2, $3, 'pending', 0, $4, $4)"
-        " ON CONFLICT (dedupe_key) DO NOTHING",
-        kind, json.dumps(payload), dedupe_key, now,
-    )
+    count = await tx.execute(q.ENQUEUE, kind, json.dumps(payload), dedupe_key, now)
     return count > 0
 
 
 async def claim(rt: Runtime, limit: int = BATCH) -> list[Any]:
     now = datetime.now(UTC)
     until = now + timedelta(seconds=CLAIM_SECONDS)
-    skip_locked = "" if rt.db.is_sqlite else " FOR UPDATE SKIP LOCKED"
     async with rt.db.transaction() as tx:
-        return await tx.fetch(
-            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 WHERE id IN ("
-            " SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $2"
-            " AND (locked_until IS NULL OR locked_until <= $2) ORDER BY id LIMIT $3"
-            f"{skip_locked}) RETURNING id, kind, payload, attempts",
-            until, now, limit,
-        )
+        return await tx.fetch(q.claim_sql(rt.db.engine), until, now, limit)
 
 
 async def run_once(rt: Runtime, senders: dict | None = None) -> int:
@@ -80,11 +69,7 @@ async def run_once(rt: Runtime, senders: dict | None = None) -> int:
         except Exception as exc:  # any failure is retried later; the job stays
             await _failed(rt, job, exc)
         else:
-            await rt.db.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = $1, locked_until = NULL,"
-                " last_error = NULL WHERE id = $2",
-                datetime.now(UTC), job["id"],
-            )
+            await rt.db.execute(q.SENT, datetime.now(UTC), job["id"])
     return len(jobs)
 
 
@@ -95,9 +80,7 @@ async def _renew_claim(rt: Runtime, job: Any) -> bool:
     twice). Every claim increments `attempts`, so an unchanged count means the claim is ours."""
     until = datetime.now(UTC) + timedelta(seconds=CLAIM_SECONDS)
     async with rt.db.transaction() as tx:
-        return await tx.execute(
-            "UPDATE outbox SET locked_until = $1 WHERE id = $2 AND attempts = $3"
-            " AND status = 'pending'", until, job["id"], job["attempts"]) == 1
+        return await tx.execute(q.EXTEND, until, job["id"], job["attempts"]) == 1
 
 
 async def _failed(rt: Runtime, job: Any, exc: Exception) -> None:
@@ -106,9 +89,7 @@ async def _failed(rt: Runtime, job: Any, exc: Exception) -> None:
     log.warning("outbox job %s (%s) attempt %s failed: %s%s", job["id"], job["kind"], attempts,
                 type(exc).__name__, " - giving up" if dead else "")
     await rt.db.execute(
-        "UPDATE outbox SET status = $1, next_attempt_at = $2, locked_until = NULL,"
-        " last_error = $3 WHERE id = $4",
-        "dead" if dead else "pending", datetime.now(UTC) + backoff(attempts),
+        q.FAILED, "dead" if dead else "pending", datetime.now(UTC) + backoff(attempts),
         f"{type(exc).__name__}: {exc}"[:500], job["id"],
     )
 

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from service.apikeys import queries as q
 from service.db.engine import Database
 
 SCOPES = (
@@ -63,30 +64,20 @@ async def create_api_key(db: Database, name: str, scopes: list[str]) -> tuple[in
     raw = f"psk_{prefix}_{secrets.token_urlsafe(32)}"
     now = datetime.now(UTC)
     async with db.transaction() as tx:
-        key_id = await tx.fetchval(
-            "INSERT INTO api_key (name, prefix, secret_hash, scopes, created_at)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            name, prefix, _hash(raw), " ".join(scopes), now,
-        )
+        key_id = await tx.fetchval(q.CREATE, name, prefix, _hash(raw), " ".join(scopes), now)
     return key_id, raw
 
 
 async def revoke_api_key(db: Database, key_id: int, cache: ApiKeyCache | None = None) -> bool:
     async with db.transaction() as tx:
-        changed = await tx.execute(
-            "UPDATE api_key SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-            datetime.now(UTC), key_id,
-        )
+        changed = await tx.execute(q.REVOKE, datetime.now(UTC), key_id)
     if cache is not None:
         cache.clear()
     return changed > 0
 
 
 async def list_api_keys(db: Database) -> list[dict]:
-    rows = await db.fetch(
-        "SELECT id, name, prefix, scopes, created_at, last_used_at, revoked_at"
-        " FROM api_key ORDER BY id"
-    )
+    rows = await db.fetch(q.LIST)
     return [
         {
             "id": r["id"], "name": r["name"], "prefix": r["prefix"],
@@ -124,15 +115,11 @@ async def _load(db: Database, raw: str, digest: str) -> ApiKeyInfo | None:
     parts = raw.split("_")
     if len(parts) < 3 or parts[0] != "psk":
         return None
-    row = await db.fetchrow(
-        "SELECT id, name, secret_hash, scopes, last_used_at FROM api_key"
-        " WHERE prefix = $1 AND revoked_at IS NULL",
-        parts[1],
-    )
+    row = await db.fetchrow(q.BY_PREFIX, parts[1])
     if row is None or not hmac.compare_digest(row["secret_hash"], digest):
         return None
     now = datetime.now(UTC)
     last = row["last_used_at"]
     if last is None or now - last > LAST_USED_GRANULARITY:
-        await db.execute("UPDATE api_key SET last_used_at = $1 WHERE id = $2", now, row["id"])
+        await db.execute(q.TOUCH, now, row["id"])
     return ApiKeyInfo(row["id"], row["name"], frozenset(row["scopes"].split()))

@@ -2,8 +2,9 @@
 
 `decide()` is pure: it takes what the database holds for one address on one channel and answers
 with the list of reasons that block sending (empty means allowed). `lookup_state()` fetches that
-state in one query; the bulk check fetches the same state for many addresses at once and calls
-the same `decide()`.
+state in one query (`STATE_SQL`, service/consent/queries.py); the bulk check fetches the same
+state for many addresses at once (`state_keyed_sql`, composed from the same parts) and calls the
+same `decide()`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from service.db.engine import Database
+from service.consent.queries import STATE_SQL
+from service.db.engine import Database, PostgresTx, SqliteTx
 from service.topics.cache import TopicInfo
 
 HARD_REASONS = ("hard_bounce", "invalid", "erased")
@@ -79,20 +81,8 @@ def decide(state: AddressState, topic: TopicInfo | None, now: datetime) -> list[
     return reasons
 
 
-STATE_SQL = """
-SELECT 's' AS kind, topic, reason AS value, NULL AS until FROM suppression
- WHERE channel = $1 AND address_key = $2
-UNION ALL
-SELECT 'p', p.topic, p.status, p.paused_until FROM address a
-  JOIN preference p ON p.contact_id = a.contact_id AND p.channel = $1
- WHERE a.channel = $1 AND a.address_key = $2
-UNION ALL
-SELECT 'r', '', '', NULL FROM address a JOIN contact c ON c.id = a.contact_id
- WHERE a.channel = $1 AND a.address_key = $2 AND c.restricted
-"""
-
-
 def state_from_rows(rows: Iterable) -> AddressState:
+    """The rows of the address-state query (kind, topic, value, until) as an AddressState."""
     state = AddressState()
     for kind, topic, value, until in rows:
         if kind == "s":
@@ -104,13 +94,9 @@ def state_from_rows(rows: Iterable) -> AddressState:
     return state
 
 
-async def lookup_state(db: Database, channel: str, address_key: str) -> AddressState:
-    """The state of one address on one channel, in one query."""
+async def lookup_state(
+    db: Database | SqliteTx | PostgresTx, channel: str, address_key: str,
+) -> AddressState:
+    """The state of one address on one channel, in one query, on the primary or in the
+    caller's transaction (the check itself reads through `fetch_read`, for its speed)."""
     return state_from_rows(await db.fetch(STATE_SQL, channel, address_key))
-
-
-async def send_decision(
-    db: Database, channel: str, address_key: str, topic: TopicInfo | None
-) -> list[str]:
-    state = await lookup_state(db, channel, address_key)
-    return decide(state, topic, datetime.now(UTC))

@@ -17,9 +17,10 @@ from typing import Any
 
 from service.consent.ledger import Tx
 from service.consent.many import STALE, UNCHANGED, Change, db_time, set_preferences
+from service.contacts import queries as q
 from service.contacts.import_rows import Row
-from service.contacts.logic import HELD_ELSEWHERE, holders_sql
-from service.db.keys import keys_arg, keys_from, rows_arg
+from service.contacts.logic import HELD_ELSEWHERE
+from service.db.keys import keys_arg, rows_arg
 
 
 @dataclass
@@ -45,23 +46,6 @@ class Stats:
         return self.created + self.matched
 
 
-# Keyed look-ups, here and contacts.logic.holders_sql. SQLite: the key list, then CROSS JOIN
-# the table (service.db.keys). PostgreSQL: the key list, then a LATERAL subquery with LIMIT 1
-# (the index is unique, so the limit changes nothing), which the planner cannot flatten into a
-# hash join: a plain join of `unnest` with 1,000 keys was planned as a seq scan of the table
-# when its statistics were stale, as they are while an import adds rows faster than autovacuum
-# analyses them (50,000 addresses: Hash Join over Seq Scan on address, 60 ms per batch; it
-# grows with the table).
-def contacts_by_ref_sql(engine: str) -> str:
-    """(external_ref, id) of the contacts with these external refs: `keys_arg(engine, refs)`."""
-    if engine == "postgres":
-        return (f"SELECT m.external_ref, m.id FROM {keys_from(engine, 1)} CROSS JOIN LATERAL"
-                " (SELECT c.external_ref, c.id FROM contact c WHERE c.external_ref = k.key"
-                " LIMIT 1) AS m")
-    return (f"SELECT c.external_ref, c.id FROM {keys_from(engine, 1)} CROSS JOIN contact c"
-            " WHERE c.external_ref = k.key")
-
-
 def new_contact_ids(n: int) -> list[str]:
     """n new contact ids of the form `contacts.store.new_contact_id` gives (random UUID 4, hex)
     that share a random 32-bit prefix. A batch's new contacts are then neighbours in every index
@@ -79,15 +63,6 @@ def new_contact_ids(n: int) -> list[str]:
     return ids
 
 
-CONTACT_COLUMNS = ("id", "external_ref", "restricted", "created_at", "updated_at")
-ADDRESS_COLUMNS = ("contact_id", "channel", "address_key", "normalized", "given", "created_at")
-INSERT_CONTACT = (f"INSERT INTO contact ({', '.join(CONTACT_COLUMNS)})"
-                  " VALUES ($1, $2, $3, $4, $5)")
-INSERT_ADDRESS = (f"INSERT INTO address ({', '.join(ADDRESS_COLUMNS)})"
-                  " VALUES ($1, $2, $3, $4, $5, $6)")
-SET_REF = ("UPDATE contact SET external_ref = $2, updated_at = $3"
-           " WHERE id = $1 AND external_ref IS NULL")
-TOUCH = "UPDATE contact SET updated_at = $2 WHERE id = $1"
 OTHER_REF = "belongs to a contact with another external_ref"
 
 
@@ -125,11 +100,11 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
     await tx.lock_feed()  # like upsert_contact: no other contact writer between look-up and write
     by_ref: dict[str, str] = {}
     if batch.refs:
-        by_ref = {row[0]: row[1] for row in await tx.fetch(contacts_by_ref_sql(engine),
+        by_ref = {row[0]: row[1] for row in await tx.fetch(q.contacts_by_ref_sql(engine),
                                                             batch.refs_arg)}
     holders: dict[tuple[str, str], str] = {}
     ref_of: dict[str, str | None] = {c: ref for ref, c in by_ref.items()}
-    for row in await tx.fetch(holders_sql(engine), *batch.addresses_args):
+    for row in await tx.fetch(q.holders_sql(engine), *batch.addresses_args):
         holders[(row[0], row[1])] = row[2]
         ref_of[row[2]] = row[3]
     fresh_ids = iter(batch.ids)
@@ -183,13 +158,13 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
                 change.contact_id = contact
             groups.append((len(changes), len(changes) + len(group)))
             changes.extend(group)
-    await _insert(tx, "contact", CONTACT_COLUMNS, INSERT_CONTACT,
+    await _insert(tx, "contact", q.CONTACT_COLUMNS, q.INSERT_CONTACT,
                   [tuple(c) for c in new_contacts.values()])
-    await _insert(tx, "address", ADDRESS_COLUMNS, INSERT_ADDRESS, new_addresses)
+    await _insert(tx, "address", q.ADDRESS_COLUMNS, q.ADD_ADDRESS, new_addresses)
     if set_ref:
-        await tx.executemany(SET_REF, [(c, ref, now) for c, ref in set_ref.items()])
+        await tx.executemany(q.IMPORT_SET_REF, [(c, ref, now) for c, ref in set_ref.items()])
     if touched - set_ref.keys():
-        await tx.executemany(TOUCH, [(c, now) for c in touched - set_ref.keys()])
+        await tx.executemany(q.TOUCH, [(c, now) for c in touched - set_ref.keys()])
     if not changes:
         return
     outcomes = await set_preferences(tx, changes, fresh=new_contacts.keys(), now=now)

@@ -2,7 +2,8 @@
 
 Every function that writes takes the caller's transaction and raises `InputError`/`Conflict`
 before its first write, so a caller may catch a refusal and go on in the same transaction (the
-importer does). Addresses are parsed before any transaction starts (`parse_addresses`).
+importer does). Addresses are parsed before any transaction starts (`parse_addresses`). The
+statements are in service/contacts/queries.py.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.consent.ledger import Tx
+from service.contacts import queries as q
 from service.contacts.normalize import AddressError
 from service.contacts.store import add_address, new_contact_id
-from service.db.keys import rows_arg, rows_from
+from service.db.keys import rows_arg
 from service.errors import Conflict, InputError, NotFound
 
 HELD_ELSEWHERE = "is already an address of another contact"
@@ -56,29 +58,12 @@ def parse_addresses(
     return list(parsed.values())
 
 
-def holders_sql(engine: str) -> str:
-    """(channel, address_key, contact_id, external_ref) of the contacts holding these
-    addresses: `rows_arg(engine, [(channel, key), ...], 2)`. The API's upserts and the
-    import's batches both use it; why PostgreSQL gets a LATERAL probe: import_writes.py."""
-    keys = rows_from(engine, 1, ("channel", "address_key"))
-    if engine == "postgres":
-        return ("SELECT h.channel, h.address_key, h.contact_id, h.external_ref"
-                f" FROM {keys} CROSS JOIN LATERAL"
-                " (SELECT a.channel, a.address_key, a.contact_id, c.external_ref"
-                " FROM address a JOIN contact c ON c.id = a.contact_id"
-                " WHERE a.channel = k.channel AND a.address_key = k.address_key LIMIT 1) AS h")
-    return ("SELECT a.channel, a.address_key, a.contact_id, c.external_ref"
-            f" FROM {keys} CROSS JOIN address a CROSS JOIN contact c"
-            " WHERE a.channel = k.channel AND a.address_key = k.address_key"
-            " AND c.id = a.contact_id")
-
-
 async def _holders(tx: Tx, addresses: Sequence[ParsedAddress]) -> dict[tuple[str, str], Any]:
     """(channel, key) -> row (contact_id, external_ref) of the contacts holding any address."""
     if not addresses:
         return {}
     pairs = sorted({(a.channel, a.key) for a in addresses})
-    rows = await tx.fetch(holders_sql(tx.engine), *rows_arg(tx.engine, pairs, 2))
+    rows = await tx.fetch(q.holders_sql(tx.engine), *rows_arg(tx.engine, pairs, 2))
     return {(r["channel"], r["address_key"]): r for r in rows}
 
 
@@ -106,8 +91,7 @@ async def upsert_contact(
     holders = await _holders(tx, addresses)
     contact_id = None
     if external_ref is not None:
-        contact_id = await tx.fetchval("SELECT id FROM contact WHERE external_ref = $1",
-                                       external_ref)
+        contact_id = await tx.fetchval(q.ID_BY_REF, external_ref)
     if contact_id is None and holders:
         contact_id = holders[next((a.channel, a.key) for a in addresses
                                   if (a.channel, a.key) in holders)]["contact_id"]
@@ -122,18 +106,14 @@ async def upsert_contact(
             raise Conflict(a.field, HELD_ELSEWHERE)
     if contact_id is None:
         contact_id = new_contact_id()
-        await tx.execute(
-            "INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $4)", contact_id, external_ref, False, now)
+        await tx.execute(q.CREATE, contact_id, external_ref, False, now)
         await _add_missing(tx, contact_id, addresses, {}, now)
         return contact_id, True
     changed = await _add_missing(tx, contact_id, addresses, holders, now)
     if external_ref is not None:
-        changed += await tx.execute(
-            "UPDATE contact SET external_ref = $2 WHERE id = $1 AND external_ref IS NULL",
-            contact_id, external_ref)
+        changed += await tx.execute(q.SET_REF_IF_NONE, contact_id, external_ref)
     if changed:
-        await tx.execute("UPDATE contact SET updated_at = $2 WHERE id = $1", contact_id, now)
+        await tx.execute(q.TOUCH, contact_id, now)
     return contact_id, False
 
 
@@ -147,11 +127,10 @@ async def update_contact(
     now = datetime.now(UTC)
     check_contact_id(contact_id)
     await tx.lock_feed()
-    if await tx.fetchval("SELECT 1 FROM contact WHERE id = $1", contact_id) is None:
+    if await tx.fetchval(q.EXISTS, contact_id) is None:
         raise NotFound("contact_id", "no contact with this id")
     if set_external_ref and external_ref is not None:
-        other = await tx.fetchval("SELECT id FROM contact WHERE external_ref = $1 AND id <> $2",
-                                  external_ref, contact_id)
+        other = await tx.fetchval(q.OTHER_BY_REF, external_ref, contact_id)
         if other is not None:
             raise Conflict("external_ref", "is already the external_ref of another contact")
     holders = await _holders(tx, add)
@@ -160,21 +139,11 @@ async def update_contact(
         if row is not None and row["contact_id"] != contact_id:
             raise Conflict(a.field, HELD_ELSEWHERE)
     for a in remove:
-        await tx.execute(
-            "DELETE FROM address WHERE contact_id = $1 AND channel = $2 AND address_key = $3",
-            contact_id, a.channel, a.key)
+        await tx.execute(q.REMOVE_ADDRESS, contact_id, a.channel, a.key)
     await _add_missing(tx, contact_id, add, holders, now)
     if set_external_ref:
-        await tx.execute("UPDATE contact SET external_ref = $2 WHERE id = $1",
-                         contact_id, external_ref)
-    await tx.execute("UPDATE contact SET updated_at = $2 WHERE id = $1", contact_id, now)
-
-
-CONTACT_SQL = (
-    "SELECT c.id, c.external_ref, c.restricted, c.created_at, c.updated_at, a.channel,"
-    " a.normalized, a.given, a.created_at AS address_created_at"
-    " FROM contact c LEFT JOIN address a ON a.contact_id = c.id"
-)
+        await tx.execute(q.SET_REF, contact_id, external_ref)
+    await tx.execute(q.TOUCH, contact_id, now)
 
 
 def _contacts_from_rows(rows: Sequence[Any]) -> list[dict]:
@@ -197,7 +166,7 @@ def _contacts_from_rows(rows: Sequence[Any]) -> list[dict]:
 async def get_contact(db_or_tx: Any, contact_id: str) -> dict:
     """The contact with its addresses, in one query; NotFound when unknown."""
     check_contact_id(contact_id)
-    rows = await db_or_tx.fetch(f"{CONTACT_SQL} WHERE c.id = $1 ORDER BY a.id", contact_id)
+    rows = await db_or_tx.fetch(q.GET, contact_id)
     if not rows:
         raise NotFound("contact_id", "no contact with this id")
     return _contacts_from_rows(rows)[0]
@@ -206,13 +175,7 @@ async def get_contact(db_or_tx: Any, contact_id: str) -> dict:
 async def find_contacts(db: Any, *, external_ref: str | None = None,
                         address: ParsedAddress | None = None) -> list[dict]:
     """Contacts with this external_ref and/or holding this address (0 or 1 of them)."""
-    where, args = [], []
-    if external_ref is not None:
-        args.append(external_ref)
-        where.append(f"c.external_ref = ${len(args)}")
-    if address is not None:
-        args += [address.channel, address.key]
-        where.append(f"c.id IN (SELECT contact_id FROM address WHERE channel = ${len(args) - 1}"
-                     f" AND address_key = ${len(args)})")
-    rows = await db.fetch(f"{CONTACT_SQL} WHERE {' AND '.join(where)} ORDER BY a.id", *args)
+    args = ([] if external_ref is None else [external_ref]) + (
+        [] if address is None else [address.channel, address.key])
+    rows = await db.fetch(q.find_sql(external_ref is not None, address is not None), *args)
     return _contacts_from_rows(rows)

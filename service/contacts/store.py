@@ -1,4 +1,6 @@
-"""Finding and creating contacts by their addresses, in the caller's transaction."""
+"""Finding and creating contacts by their addresses, in the caller's transaction.
+
+The statements are in service/contacts/queries.py."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 from service.consent.ledger import Tx
+from service.contacts import queries as q
 
 
 def new_contact_id() -> str:
@@ -14,10 +17,7 @@ def new_contact_id() -> str:
 
 
 async def contact_for_address(tx: Tx, channel: str, address_key: str) -> str | None:
-    return await tx.fetchval(
-        "SELECT contact_id FROM address WHERE channel = $1 AND address_key = $2",
-        channel, address_key,
-    )
+    return await tx.fetchval(q.BY_ADDRESS, channel, address_key)
 
 
 async def ensure_contact_for_address(
@@ -35,11 +35,7 @@ async def ensure_contact_for_address(
         return existing, False
     now = now or datetime.now(UTC)
     contact_id = new_contact_id()
-    await tx.execute(
-        "INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $4)",
-        contact_id, external_ref, False, now,
-    )
+    await tx.execute(q.CREATE, contact_id, external_ref, False, now)
     await add_address(tx, contact_id=contact_id, channel=channel, normalized=normalized,
                       address_key=address_key, given=given, now=now)
     return contact_id, True
@@ -49,19 +45,12 @@ async def add_address(
     tx: Tx, *, contact_id: str, channel: str, normalized: str, address_key: str, given: str,
     now: datetime | None = None,
 ) -> None:
-    await tx.execute(
-        "INSERT INTO address (contact_id, channel, address_key, normalized, given, created_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        contact_id, channel, address_key, normalized, given, now or datetime.now(UTC),
-    )
+    await tx.execute(q.ADD_ADDRESS, contact_id, channel, address_key, normalized, given,
+                     now or datetime.now(UTC))
 
 
 async def addresses_of(tx_or_db, contact_id: str, channel: str | None = None) -> list:
     """(channel, address_key, normalized, given) rows of a contact."""
     if channel is None:
-        return await tx_or_db.fetch(
-            "SELECT channel, address_key, normalized, given FROM address WHERE contact_id = $1"
-            " ORDER BY id", contact_id)
-    return await tx_or_db.fetch(
-        "SELECT channel, address_key, normalized, given FROM address"
-        " WHERE contact_id = $1 AND channel = $2 ORDER BY id", contact_id, channel)
+        return await tx_or_db.fetch(q.ADDRESSES_OF, contact_id)
+    return await tx_or_db.fetch(q.ADDRESSES_OF_ON, contact_id, channel)

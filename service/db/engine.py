@@ -9,8 +9,9 @@ are serialized by an asyncio lock, opened with `BEGIN IMMEDIATE` and committed i
 busy lock held by another process, or an fsync, never blocks the loop. Writers that queue up
 while a transaction is open share its commit (group commit: each runs in a SAVEPOINT, so a
 failing one rolls back alone; every one returns only after the shared COMMIT and its fsync), so
-durable commits under load cost one fsync per batch, not per request. Long reads (bulk checks,
-exports) run in a thread on their own connection.
+durable commits under load cost one fsync per batch, not per request. The checks read inline on
+a kept-open connection of their own; long reads (bulk checks, exports) run in a thread on a few
+kept-open connections.
 
 PostgreSQL: an asyncpg pool (prepared statements are cached per connection by asyncpg).
 """
@@ -38,7 +39,7 @@ _sqlite_sql_cache: dict[str, str] = {}
 # Any write that touches the change feed takes this lock until commit, so sequence numbers
 # become visible in order and a feed reader never skips one that commits late.
 FEED_LOCK_ID = 7_201_558
-BULK_CONNECTIONS = 4  # idle SQLite connections kept for bulk reads
+BULK_CONNECTIONS = 4  # idle SQLite connections kept for long reads
 MMAP_BYTES = 2**31  # SQLite caps it at its build's maximum (2 GiB by default)
 WRITER_CACHE_KIB = 65_536  # page cache of the writer: random inserts into large indexes
 BUSY_POLL_SECONDS = 0.001
@@ -198,7 +199,13 @@ class PostgresTx:
 
 
 class Database:
-    """The service's connections to one database (SQLite file or PostgreSQL)."""
+    """The service's connections to one database (SQLite file or PostgreSQL).
+
+    The whole interface: reads `fetch`, `fetchrow`, `fetchval` (short, on the primary),
+    `fetch_read` (the checks: replica-eligible, plain tuples), `fetch_long` (long reads, off the
+    event loop on SQLite); writes `execute` (one statement) and `transaction()`; `is_sqlite`
+    for engine-specific SQL; `open()` and `close()`. The statements themselves live in each
+    capability's `queries.py`."""
 
     def __init__(
         self,
@@ -317,29 +324,64 @@ class Database:
             await self.pool.close()
             self.pool = None
 
-    # -- reads outside a transaction ----------------------------------------------------------
+    # -- reads outside a transaction --------------------------------------------------------
+    # Five ways to read, by what the read needs. Rows index like tuples (`row[0]`) and, except
+    # from `fetch_read`, by name (`row["col"]`), with timestamps as datetimes on both engines.
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """Every row of a short read on the primary (an indexed look-up, a small listing).
+        SQLite runs it inline on the event loop: it takes microseconds, less than a thread hop."""
         if self.is_sqlite:
             return self._reader.execute(to_sqlite(sql), args).fetchall()
         return await self._pg_read(self.pool.fetch, sql, args)
 
-    async def fetch_tuples(self, sql: str, *args: Any) -> list[Any]:
-        """The hot-path read: plain tuples, no type conversion (SQLite hands timestamps back as
-        text), on a kept-open connection of its own. PostgreSQL records index like tuples."""
-        if self.is_sqlite:
-            return self._hot.execute(to_sqlite(sql), args).fetchall()
-        return await self._pg_read(self.pool.fetch, sql, args)
-
     async def fetchrow(self, sql: str, *args: Any) -> Any:
+        """The first row of a short read (as `fetch`), or None."""
         if self.is_sqlite:
             return self._reader.execute(to_sqlite(sql), args).fetchone()
         return await self._pg_read(self.pool.fetchrow, sql, args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
+        """The first column of the first row of a short read (as `fetch`), or None."""
         if self.is_sqlite:
             row = self._reader.execute(to_sqlite(sql), args).fetchone()
             return None if row is None else row[0]
         return await self._pg_read(self.pool.fetchval, sql, args)
+
+    async def fetch_read(self, sql: str, *args: Any, fresh: bool = False) -> list[Any]:
+        """The checks' read (the single check; on PostgreSQL the bulk check's too): plain
+        tuples, no type conversion (SQLite hands timestamps back as text). SQLite: inline on a
+        kept-open connection of its own. PostgreSQL: a healthy, caught-up replica answers when
+        there is one, unless `fresh` (the caller has just written: read-your-writes);
+        otherwise, or when the replica fails mid-read, the primary."""
+        if self.is_sqlite:
+            return self._hot.execute(to_sqlite(sql), args).fetchall()
+        pool = None if fresh or self.replicas is None else self.replicas.pick()
+        if pool is not None:
+            try:
+                return await pool.fetch(sql, *args)
+            except Exception as exc:  # replica failed mid-read: the primary answers instead
+                log.warning("replica read failed (%s); reading the primary", type(exc).__name__)
+        return await self._pg_read(self.pool.fetch, sql, args)
+
+    async def fetch_long(self, sql: str, *args: Any) -> list[Any]:
+        """Every row of a read that may take a while (bulk check, feed pages, exports, proofs).
+        SQLite: off the event loop, in a thread, on a kept-open connection (a fresh one per
+        read would start with a cold page cache). PostgreSQL: as `fetch`."""
+        if not self.is_sqlite:
+            return await self._pg_read(self.pool.fetch, sql, args)
+        conn = self._bulk.pop() if self._bulk else self._connect()
+
+        def run() -> list[Any]:
+            return conn.execute(to_sqlite(sql), args).fetchall()
+
+        # On an error or a cancellation the connection is dropped, not pooled: a cancelled
+        # thread may still be using it (it closes when the last reference goes).
+        rows = await asyncio.to_thread(run)
+        if len(self._bulk) < BULK_CONNECTIONS and self._reader is not None:
+            self._bulk.append(conn)
+        else:
+            conn.close()
+        return rows
 
     async def _pg_read(self, method: Any, sql: str, args: Sequence[Any]) -> Any:
         """A read on the pool, repeated once on a new connection when the pooled one was
@@ -354,60 +396,19 @@ class Database:
             await self.pool.expire_connections()  # its idle siblings are as old: replace all
             return await method(sql, *args)
 
-    async def fetch_long(self, sql: str, *args: Any) -> list[Any]:
-        """A read that may take a while (bulk, export): off the event loop on SQLite."""
-        if not self.is_sqlite:
-            return await self._pg_read(self.pool.fetch, sql, args)
-
-        def run() -> list[Any]:
-            conn = self._connect()
-            try:
-                return conn.execute(to_sqlite(sql), args).fetchall()
-            finally:
-                conn.close()
-
-        return await asyncio.to_thread(run)
-
-    async def fetch_bulk(self, sql: str, *args: Any) -> list[Any]:
-        """A long read of plain tuples (the bulk check). On SQLite off the event loop, on a
-        kept-open connection: a fresh one per chunk would start with a cold page cache."""
-        if not self.is_sqlite:
-            return await self._pg_read(self.pool.fetch, sql, args)
-        conn = self._bulk.pop() if self._bulk else _connect_sqlite(
-            self._path, self.busy_timeout_ms, self.synchronous, plain=True)
-
-        def run() -> list[Any]:
-            return conn.execute(to_sqlite(sql), args).fetchall()
-
-        # On an error or a cancellation the connection is dropped, not pooled: a cancelled
-        # thread may still be using it (it closes when the last reference goes).
-        rows = await asyncio.to_thread(run)
-        if len(self._bulk) < BULK_CONNECTIONS and self._reader is not None:
-            self._bulk.append(conn)
-        else:
-            conn.close()
-        return rows
-
-    # -- reads that a replica may answer (checks, feeds) ----------------------------------------
-    async def fetch_read(self, sql: str, *args: Any, fresh: bool = False) -> list[Any]:
-        """A read a healthy, caught-up replica may answer; `fresh` forces the primary (for a
-        caller that has just written: read-your-writes)."""
-        pool = None if fresh or self.replicas is None else self.replicas.pick()
-        if pool is not None:
-            try:
-                return await pool.fetch(sql, *args)
-            except Exception as exc:  # replica failed mid-read: the primary answers instead
-                log.warning("replica read failed (%s); reading the primary", type(exc).__name__)
-        return await self.fetch_long(sql, *args)
-
+    # -- writes -------------------------------------------------------------------------------
     async def execute(self, sql: str, *args: Any) -> int:
-        """One statement in its own write transaction."""
+        """One statement in its own write transaction (a migration step, a one-off update);
+        statements that belong together go in one `transaction()`. Returns the rows changed."""
         async with self.transaction() as tx:
             return await tx.execute(sql, *args)
 
-    # -- write transactions -------------------------------------------------------------------
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTx | PostgresTx]:
+        """A write transaction: `async with db.transaction() as tx:` and statements on `tx`
+        (`execute`, `executemany`, `fetch`, `fetchrow`, `fetchval`, `lock_feed`, `after_commit`
+        for what must happen only once committed). Commits on exit, rolls back on an
+        exception; returns only once the commit is durable."""
         if not self.is_sqlite:
             # BEGIN on a pooled connection that turned out dead (see `_connection_lost`)
             # means nothing was done yet: replace the pool's old connections and begin once

@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, get
 from litestar.types import ASGIApp
 
-from service.consent.decision import STATE_SQL
+from service.consent.queries import STATE_SQL
 from service.db.engine import MMAP_BYTES, sqlite_path, to_sqlite
 from service.suppression.check import JSONAnswer
 

@@ -23,6 +23,7 @@ from typing import Any
 from service.consent.ledger import Proof, Tx, record_event
 from service.contacts.store import addresses_of
 from service.db.tables import WHOLE_CHANNEL
+from service.privacy import queries as q
 from service.suppression.store import add_suppression
 
 REDACTED = "[erased]"
@@ -46,14 +47,12 @@ async def remove_person(
     """Erase (`why="request"`) or retire (`why="retention"`) a contact; None when unknown."""
     now = now or datetime.now(UTC)
     await tx.lock_feed()  # serialize with consent writers: nobody adds to this contact meanwhile
-    if await tx.fetchval("SELECT 1 FROM contact WHERE id = $1", contact_id) is None:
+    if await tx.fetchval(q.CONTACT_EXISTS, contact_id) is None:
         return None
     result = Removal(contact_id)
     addresses = await addresses_of(tx, contact_id)
     result.addresses = len(addresses)
-    personal = await tx.fetch(
-        "SELECT DISTINCT ip, user_agent FROM consent_event WHERE contact_id = $1"
-        " AND (ip IS NOT NULL OR user_agent IS NOT NULL)", contact_id)
+    personal = await tx.fetch(q.PERSONAL, contact_id)
     plain = [v for a in addresses for v in (a["normalized"], a["given"])]
     extra = [v for row in personal for v in (row["ip"], row["user_agent"])
              if v and len(v) >= MIN_NEEDLE]
@@ -62,8 +61,7 @@ async def remove_person(
         channel, key = address["channel"], address["address_key"]
         reason = "erased"
         if why == "retention":
-            if await tx.fetchval("SELECT 1 FROM suppression WHERE channel = $1 AND"
-                                 " address_key = $2 AND topic = $3", channel, key, WHOLE_CHANNEL):
+            if await tx.fetchval(q.WHOLE_CHANNEL_SUPPRESSED, channel, key, WHOLE_CHANNEL):
                 reason = None
             else:
                 reason = "unsubscribed"
@@ -73,14 +71,12 @@ async def remove_person(
         await record_event(tx, contact_id=contact_id, channel=channel, topic=None,
                            action="erased", address_key=key, detail={"reason": why},
                            proof=Proof(source=source, api_key_id=api_key_id), now=now)
-    result.ledger_events_scrubbed = await tx.execute(
-        "UPDATE consent_event SET ip = NULL, user_agent = NULL WHERE contact_id = $1"
-        " AND (ip IS NOT NULL OR user_agent IS NOT NULL)", contact_id)
+    result.ledger_events_scrubbed = await tx.execute(q.SCRUB_EVENTS, contact_id)
     await _scrub_details(tx, contact_id, plain + extra)
     result.outbox_deleted, result.outbox_redacted = await scrub_outbox(tx, plain, extra)
-    await tx.execute("DELETE FROM preference WHERE contact_id = $1", contact_id)
-    await tx.execute("DELETE FROM address WHERE contact_id = $1", contact_id)
-    await tx.execute("DELETE FROM contact WHERE id = $1", contact_id)
+    await tx.execute(q.DELETE_PREFERENCES, contact_id)
+    await tx.execute(q.DELETE_ADDRESSES, contact_id)
+    await tx.execute(q.DELETE_CONTACT, contact_id)
     return result
 
 
@@ -111,13 +107,11 @@ def _load(value: Any) -> Any:
 
 
 async def _scrub_details(tx: Tx, contact_id: str, needles: list[str]) -> None:
-    rows = await tx.fetch("SELECT id, detail FROM consent_event WHERE contact_id = $1"
-                          " AND detail IS NOT NULL", contact_id)
+    rows = await tx.fetch(q.EVENT_DETAILS, contact_id)
     for row in rows:
         detail = _load(row["detail"])
         if _contains(json.dumps(detail, ensure_ascii=False), needles):
-            await tx.execute("UPDATE consent_event SET detail = $1 WHERE id = $2",
-                             json.dumps(_redact(detail, needles)), row["id"])
+            await tx.execute(q.SET_EVENT_DETAIL, json.dumps(_redact(detail, needles)), row["id"])
 
 
 def _like(text: str) -> str:
@@ -132,14 +126,11 @@ async def scrub_outbox(tx: Tx, addresses: list[str], extra: list[str]) -> tuple[
     forms = {form for n in needles for form in (n, json.dumps(n)[1:-1])}
     candidates: set[int] = set()
     for form in forms:
-        rows = await tx.fetch(
-            "SELECT id FROM outbox WHERE LOWER(CAST(payload AS TEXT)) LIKE $1 ESCAPE '\\'"
-            " OR LOWER(COALESCE(last_error, '')) LIKE $1 ESCAPE '\\'", _like(form))
+        rows = await tx.fetch(q.OUTBOX_MENTIONING, _like(form))
         candidates.update(row["id"] for row in rows)
     deleted = redacted = 0
     for job_id in sorted(candidates):
-        row = await tx.fetchrow("SELECT kind, payload, last_error FROM outbox WHERE id = $1",
-                                job_id)
+        row = await tx.fetchrow(q.OUTBOX_JOB, job_id)
         payload = _load(row["payload"])
         error = row["last_error"] or ""
         if not (_contains(json.dumps(payload, ensure_ascii=False), needles)
@@ -147,11 +138,10 @@ async def scrub_outbox(tx: Tx, addresses: list[str], extra: list[str]) -> tuple[
             continue  # the coarse LIKE matched something else
         to = payload.get("to") if isinstance(payload, dict) else None
         if row["kind"] == "email" and isinstance(to, str) and _contains(to, addresses):
-            await tx.execute("DELETE FROM outbox WHERE id = $1", job_id)
+            await tx.execute(q.DELETE_OUTBOX_JOB, job_id)
             deleted += 1
             continue
-        await tx.execute("UPDATE outbox SET payload = $1, last_error = $2 WHERE id = $3",
-                         json.dumps(_redact(payload, needles)), _redact(error, needles) or None,
-                         job_id)
+        await tx.execute(q.REDACT_OUTBOX_JOB, json.dumps(_redact(payload, needles)),
+                         _redact(error, needles) or None, job_id)
         redacted += 1
     return deleted, redacted

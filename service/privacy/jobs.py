@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime
 
 from service.db.engine import Database
+from service.privacy import queries as q
 from service.privacy.retention import retention_once
 from service.runtime import Runtime
 
@@ -32,10 +33,7 @@ async def claim_slot(db: Database, interval: int, slot: int, now: datetime) -> b
     """True for exactly one caller per (interval, slot), across processes and hosts."""
     async with db.transaction() as tx:
         inserted = await tx.execute(
-            "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, next_attempt_at,"
-            " created_at, sent_at) VALUES ('retention', $1, $2, 'sent', 0, $3, $3, $3)"
-            " ON CONFLICT (dedupe_key) DO NOTHING",
-            json.dumps({"slot": slot}), slot_key(interval, slot), now)
+            q.CLAIM_SLOT, json.dumps({"slot": slot}), slot_key(interval, slot), now)
     return inserted > 0
 
 
@@ -48,8 +46,7 @@ async def run_slot(rt: Runtime, now: datetime | None = None) -> bool:
         return False
     counts = await retention_once(rt.db, rt.settings)
     if counts is not None:
-        await rt.db.execute("UPDATE outbox SET payload = $1 WHERE dedupe_key = $2",
-                            json.dumps({"slot": slot, "removed": counts.as_dict()}),
+        await rt.db.execute(q.SLOT_RESULT, json.dumps({"slot": slot, "removed": counts.as_dict()}),
                             slot_key(interval, slot))
     return True
 

@@ -14,6 +14,7 @@ from service.consent.ledger import Proof, record_change, record_event
 from service.contacts.store import addresses_of
 from service.db.engine import Database
 from service.errors import Conflict, NotFound
+from service.privacy import queries as q
 from service.privacy import schemas as s
 from service.privacy.erasure import Removal, remove_person
 from service.runtime import Runtime
@@ -21,9 +22,6 @@ from service.security.tokens import ALL_TOPICS, TokenData
 
 PRIVACY_ACTIONS = ("download", "delete")
 GONE = "no contact with this id (it may have been erased)"
-EVENT_COLUMNS = ("id", "channel", "topic", "action", "source", "occurred_at", "ip",
-                 "user_agent", "wording_version", "campaign", "message_ref", "api_key_id",
-                 "detail")
 
 
 def _topic(value: str) -> str | None:
@@ -36,23 +34,15 @@ def _json(value: Any) -> Any:
 
 async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
     """Everything held about one contact (the JSON schema is in docs/privacy.md)."""
-    contact = await db.fetchrow("SELECT id, external_ref, restricted, created_at, updated_at"
-                                " FROM contact WHERE id = $1", contact_id)
+    contact = await db.fetchrow(q.CONTACT, contact_id)
     if contact is None:
         raise NotFound("contact_id", GONE)
-    addresses = await db.fetch("SELECT channel, address_key, normalized, given, created_at"
-                               " FROM address WHERE contact_id = $1 ORDER BY id", contact_id)
-    preferences = await db.fetch(
-        "SELECT channel, topic, status, paused_until, updated_at FROM preference"
-        " WHERE contact_id = $1 ORDER BY channel, topic", contact_id)
-    events = await db.fetch_long(
-        f"SELECT {', '.join(EVENT_COLUMNS)} FROM consent_event WHERE contact_id = $1"
-        " ORDER BY id", contact_id)
+    addresses = await db.fetch(q.ADDRESSES, contact_id)
+    preferences = await db.fetch(q.PREFERENCES, contact_id)
+    events = await db.fetch_long(q.EVENTS, contact_id)
     suppressions = []
     for a in addresses:
-        rows = await db.fetch(
-            "SELECT channel, topic, reason, source, list_name, created_at FROM suppression"
-            " WHERE channel = $1 AND address_key = $2 ORDER BY id", a["channel"], a["address_key"])
+        rows = await db.fetch(q.SUPPRESSIONS, a["channel"], a["address_key"])
         suppressions += [s.ExportSuppression(
             channel=r["channel"], address=a["normalized"], topic=_topic(r["topic"]),
             reason=r["reason"], source=r["source"], list_name=r["list_name"],
@@ -70,7 +60,7 @@ async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
         preferences=[s.ExportPreference(channel=p["channel"], topic=_topic(p["topic"]),
                                         status=p["status"], paused_until=p["paused_until"],
                                         updated_at=p["updated_at"]) for p in preferences],
-        consent_events=[s.ExportEvent(**{**dict(zip(EVENT_COLUMNS, e, strict=True)),
+        consent_events=[s.ExportEvent(**{**dict(zip(q.EVENT_COLUMNS, e, strict=True)),
                                          "topic": _topic(e["topic"]),
                                          "detail": _json(e["detail"])}) for e in events],
         suppressions=suppressions,
@@ -88,11 +78,11 @@ def _cell(value: Any) -> Any:
 def ledger_csv(export: s.ContactExport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(EVENT_COLUMNS)
+    writer.writerow(q.EVENT_COLUMNS)
     for event in export.consent_events:
         row = event.model_dump(mode="json")
         row["detail"] = json.dumps(row["detail"]) if row["detail"] is not None else ""
-        writer.writerow([_cell("" if row[c] is None else row[c]) for c in EVENT_COLUMNS])
+        writer.writerow([_cell("" if row[c] is None else row[c]) for c in q.EVENT_COLUMNS])
     return out.getvalue()
 
 
@@ -113,13 +103,12 @@ async def set_restriction(db: Database, contact_id: str, restricted: bool, reaso
     action = "restricted" if restricted else "unrestricted"
     async with db.transaction() as tx:
         await tx.lock_feed()
-        current = await tx.fetchrow("SELECT restricted FROM contact WHERE id = $1", contact_id)
+        current = await tx.fetchrow(q.RESTRICTED, contact_id)
         if current is None:
             raise NotFound("contact_id", GONE)
         if bool(current["restricted"]) == restricted:
             return False
-        await tx.execute("UPDATE contact SET restricted = $1, updated_at = $2 WHERE id = $3",
-                         restricted, now, contact_id)
+        await tx.execute(q.SET_RESTRICTED, restricted, now, contact_id)
         detail = {"reason": reason} if reason else None
         addresses = await addresses_of(tx, contact_id)
         for a in addresses:
@@ -139,9 +128,7 @@ async def set_restriction(db: Database, contact_id: str, restricted: bool, reaso
 async def wordings(db: Database, keys: list[str]) -> list[dict]:
     if not keys:
         return []
-    marks = ", ".join(f"${i}" for i in range(1, len(keys) + 1))
-    rows = await db.fetch("SELECT key, text, language, created_at FROM wording_version"
-                          f" WHERE key IN ({marks}) ORDER BY key", *keys)
+    rows = await db.fetch(q.wordings_sql(len(keys)), *keys)
     return [dict(zip(("key", "text", "language", "created_at"), r, strict=True)) for r in rows]
 
 
@@ -149,12 +136,9 @@ async def create_wording(db: Database, data: s.WordingIn) -> tuple[dict, bool]:
     """(version, created). The same key with the same text and language is accepted again;
     with anything different it is a conflict: versions never change."""
     async with db.transaction() as tx:
-        created = await tx.execute(
-            "INSERT INTO wording_version (key, text, language, created_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
-            data.key, data.text, data.language, datetime.now(UTC))
-        row = await tx.fetchrow("SELECT key, text, language, created_at FROM wording_version"
-                                " WHERE key = $1", data.key)
+        created = await tx.execute(q.CREATE_WORDING, data.key, data.text, data.language,
+                                   datetime.now(UTC))
+        row = await tx.fetchrow(q.WORDING, data.key)
     version = dict(zip(("key", "text", "language", "created_at"), row, strict=True))
     if version["text"] != data.text or version["language"] != data.language:
         raise Conflict("key", f"wording version {data.key!r} already exists with a different "

@@ -8,15 +8,10 @@ from datetime import UTC, datetime
 
 from service.db.engine import Database
 from service.errors import NotFound
+from service.privacy import queries as q
 from service.privacy.schemas import ProofEntry, ProofReport
 
 CONSENT_ACTIONS = ("opt_in", "confirmed")
-SELECT = (
-    "SELECT e.id, e.contact_id, e.address_key, e.channel, e.topic, e.action, e.occurred_at,"
-    " e.source, e.ip, e.user_agent, e.wording_version, w.text AS wording_text,"
-    " w.language AS wording_language, e.campaign, e.message_ref, e.api_key_id"
-    " FROM consent_event e LEFT JOIN wording_version w ON w.key = e.wording_version"
-)
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 
@@ -36,9 +31,7 @@ async def _addresses(db: Database, contact_ids: set[str]) -> dict[str, list]:
     ids = sorted(contact_ids)
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        marks = ", ".join(f"${i}" for i in range(1, len(chunk) + 1))
-        rows = await db.fetch("SELECT contact_id, channel, address_key, normalized FROM address"
-                              f" WHERE contact_id IN ({marks}) ORDER BY id", *chunk)
+        rows = await db.fetch(q.addresses_of_contacts_sql(len(chunk)), *chunk)
         for row in rows:
             found[row["contact_id"]].append(row)
     return found
@@ -68,10 +61,8 @@ async def _report(db: Database, subject: str, key: str, rows: list, limit: int) 
 
 async def contact_proof(db: Database, contact_id: str, after: int = 0,
                         limit: int = DEFAULT_LIMIT) -> ProofReport:
-    rows = await db.fetch_long(f"{SELECT} WHERE e.contact_id = $1 AND e.id > $2"
-                               " ORDER BY e.id LIMIT $3", contact_id, after, limit)
-    if not rows and not after and await db.fetchval(
-            "SELECT 1 FROM contact WHERE id = $1", contact_id) is None:
+    rows = await db.fetch_long(q.CONTACT_PROOF, contact_id, after, limit)
+    if not rows and not after and await db.fetchval(q.CONTACT_EXISTS, contact_id) is None:
         raise NotFound("contact_id", "no contact and no ledger events with this id")
     return await _report(db, "contact", contact_id, rows, limit)
 
@@ -80,11 +71,7 @@ async def topic_proof(db: Database, topic: str, after: int = 0,
                       limit: int = DEFAULT_LIMIT) -> ProofReport:
     """Events on the topic, plus the whole-channel events (such as "unsubscribe from all") of
     the people who have events on it: those withdraw the topic too."""
-    rows = await db.fetch_long(
-        f"{SELECT} WHERE (e.topic = $1 OR (e.topic = $2 AND e.contact_id IN"
-        " (SELECT contact_id FROM consent_event WHERE topic = $1))) AND e.id > $3"
-        " ORDER BY e.id LIMIT $4", topic, "", after, limit)
-    if not rows and not after and await db.fetchval(
-            "SELECT 1 FROM topic WHERE key = $1", topic) is None:
+    rows = await db.fetch_long(q.TOPIC_PROOF, topic, "", after, limit)
+    if not rows and not after and await db.fetchval(q.TOPIC_EXISTS, topic) is None:
         raise NotFound("key", "no topic and no ledger events with this key")
     return await _report(db, "topic", topic, rows, limit)

@@ -19,31 +19,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from service.db.engine import Database
+from service.privacy import queries as q
 from service.privacy.erasure import remove_person
 from service.settings import Settings
 
 log = logging.getLogger("service.privacy.retention")
 LOCK_ID = 7_201_559  # pg advisory lock: one retention run at a time across instances
 BATCH = 50
-ROW_BATCH = 5000
-
-OPTED_OUT_SQL = """
-FROM contact c
-WHERE c.restricted = $2 AND c.created_at < $1
-  AND EXISTS (SELECT 1 FROM address a WHERE a.contact_id = c.id)
-  AND NOT EXISTS (SELECT 1 FROM preference p WHERE p.contact_id = c.id AND p.updated_at >= $1)
-  AND NOT EXISTS (
-    SELECT 1 FROM address a WHERE a.contact_id = c.id
-      AND NOT EXISTS (SELECT 1 FROM suppression s WHERE s.channel = a.channel
-                      AND s.address_key = a.address_key AND s.topic = '' AND s.created_at < $1)
-      AND NOT EXISTS (SELECT 1 FROM preference p WHERE p.contact_id = c.id
-                      AND p.channel = a.channel AND p.topic = '' AND p.status = 'opted_out'))
-"""
-LEDGER_SQL = ("FROM consent_event WHERE occurred_at < $1"
-              " AND (ip IS NOT NULL OR user_agent IS NOT NULL)")
-OUTBOX_SENT_SQL = "FROM outbox WHERE status = 'sent' AND sent_at < $1"
-OUTBOX_DEAD_SQL = "FROM outbox WHERE status = 'dead' AND created_at < $1"
-
 
 @dataclass(slots=True)
 class RetentionCounts:
@@ -81,15 +63,14 @@ def cutoffs(settings: Settings, now: datetime) -> dict[str, datetime | None]:
             "outbox": days(settings.retention_outbox_sent_days)}
 
 
-async def _in_batches(db: Database, change: str, where_sql: str, cutoff: datetime) -> int:
-    """Apply `change` (DELETE or UPDATE) to the rows `where_sql` selects, a batch at a time."""
+async def _in_batches(db: Database, sql: str, cutoff: datetime) -> int:
+    """Run `sql` (a DELETE or UPDATE of at most q.ROW_BATCH rows) until it leaves fewer."""
     total = 0
     while True:
         async with db.transaction() as tx:
-            n = await tx.execute(f"{change} WHERE id IN (SELECT id {where_sql} LIMIT {ROW_BATCH})",
-                                 cutoff)
+            n = await tx.execute(sql, cutoff)
         total += n
-        if n < ROW_BATCH:
+        if n < q.ROW_BATCH:
             return total
 
 
@@ -100,25 +81,22 @@ async def run_retention(db: Database, settings: Settings, now: datetime | None =
     limits = cutoffs(settings, now)
     counts = RetentionCounts()
     if dry_run:
-        for name, sql, cutoff in (("outbox_sent_deleted", OUTBOX_SENT_SQL, limits["outbox"]),
-                                  ("outbox_dead_deleted", OUTBOX_DEAD_SQL, limits["outbox"]),
-                                  ("ledger_events_scrubbed", LEDGER_SQL, limits["ledger"])):
+        for name, sql, cutoff in (("outbox_sent_deleted", q.COUNT_OUTBOX_SENT, limits["outbox"]),
+                                  ("outbox_dead_deleted", q.COUNT_OUTBOX_DEAD, limits["outbox"]),
+                                  ("ledger_events_scrubbed", q.COUNT_LEDGER, limits["ledger"])):
             if cutoff is not None:
-                setattr(counts, name, await db.fetchval(f"SELECT COUNT(*) {sql}", cutoff))
+                setattr(counts, name, await db.fetchval(sql, cutoff))
         if limits["contacts"] is not None:
-            counts.contacts = await db.fetchval(f"SELECT COUNT(*) {OPTED_OUT_SQL}",
-                                                limits["contacts"], False)
+            counts.contacts = await db.fetchval(q.COUNT_OPTED_OUT, limits["contacts"], False)
         return counts
     # the outbox first: it is scanned for addresses when contacts are removed
     if limits["outbox"] is not None:
         counts.outbox_sent_deleted = await _in_batches(
-            db, "DELETE FROM outbox", OUTBOX_SENT_SQL, limits["outbox"])
+            db, q.DELETE_OUTBOX_SENT, limits["outbox"])
         counts.outbox_dead_deleted = await _in_batches(
-            db, "DELETE FROM outbox", OUTBOX_DEAD_SQL, limits["outbox"])
+            db, q.DELETE_OUTBOX_DEAD, limits["outbox"])
     if limits["ledger"] is not None:
-        counts.ledger_events_scrubbed = await _in_batches(
-            db, "UPDATE consent_event SET ip = NULL, user_agent = NULL", LEDGER_SQL,
-            limits["ledger"])
+        counts.ledger_events_scrubbed = await _in_batches(db, q.SCRUB_LEDGER, limits["ledger"])
     if limits["contacts"] is not None:
         await _remove_opted_out(db, limits["contacts"], counts, now)
     return counts
@@ -128,8 +106,7 @@ async def _remove_opted_out(db: Database, cutoff: datetime, counts: RetentionCou
                             now: datetime) -> None:
     seen: set[str] = set()
     while True:
-        ids = [r["id"] for r in await db.fetch(
-            f"SELECT c.id {OPTED_OUT_SQL} ORDER BY c.id LIMIT $3", cutoff, False, BATCH)]
+        ids = [r["id"] for r in await db.fetch(q.OPTED_OUT_IDS, cutoff, False, BATCH)]
         ids = [i for i in ids if i not in seen]
         if not ids:
             return
@@ -138,8 +115,7 @@ async def _remove_opted_out(db: Database, cutoff: datetime, counts: RetentionCou
             for contact_id in ids:
                 # the criteria are checked again inside the transaction: a person who opted in
                 # a moment ago is kept
-                if await tx.fetchval(f"SELECT 1 {OPTED_OUT_SQL} AND c.id = $3",
-                                     cutoff, False, contact_id) is None:
+                if await tx.fetchval(q.STILL_OPTED_OUT, cutoff, False, contact_id) is None:
                     continue
                 removed = await remove_person(tx, contact_id, why="retention", source="admin",
                                               now=now)
@@ -157,12 +133,12 @@ async def exclusive(db: Database) -> AsyncIterator[bool]:
         yield True
         return
     async with db.pool.acquire() as conn:
-        got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_ID)
+        got = await conn.fetchval(q.TRY_LOCK, LOCK_ID)
         try:
             yield bool(got)
         finally:
             if got:
-                await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_ID)
+                await conn.execute(q.UNLOCK, LOCK_ID)
 
 
 async def retention_once(db: Database, settings: Settings, dry_run: bool = False

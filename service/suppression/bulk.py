@@ -1,8 +1,9 @@
 """The bulk check: many addresses, the same rules as the single check, one query per chunk.
 
 Addresses are parsed into address keys on the event loop, a slice at a time; the state of a
-whole chunk is fetched in one query (a join of the sorted, unique keys to the state tables, on
-SQLite off the event loop on a kept-open connection, by `fetch_bulk`), and each address is
+whole chunk is fetched in one query (`state_keyed_sql` of service/consent/queries.py: the
+address-state query joined to the sorted, unique keys; on SQLite off the event loop on a
+kept-open connection, by `fetch_long`), and each address is
 answered by the same `decide()` as the single check. Parsing the next chunk overlaps the query
 of the current one."""
 
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 
 from service.consent.decision import AddressState, decide, state_from_rows
+from service.consent.queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL
 from service.contacts.normalize import AddressError
 from service.db.engine import Database
 from service.ops.counters import observe_checks
@@ -29,47 +31,6 @@ CHUNK = 10_000
 PARSE_SLICE = 2_000
 
 _decode_rows = msgspec.json.Decoder(list[tuple[str, str, str, str, str | None]]).decode
-
-# The union of STATE_SQL (service/consent/decision.py) for a set of keys, with the key in front,
-# as joins driven by the keys in the order given (sorted: neighbouring probes share index pages).
-# SQLite: the keys as a JSON array through json_each; CROSS JOIN fixes the join order, so a
-# large address table is probed per key, never scanned. The rows come back as one JSON text:
-# the query thread then needs the GIL once, not once per row, each time waiting for the loop's
-# own work (a convoy that tripled the query's time). PostgreSQL: a join on the keys rather
-# than `= ANY($2)`, which the planner may turn into a scan that searches the array linearly for
-# every row when the table's statistics are thin; the keys go as one comma-separated text (hex
-# keys hold no commas), ~15% cheaper than encoding a text[]; no DISTINCT (the keys are unique
-# already, and hashing them would undo the sort).
-SQLITE_STATE_SQL = """
-SELECT json_group_array(json_array(key, kind, topic, value, until)) FROM (
-SELECT s.address_key AS key, 's' AS kind, s.topic AS topic, s.reason AS value, NULL AS until
-  FROM json_each($2) k
-  CROSS JOIN suppression s ON s.channel = $1 AND s.address_key = k.value
-UNION ALL
-SELECT a.address_key, 'p', p.topic, p.status, p.paused_until FROM json_each($2) k
-  CROSS JOIN address a ON a.channel = $1 AND a.address_key = k.value
-  JOIN preference p ON p.contact_id = a.contact_id AND p.channel = $1
-UNION ALL
-SELECT a.address_key, 'r', '', '', NULL FROM json_each($2) k
-  CROSS JOIN address a ON a.channel = $1 AND a.address_key = k.value
-  JOIN contact c ON c.id = a.contact_id
- WHERE c.restricted)
-"""
-PG_STATE_SQL = """
-WITH k(key) AS (SELECT unnest(string_to_array($2, ',')))
-SELECT s.address_key, 's', s.topic, s.reason, NULL FROM k
-  JOIN suppression s ON s.channel = $1 AND s.address_key = k.key
-UNION ALL
-SELECT a.address_key, 'p', p.topic, p.status, p.paused_until FROM k
-  JOIN address a ON a.channel = $1 AND a.address_key = k.key
-  JOIN preference p ON p.contact_id = a.contact_id AND p.channel = $1
-UNION ALL
-SELECT a.address_key, 'r', '', '', NULL FROM k
-  JOIN address a ON a.channel = $1 AND a.address_key = k.key
-  JOIN contact c ON c.id = a.contact_id
- WHERE c.restricted
-"""
-
 
 class BadItem:
     """An input item that is not even a string (a line that is not UTF-8 or not JSON)."""
@@ -124,12 +85,11 @@ async def fetch_rows(
         return {}
     keys = sorted(keys)  # probes in index order share pages: a third faster on a large table
     if db.is_sqlite:
-        found = await db.fetch_bulk(SQLITE_STATE_SQL, channel, msgspec.json.encode(keys).decode())
+        found = await db.fetch_long(SQLITE_STATE_KEYED_SQL, channel,
+                                    msgspec.json.encode(keys).decode())
         rows = _decode_rows(found[0][0])
-    elif db.replicas is None:
-        rows = await db.fetch_bulk(PG_STATE_SQL, channel, ",".join(keys))
     else:
-        rows = await db.fetch_read(PG_STATE_SQL, channel, ",".join(keys), fresh=fresh)
+        rows = await db.fetch_read(PG_STATE_KEYED_SQL, channel, ",".join(keys), fresh=fresh)
     grouped: dict[str, tuple] = {}
     several = []  # keys with more than one row: most have exactly one
     get = grouped.get

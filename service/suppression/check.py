@@ -11,7 +11,8 @@ from typing import Any
 
 import msgspec
 
-from service.consent.decision import STATE_SQL, decide, state_from_rows
+from service.consent.decision import decide, state_from_rows
+from service.consent.queries import STATE_SQL
 from service.contacts.normalize import CHANNELS, AddressError, is_address_key
 from service.errors import InputError
 from service.ops.counters import observe_check
@@ -86,7 +87,7 @@ async def check_one(
     except AddressError as exc:
         raise InputError("address", str(exc)) from None
     if rt.db.replicas is None:
-        rows = await rt.db.fetch_tuples(STATE_SQL, channel, key)
+        rows = await rt.db.fetch_read(STATE_SQL, channel, key)
     else:
         rows = await rt.db.fetch_read(STATE_SQL, channel, key,
                                       fresh=await rt.read_fresh(request))

@@ -23,6 +23,7 @@ import msgspec
 
 from service.db.engine import Database
 from service.errors import InputError
+from service.suppression import queries as q
 from service.suppression.schemas import FeedEntry, FeedPage
 
 _encoder = msgspec.json.Encoder()
@@ -60,43 +61,31 @@ def _utc(value: datetime) -> datetime:
 async def start_cursor(db: Database, channel: str | None, reason: str | None,
                        topic: str | None, since: datetime | None) -> Cursor:
     if since is not None:
-        before = await db.fetchval(
-            "SELECT seq FROM change_feed WHERE occurred_at < $1 ORDER BY seq DESC LIMIT 1",
-            _utc(since))
+        before = await db.fetchval(q.FEED_BEFORE, _utc(since))
         return Cursor("f", before or 0, channel=channel, reason=reason, topic=topic)
-    high = await db.fetchval("SELECT COALESCE(MAX(seq), 0) FROM change_feed")
+    high = await db.fetchval(q.LAST_SEQ)
     return Cursor("s", 0, high=int(high), channel=channel, reason=reason, topic=topic)
 
 
-def _filters(cursor: Cursor, alias: str, reason_column: str, args: list) -> str:
-    sql = ""
-    for column, value in (("channel", cursor.channel), (reason_column, cursor.reason),
-                          ("topic", cursor.topic)):
-        if value is not None:
-            args.append(value)
-            sql += f" AND {alias}{column} = ${len(args)}"
-    return sql
+def _filters(cursor: Cursor, reason_column: str) -> tuple[list[str], list]:
+    """(columns, values) of the filters the cursor carries."""
+    given = [(column, value) for column, value in (
+        ("channel", cursor.channel), (reason_column, cursor.reason), ("topic", cursor.topic))
+        if value is not None]
+    return [column for column, _ in given], [value for _, value in given]
 
 
 async def _snapshot(db: Database, cursor: Cursor, limit: int) -> list[FeedEntry]:
-    args: list = [cursor.after, cursor.high]
-    where = _filters(cursor, "", "reason", args)
-    rows = await db.fetch_long(
-        "SELECT seq, channel, address_key, topic, reason, source, list_name, created_at"
-        f" FROM suppression WHERE seq > $1 AND seq <= $2{where} ORDER BY seq LIMIT {limit}",
-        *args)
+    columns, values = _filters(cursor, "reason")
+    rows = await db.fetch_long(q.snapshot_sql(columns, limit), cursor.after, cursor.high,
+                               *values)
     return [FeedEntry(r[0], "added", r[1], r[2], r[3] or None, r[4], r[5], r[6], _utc(r[7]))
             for r in rows]
 
 
 async def _changes(db: Database, cursor: Cursor, limit: int) -> list[FeedEntry]:
-    args: list = [cursor.after]
-    where = _filters(cursor, "f.", "value", args)
-    rows = await db.fetch_long(
-        "SELECT f.seq, f.op, f.channel, f.address_key, f.topic, f.value, f.source, s.list_name,"
-        " f.occurred_at FROM change_feed f LEFT JOIN suppression s ON s.seq = f.seq"
-        f" WHERE f.kind = 'suppression' AND f.seq > $1{where} ORDER BY f.seq LIMIT {limit}",
-        *args)
+    columns, values = _filters(cursor, "value")
+    rows = await db.fetch_long(q.changes_sql(columns, limit), cursor.after, *values)
     return [FeedEntry(r[0], r[1], r[2], r[3], r[4] or None, r[5], r[6], r[7], _utc(r[8]))
             for r in rows]
 

@@ -14,6 +14,7 @@ from service.contacts.store import contact_for_address
 from service.db.batches import TimedBatches
 from service.errors import Conflict, InputError, NotFound
 from service.runtime import Runtime
+from service.suppression import queries as q
 from service.suppression.check import check_channel, key_of, resolve_topic
 from service.suppression.store import PERMANENT_REASONS, add_suppressions, remove_suppression
 
@@ -104,7 +105,5 @@ async def remove_one(
                                action="unsuppressed", address_key=key, now=now,
                                proof=Proof(source="api", api_key_id=api_key_id),
                                detail={"reason": reason, "note": note})
-        remaining = await tx.fetch(
-            "SELECT topic, reason FROM suppression WHERE channel = $1 AND address_key = $2"
-            " ORDER BY id", channel, key)
+        remaining = await tx.fetch(q.OF_ADDRESS, channel, key)
     return key, [(row[0] or None, row[1]) for row in remaining]

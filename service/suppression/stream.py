@@ -21,6 +21,7 @@ from litestar.response.streaming import ASGIStreamingResponse
 
 from service.errors import InputError
 from service.runtime import Runtime
+from service.suppression import queries as q
 from service.suppression.bulk import CHUNK, BadItem, check_chunks, slices
 from service.suppression.check import check_channel, resolve_topic
 from service.suppression.schemas import (
@@ -139,7 +140,7 @@ async def prepare_stream(rt: Runtime, channel: str | None, topic_key: str | None
     topic = await resolve_topic(rt, channel, topic_key)
     # The 200 status line goes out before the first look-up: make sure the database answers
     # now, so an outage is a 503 like every other check, not a 200 ending in an error line.
-    await rt.db.fetch_read("SELECT 1")
+    await rt.db.fetch_read(q.PING)
     return topic
 
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from service.db.engine import Database
+from service.topics import queries as q
 
 LEGAL_BASES = ("consent", "soft_opt_in", "legitimate_interest")
 
@@ -55,10 +56,7 @@ class TopicCache:
 
     async def all(self, db: Database) -> dict[str, TopicInfo]:
         if time.monotonic() >= self._expires:
-            rows = await db.fetch(
-                "SELECT key, name, description, channels, legal_basis, transactional, archived_at"
-                " FROM topic ORDER BY id"
-            )
+            rows = await db.fetch(q.CACHE_ALL)
             self._topics = {row["key"]: topic_from_row(row) for row in rows}
             self._expires = time.monotonic() + self.ttl
         return self._topics

@@ -14,10 +14,9 @@ from typing import Any
 
 from service.db.engine import Database
 from service.errors import Conflict, NotFound
+from service.topics import queries as q
 from service.topics.schemas import TOPIC_KEY_PATTERN
 
-_COLUMNS = ("key, name, description, channels, legal_basis, transactional, archived_at,"
-            " created_at, updated_at")
 UPDATABLE = ("name", "description", "channels", "legal_basis", "transactional")
 
 
@@ -48,10 +47,7 @@ async def create_topic(db: Database, fields: dict) -> dict:
     now = datetime.now(UTC)
     async with db.transaction() as tx:
         row = await tx.fetchrow(
-            "INSERT INTO topic (key, name, description, channels, legal_basis, transactional,"
-            " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
-            f" ON CONFLICT (key) DO NOTHING RETURNING {_COLUMNS}",
-            fields["key"], fields["name"], fields.get("description", ""),
+            q.CREATE, fields["key"], fields["name"], fields.get("description", ""),
             _unique(fields["channels"]), fields.get("legal_basis", "consent"),
             bool(fields.get("transactional", False)), now,
         )
@@ -61,13 +57,12 @@ async def create_topic(db: Database, fields: dict) -> dict:
 
 
 async def list_topics(db: Database, include_archived: bool = False) -> list[dict]:
-    where = "" if include_archived else " WHERE archived_at IS NULL"
-    rows = await db.fetch(f"SELECT {_COLUMNS} FROM topic{where} ORDER BY key")
+    rows = await db.fetch(q.LIST_ALL if include_archived else q.LIST_CURRENT)
     return [topic_dict(r) for r in rows]
 
 
 async def get_topic(db: Database, key: str) -> dict:
-    row = await db.fetchrow(f"SELECT {_COLUMNS} FROM topic WHERE key = $1", _known_shape(key))
+    row = await db.fetchrow(q.GET, _known_shape(key))
     if row is None:
         raise NotFound("key", f"no topic with the key {key!r}")
     return topic_dict(row)
@@ -75,17 +70,15 @@ async def get_topic(db: Database, key: str) -> dict:
 
 async def update_topic(db: Database, key: str, changes: dict) -> dict:
     """Apply the given fields (a subset of UPDATABLE); the key never changes."""
-    sets, args = [], [_known_shape(key)]
+    columns, args = [], [_known_shape(key)]
     for column in UPDATABLE:
         if column in changes and changes[column] is not None:
             value = changes[column]
             args.append(_unique(value) if column == "channels" else value)
-            sets.append(f"{column} = ${len(args)}")
+            columns.append(column)
     args.append(datetime.now(UTC))
-    sets.append(f"updated_at = ${len(args)}")
     async with db.transaction() as tx:
-        row = await tx.fetchrow(
-            f"UPDATE topic SET {', '.join(sets)} WHERE key = $1 RETURNING {_COLUMNS}", *args)
+        row = await tx.fetchrow(q.update_sql(columns), *args)
     if row is None:
         raise NotFound("key", f"no topic with the key {key!r}")
     return topic_dict(row)
@@ -95,11 +88,8 @@ async def set_archived(db: Database, key: str, archived: bool) -> dict:
     """Archive (idempotent: the first archive time is kept) or restore a topic."""
     now = datetime.now(UTC)
     _known_shape(key)
-    value = "COALESCE(archived_at, $2)" if archived else "NULL"
     async with db.transaction() as tx:
-        row = await tx.fetchrow(
-            f"UPDATE topic SET archived_at = {value}, updated_at = $2 WHERE key = $1"
-            f" RETURNING {_COLUMNS}", key, now)
+        row = await tx.fetchrow(q.ARCHIVE if archived else q.RESTORE, key, now)
     if row is None:
         raise NotFound("key", f"no topic with the key {key!r}")
     return topic_dict(row)

@@ -144,7 +144,7 @@ async def _lookup(db: Database, tx, channel: str, keys: list[str]) -> list:
         return await tx.fetch(*args)
     if len(keys) > LONG_READ:
         if db.is_sqlite:
-            found = await db.fetch_bulk(LOOKUP_SQLITE_JSON, channel, json.dumps(sorted(keys)))
+            found = await db.fetch_long(LOOKUP_SQLITE_JSON, channel, json.dumps(sorted(keys)))
             return _decode_pairs(found[0][0])
         return await db.fetch_long(*args)
     return await db.fetch(*args)

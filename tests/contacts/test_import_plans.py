@@ -10,8 +10,7 @@ import re
 import pytest
 
 from service.consent import many
-from service.contacts import import_writes
-from service.contacts.logic import holders_sql
+from service.contacts.queries import contacts_by_ref_sql, holders_sql
 from service.db.keys import keys_arg, rows_arg
 from tests.db.plans import assert_indexed, fake_key, fill
 
@@ -20,7 +19,7 @@ KEYS = 1000  # a batch's worth, against fill()'s 10,000 rows
 
 async def test_contacts_by_external_ref_probe_its_unique_index(db):
     await fill(db)
-    await assert_indexed(db, import_writes.contacts_by_ref_sql(db.engine),
+    await assert_indexed(db, contacts_by_ref_sql(db.engine),
                          keys_arg(db.engine, [f"ref{i * 7}" for i in range(KEYS)] + ["no-such"]))
 
 

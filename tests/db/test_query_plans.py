@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.contacts.logic import holders_sql
+from service.consent.queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL, STATE_SQL
+from service.contacts.queries import holders_sql
 from service.db.keys import keys_arg, rows_arg
-from service.suppression import bulk
-from service.suppression.store import (
+from service.suppression.queries import (
     PG_ADD_MANY,
     PG_KEYS_TABLE,
     contacts_sql,
@@ -46,11 +46,15 @@ async def test_holders_of_addresses_probe_the_address_index(filled):
                          *rows_arg(filled.engine, pairs, 2))
 
 
+async def test_single_check_probes_every_table_it_reads(filled):
+    await assert_indexed(filled, STATE_SQL, "email", KEYS[1])
+
+
 async def test_bulk_check_probes_every_table_it_reads(filled):
     if filled.is_sqlite:
-        await assert_indexed(filled, bulk.SQLITE_STATE_SQL, "email", json.dumps(KEYS))
+        await assert_indexed(filled, SQLITE_STATE_KEYED_SQL, "email", json.dumps(KEYS))
     else:
-        await assert_indexed(filled, bulk.PG_STATE_SQL, "email", ",".join(KEYS))
+        await assert_indexed(filled, PG_STATE_KEYED_SQL, "email", ",".join(KEYS))
 
 
 async def test_link_lookup_probes_the_address_index(filled):

@@ -1,0 +1,119 @@
+"""The suppression capability's SQL, by name (listmonk's `queries.sql`, as Python constants).
+
+The checks read the address-state query of service/consent/queries.py; the statements here
+write suppressions (store.py), page through the list and its change feed (feed.py), answer the
+API (logic.py) and ping the database before a streamed check answers (stream.py). The import
+and export keep theirs in importer.py and exporter.py for now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from service.db.keys import keys_from, probe
+
+# -- one suppression (store.add_suppression / remove_suppression) -----------------------------
+EXISTS = ("SELECT 1 FROM suppression WHERE channel = $1 AND address_key = $2 AND topic = $3"
+          " AND reason = $4")
+INSERT = ("INSERT INTO suppression (channel, address_key, topic, reason, source, list_name,"
+          " contact_id, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+FIND = ("SELECT id, contact_id FROM suppression WHERE channel = $1 AND address_key = $2"
+        " AND topic = $3 AND reason = $4")
+DELETE = "DELETE FROM suppression WHERE id = $1"
+# The change feed's high-water mark (feed.start_cursor; the SQLite batch in add_suppressions).
+LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM change_feed"
+# The suppressions still in force on an address after one was lifted (logic.remove_one).
+OF_ADDRESS = ("SELECT topic, reason FROM suppression WHERE channel = $1 AND address_key = $2"
+              " ORDER BY id")
+
+
+# -- many at once (API, imports, ESP webhooks: store.add_suppressions) ------------------------
+# Keyed joins built by service.db.keys (SQLite: `CROSS JOIN` after the key list, so the
+# table's index is probed per key); tests/db/test_query_plans.py checks their plans.
+def existing_sql(engine: str) -> str:
+    """The keys ($4) already suppressed on channel $1, topic $2, for reason $3."""
+    return (f"SELECT s.address_key FROM {keys_from(engine, 4)} {probe(engine)} suppression s"
+            " ON s.channel = $1 AND s.address_key = k.key AND s.topic = $2 AND s.reason = $3")
+
+
+def contacts_sql(engine: str) -> str:
+    """address key -> contact id for the keys ($2) a contact holds on channel $1."""
+    return (f"SELECT a.address_key, a.contact_id FROM {keys_from(engine, 2)}"
+            f" {probe(engine)} address a ON a.channel = $1 AND a.address_key = k.key")
+
+
+# PostgreSQL: the batch's keys are COPYed into a temporary table (one per pooled connection,
+# emptied at commit), then one statement adds what is new: the suppressions (the unique index
+# decides what is new, as the ON CONFLICT arbiter, whatever the planner thinks), the feed rows
+# carrying their `seq`, and the ledger events of the keys a contact holds. A key already
+# suppressed uses up a sequence number: the feed has gaps, never reordering (readers go by
+# cursor). Nothing is left to the planner's estimates, which lag far behind the tables' sizes
+# during an import: a join to `address` or a NOT EXISTS on `suppression` was planned as a read
+# of a whole channel per batch (measured; tests/db/test_query_plans.py keeps it out), while a
+# correlated look-up can only probe the unique index.
+PG_KEYS_TABLE = "bulk_keys"
+PG_ADD_MANY = """
+WITH added AS (
+  INSERT INTO suppression (channel, address_key, topic, reason, source, list_name, contact_id,
+                           created_at, seq)
+  SELECT $1, k.key, $2, $3, $4, $6,
+         (SELECT a.contact_id FROM address a
+           WHERE a.channel = CAST($1 AS varchar) AND a.address_key = k.key),
+         $5, nextval('change_feed_seq_seq')
+    FROM bulk_keys k
+  ON CONFLICT (channel, address_key, topic, reason) DO NOTHING
+  RETURNING address_key, contact_id, seq
+), feed AS (
+  INSERT INTO change_feed (seq, kind, op, channel, address_key, topic, contact_id, value, source,
+                           occurred_at)
+  SELECT seq, 'suppression', 'added', $1, address_key, $2, contact_id, $3, $4, $5 FROM added
+), events AS (
+  INSERT INTO consent_event (contact_id, address_key, channel, topic, action, source,
+                             occurred_at, ip, user_agent, wording_version, campaign, message_ref,
+                             api_key_id, detail)
+  SELECT contact_id, address_key, $1, $2, 'suppressed', $8, $5, $9, $10, $11, $12, $13, $14, $15
+    FROM added WHERE $7 AND contact_id IS NOT NULL
+)
+SELECT address_key FROM added ORDER BY seq
+"""
+SQLITE_INSERT_FEED = (
+    "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
+    " occurred_at) VALUES ('suppression', 'added', $1, $2, $3, $4, $5, $6, $7)"
+)
+# We hold SQLite's only write lock, so the feed rows after `before` ($1) are this batch's.
+SQLITE_INSERT_FROM_FEED = (
+    "INSERT INTO suppression (channel, address_key, topic, reason, source, list_name,"
+    " contact_id, created_at, seq) SELECT channel, address_key, topic, value, source, $2,"
+    " contact_id, occurred_at, seq FROM change_feed WHERE seq > $1 ORDER BY seq"
+)
+INSERT_EVENT = (
+    "INSERT INTO consent_event (contact_id, address_key, channel, topic, action, source,"
+    " occurred_at, ip, user_agent, wording_version, campaign, message_ref, api_key_id, detail)"
+    " VALUES ($1, $2, $3, $4, 'suppressed', $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
+
+# -- the listing and its change feed (feed.py) -------------------------------------------------
+FEED_BEFORE = "SELECT seq FROM change_feed WHERE occurred_at < $1 ORDER BY seq DESC LIMIT 1"
+
+
+def _equal(alias: str, columns: Sequence[str], first: int) -> str:
+    return "".join(f" AND {alias}{column} = ${first + i}" for i, column in enumerate(columns))
+
+
+def snapshot_sql(columns: Sequence[str], limit: int) -> str:
+    """Suppressions in force with $1 < seq <= $2, and each of `columns` equal to $3, $4…"""
+    return ("SELECT seq, channel, address_key, topic, reason, source, list_name, created_at"
+            f" FROM suppression WHERE seq > $1 AND seq <= $2{_equal('', columns, 3)}"
+            f" ORDER BY seq LIMIT {limit}")
+
+
+def changes_sql(columns: Sequence[str], limit: int) -> str:
+    """Suppression changes with seq > $1, and each of `columns` (of the feed) equal to $2…"""
+    return ("SELECT f.seq, f.op, f.channel, f.address_key, f.topic, f.value, f.source,"
+            " s.list_name, f.occurred_at FROM change_feed f LEFT JOIN suppression s"
+            " ON s.seq = f.seq WHERE f.kind = 'suppression' AND f.seq > $1"
+            f"{_equal('f.', columns, 2)} ORDER BY f.seq LIMIT {limit}")
+
+
+# -- the streamed check (stream.py) ------------------------------------------------------------
+PING = "SELECT 1"  # the database answers: the 200 status line may go out
