@@ -25,7 +25,6 @@ SQL = re.compile(
 NOT_YET_MOVED = {
     "consent/ledger.py": "phase 2 (the one opt-out function is being written)",
     "consent/logic.py": "phase 2 (the one opt-out function is being written)",
-    "consent/many.py": "phase 2 (the one opt-out function is being written)",
     "contacts/importer.py": "phase 2 (the CSV pipeline is being restructured)",
     "ops/bench_routes.py": "phase 2",
     "ops/metrics.py": "phase 2",

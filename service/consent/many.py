@@ -1,7 +1,8 @@
-"""Many consent changes at once, in the caller's transaction: the bulk form of
-`consent.ledger.set_preference`, for imports and other bulk writers.
+"""Many consent changes at once, in the caller's transaction: the bulk forms of
+`consent.ledger.set_preference` (`set_preferences`) and of `consent.choice.apply_choice`
+(`apply_choices`), for imports and other bulk writers.
 
-The same rules and the same rows as `set_preference` applied once per change, in order:
+`set_preferences` follows the rules of `set_preference` applied once per change, in order:
 - no event when the preference already is what the change asks for;
 - a pause keeps the status, a status keeps the pause; a resume of nothing writes nothing;
 - each real change writes one ledger event (`consent_event`), one change-feed row (kind
@@ -10,12 +11,23 @@ One more rule, asked for by a change (`unless_newer`, the importer's): a change 
 `occurred_at` is older than the preference held is skipped (STALE), so an old list never
 undoes a newer decision.
 
-Set-based: one keyed look-up of the preferences held (`HELD_SQL`), the rules in Python (a
-later change of the same preference sees the earlier one), then multi-row writes. On SQLite
-the caller holds the write lock, so the feed rows inserted after `MAX(seq)` get the next
-numbers in order. On PostgreSQL the changes are copied (`COPY`) into a temporary table and one
-`INSERT … SELECT` writes the events, the feed rows (`RETURNING seq`) and the preferences.
-Keep batches to what one short transaction writes (service.db.batches.TimedBatches).
+`apply_choices` adds what `apply_choice` adds, so an imported opt-out reaches a mailer that
+mirrors `GET /v1/suppressions`: every stop (`opt_out`) that is not STALE adds an `unsubscribed`
+suppression of (channel, topic) to each address concerned, every resume (`opt_in`,
+`confirmed`) lifts exactly those; other reasons are never touched. Like `apply_choice` it does
+so even when the preference was already so (a repeat writes nothing new). Within one call only
+the last stop or resume of an address counts: a stop then a resume of the same (channel, topic,
+address) leaves no suppression and no feed row for it, where one by one they would leave an
+added and a removed row; the result after the commit, the only one a reader sees, is the same.
+
+Set-based: one keyed look-up of the preferences held, the rules in Python (a later change of
+the same preference sees the earlier one), then multi-row writes; the suppressions through
+`suppression.store.add_suppressions` / `remove_suppressions`, one call per (channel, topic).
+On SQLite the caller holds the write lock, so the feed rows inserted after `MAX(seq)` get the
+next numbers in order. On PostgreSQL the changes are copied (`COPY`) into a temporary table and
+one `INSERT … SELECT` writes the events, the feed rows (`RETURNING seq`) and the preferences.
+Keep batches to what one short transaction writes (service.db.batches.TimedBatches). The
+statements are in service/consent/queries.py.
 """
 
 from __future__ import annotations
@@ -29,12 +41,15 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from service.consent import queries as q
+from service.consent.choice import REASON, RESUME_ACTIONS, STOP_ACTIONS
 from service.consent.ledger import ACTIONS, STATUS_AFTER, Proof, Tx
-from service.db.keys import rows_arg, rows_from
+from service.db.keys import rows_arg
 from service.ops.counters import UNSUBSCRIBES
+from service.suppression.store import add_suppressions, remove_suppressions
 
 CHANGED, UNCHANGED, STALE = "changed", "unchanged", "stale"
-PREFERENCE_KEY = ("contact_id", "channel", "topic")
+CHOICES = STOP_ACTIONS + RESUME_ACTIONS
 
 
 @dataclass(slots=True)
@@ -50,6 +65,9 @@ class Change:
     address_key: str | None = None  # named on the event and the feed row
     occurred_at: datetime | None = None  # the event's time; None: now
     unless_newer: bool = False  # STALE when the preference held changed after occurred_at
+    # A stop's or resume's addresses, whose `unsubscribed` suppression it adds or lifts;
+    # None: every address the contact holds on the channel (as apply_choice), looked up.
+    address_keys: Sequence[str] | None = None
 
 
 def db_time(engine: str, value: datetime | None) -> Any:
@@ -62,26 +80,51 @@ def db_time(engine: str, value: datetime | None) -> Any:
     return adapt(value) if adapt is not None else value
 
 
-def held_sql(engine: str) -> str:
-    """The preferences held for (contact_id, channel, topic) keys: `rows_arg(engine, keys, 3)`.
-    SQLite: the keys, then CROSS JOIN (service.db.keys). PostgreSQL: a LATERAL subquery with
-    LIMIT 1 (the index is unique), never flattened into a hash join over a seq scan, which a
-    plain join of many keys got when the table's statistics were stale."""
-    keys = rows_from(engine, 1, PREFERENCE_KEY)
-    columns = "p.contact_id, p.channel, p.topic, p.status, p.paused_until, p.updated_at"
-    match = "p.contact_id = k.contact_id AND p.channel = k.channel AND p.topic = k.topic"
-    if engine == "postgres":
-        return (f"SELECT h.* FROM {keys} CROSS JOIN LATERAL (SELECT {columns}"
-                f" FROM preference p WHERE {match} LIMIT 1) AS h")
-    return f"SELECT {columns} FROM {keys} CROSS JOIN preference p WHERE {match}"
-
-
 async def held_preferences(tx: Tx, keys: Collection[tuple[str, str, str]]) -> dict:
     """(contact_id, channel, topic) -> (status, paused_until, updated_at) of those held."""
     if not keys:
         return {}
-    rows = await tx.fetch(held_sql(tx.engine), *rows_arg(tx.engine, list(keys), 3))
+    rows = await tx.fetch(q.many_held_sql(tx.engine), *rows_arg(tx.engine, list(keys), 3))
     return {(r[0], r[1], r[2]): (r[3], r[4], r[5]) for r in rows}
+
+
+async def addresses_held(tx: Tx, keys: Collection[tuple[str, str]]) -> dict:
+    """(contact_id, channel) -> the address keys that contact holds on that channel, for
+    those holding any: the bulk form of `contacts.store.addresses_of`."""
+    held: dict[tuple[str, str], list[str]] = {}
+    if keys:
+        for r in await tx.fetch(q.many_addresses_sql(tx.engine),
+                                *rows_arg(tx.engine, list(keys), 2)):
+            held.setdefault((r[0], r[1]), []).append(r[2])
+    return held
+
+
+async def apply_choices(tx: Tx, changes: Sequence[Change], *, fresh: Collection[str] = (),
+                        now: datetime | None = None) -> list[str]:
+    """`set_preferences`, then the `unsubscribed` suppressions its stops and resumes add or
+    lift (the module's docstring); for each change, CHANGED, UNCHANGED or STALE."""
+    now = now or datetime.now(UTC)
+    outcomes = await set_preferences(tx, changes, fresh=fresh, now=now)
+    choices = [c for c, outcome in zip(changes, outcomes, strict=True)
+               if outcome != STALE and c.action in CHOICES]
+    if not choices:
+        return outcomes
+    held = await addresses_held(tx, {(c.contact_id, c.channel) for c in choices
+                                     if c.address_keys is None})
+    last: dict[tuple[str, str, str], tuple[bool, str]] = {}  # (channel, topic, key): the last
+    for c in choices:
+        keys = held.get((c.contact_id, c.channel), ()) if c.address_keys is None \
+            else c.address_keys
+        for key in keys:
+            last[(c.channel, c.topic, key)] = (c.action in STOP_ACTIONS, c.proof.source)
+    groups: dict[tuple[str, str, bool, str], list[str]] = {}
+    for (channel, topic, key), (stop, source) in last.items():
+        groups.setdefault((channel, topic, stop, source), []).append(key)
+    for (channel, topic, stop, source), keys in groups.items():
+        write = add_suppressions if stop else remove_suppressions
+        await write(tx, channel=channel, address_keys=keys, reason=REASON, source=source,
+                    topic=topic, now=now)
+    return outcomes
 
 
 # A change to write: (change, at, status after it, paused_until after it, feed value, detail)
@@ -90,7 +133,7 @@ _Write = tuple
 
 async def set_preferences(tx: Tx, changes: Sequence[Change], *, fresh: Collection[str] = (),
                           now: datetime | None = None) -> list[str]:
-    """Apply the changes in order; for each, CHANGED, UNCHANGED or STALE.
+    """Apply the changes' preferences in order; for each, CHANGED, UNCHANGED or STALE.
 
     `fresh`: contact ids created in this transaction (they hold no preference, so they are not
     looked up)."""
@@ -152,30 +195,10 @@ def _event(c: Change, at: Any, detail: str | None) -> tuple:
             p.user_agent, p.wording_version, p.campaign, p.message_ref, p.api_key_id, detail)
 
 
-EVENT_COLUMNS = ("contact_id", "address_key", "channel", "topic", "action", "source",
-                 "occurred_at", "ip", "user_agent", "wording_version", "campaign", "message_ref",
-                 "api_key_id", "detail")
-INSERT_EVENT = (
-    f"INSERT INTO consent_event ({', '.join(EVENT_COLUMNS)})"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-)
-INSERT_FEED = (
-    "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
-    " occurred_at) VALUES ('preference', 'updated', $1, $2, $3, $4, $5, $6, $7)"
-)
-UPSERT_PREFERENCE = (
-    "INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    " ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,"
-    " paused_until = excluded.paused_until, updated_at = excluded.updated_at,"
-    " seq = excluded.seq"
-)
-
-
 async def _write_sqlite(tx: Tx, writes: list[_Write], now: datetime) -> None:
     # We hold the only write lock: the feed rows get MAX(seq) + 1, + 2, ... in insert order
     # (seq is the rowid, no AUTOINCREMENT), as suppression.store.add_suppressions relies on.
-    before = await tx.fetchval("SELECT COALESCE(MAX(seq), 0) FROM change_feed")
+    before = await tx.fetchval(q.MANY_LAST_SEQ)
     now_text = db_time("sqlite", now)
     events, feed = [], []
     last: dict[tuple, tuple] = {}  # one upsert per preference: its last state and feed row
@@ -185,44 +208,9 @@ async def _write_sqlite(tx: Tx, writes: list[_Write], now: datetime) -> None:
         feed.append((c.channel, c.address_key, c.topic, c.contact_id, value, c.proof.source, at))
         last[(c.contact_id, c.channel, c.topic)] = (
             c.contact_id, c.channel, c.topic, status, db_time("sqlite", until), at, seq)
-    await tx.executemany(INSERT_EVENT, events)
-    await tx.executemany(INSERT_FEED, feed)
-    await tx.executemany(UPSERT_PREFERENCE, list(last.values()))
-
-
-TEMP_TABLE = "consent_many_change"
-TEMP_COLUMNS = ("ord", *EVENT_COLUMNS, "value", "status", "paused_until", "final")
-TEMP_DEFINITION = (
-    "ord integer, contact_id text, address_key text, channel text, topic text, action text,"
-    " source text, occurred_at timestamptz, ip text, user_agent text, wording_version text,"
-    " campaign text, message_ref text, api_key_id integer, detail text, value text,"
-    " status text, paused_until timestamptz, final boolean"
-)
-# Events and feed rows in the changes' order (serial values follow the ORDER BY); each
-# preference once, with its last change (`final`) and that change's feed row (the highest seq).
-PG_APPLY = f"""
-WITH event AS (
-  INSERT INTO consent_event ({', '.join(EVENT_COLUMNS)})
-  SELECT contact_id, address_key, channel, topic, action, source, occurred_at, ip, user_agent,
-         wording_version, campaign, message_ref, api_key_id, CAST(detail AS json)
-    FROM {TEMP_TABLE} ORDER BY ord
-), feed AS (
-  INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,
-                           occurred_at)
-  SELECT 'preference', 'updated', channel, address_key, topic, contact_id, value, source,
-         occurred_at
-    FROM {TEMP_TABLE} ORDER BY ord
-  RETURNING seq, contact_id, channel, topic
-), last AS (
-  SELECT contact_id, channel, topic, MAX(seq) AS seq FROM feed GROUP BY contact_id, channel, topic
-)
-INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)
-SELECT t.contact_id, t.channel, t.topic, t.status, t.paused_until, t.occurred_at, last.seq
-  FROM last JOIN {TEMP_TABLE} t ON t.final AND t.contact_id = last.contact_id
-   AND t.channel = last.channel AND t.topic = last.topic
-ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,
-  paused_until = excluded.paused_until, updated_at = excluded.updated_at, seq = excluded.seq
-"""
+    await tx.executemany(q.MANY_INSERT_EVENT, events)
+    await tx.executemany(q.MANY_INSERT_FEED, feed)
+    await tx.executemany(q.MANY_UPSERT_PREFERENCE, list(last.values()))
 
 
 async def _write_postgres(tx: Tx, writes: list[_Write]) -> None:
@@ -232,5 +220,6 @@ async def _write_postgres(tx: Tx, writes: list[_Write]) -> None:
     last = set(final.values())
     records = [(i, *_event(c, at, detail), value, status, until, i in last)
                for i, (c, at, status, until, value, detail) in enumerate(writes)]
-    await tx.copy_to_temp(TEMP_TABLE, TEMP_DEFINITION, records, TEMP_COLUMNS)
-    await tx.execute(PG_APPLY)
+    await tx.copy_to_temp(q.MANY_TEMP_TABLE, q.MANY_TEMP_DEFINITION, records,
+                          q.MANY_TEMP_COLUMNS)
+    await tx.execute(q.PG_MANY_APPLY)

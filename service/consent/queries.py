@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from service.db.keys import probe
+from service.db.keys import probe, rows_from
 
 
 class StatePart(NamedTuple):
@@ -80,3 +80,98 @@ def state_keyed_sql(engine: str) -> str:
 
 SQLITE_STATE_KEYED_SQL = state_keyed_sql("sqlite")
 PG_STATE_KEYED_SQL = state_keyed_sql("postgres")
+
+
+# -- bulk writes (many.py) ---------------------------------------------------------------------
+# The bulk form of a person's choice (many.apply_choices): preferences with their ledger events
+# and feed rows, for imports. Keyed look-ups are built by service.db.keys and probe the index of
+# the table looked up (tests/contacts/test_import_plans.py checks their plans).
+MANY_PREFERENCE_KEY = ("contact_id", "channel", "topic")
+MANY_ADDRESS_KEY = ("contact_id", "channel")
+
+
+def many_held_sql(engine: str) -> str:
+    """The preferences held for (contact_id, channel, topic) keys: `rows_arg(engine, keys, 3)`.
+    SQLite: the keys, then CROSS JOIN (service.db.keys). PostgreSQL: a LATERAL subquery with
+    LIMIT 1 (the index is unique), never flattened into a hash join over a seq scan, which a
+    plain join of many keys got when the table's statistics were stale."""
+    keys = rows_from(engine, 1, MANY_PREFERENCE_KEY)
+    columns = "p.contact_id, p.channel, p.topic, p.status, p.paused_until, p.updated_at"
+    match = "p.contact_id = k.contact_id AND p.channel = k.channel AND p.topic = k.topic"
+    if engine == "postgres":
+        return (f"SELECT h.* FROM {keys} CROSS JOIN LATERAL (SELECT {columns}"
+                f" FROM preference p WHERE {match} LIMIT 1) AS h")
+    return f"SELECT {columns} FROM {keys} CROSS JOIN preference p WHERE {match}"
+
+
+def many_addresses_sql(engine: str) -> str:
+    """(contact_id, channel, address_key) of the addresses held for (contact_id, channel) keys:
+    `rows_arg(engine, keys, 2)`. PostgreSQL: a LATERAL subquery kept apart by `OFFSET 0` (a
+    subquery that may return many rows would otherwise be pulled up into a plain join, which
+    stale statistics can turn into a scan of the table), so each key probes the
+    (contact_id, channel) index."""
+    keys = rows_from(engine, 1, MANY_ADDRESS_KEY)
+    match = "a.contact_id = k.contact_id AND a.channel = k.channel"
+    if engine == "postgres":
+        return (f"SELECT h.* FROM {keys} CROSS JOIN LATERAL (SELECT a.contact_id, a.channel,"
+                f" a.address_key FROM address a WHERE {match} OFFSET 0) AS h")
+    return (f"SELECT a.contact_id, a.channel, a.address_key FROM {keys}"
+            f" CROSS JOIN address a WHERE {match}")
+
+
+MANY_EVENT_COLUMNS = ("contact_id", "address_key", "channel", "topic", "action", "source",
+                      "occurred_at", "ip", "user_agent", "wording_version", "campaign",
+                      "message_ref", "api_key_id", "detail")
+MANY_INSERT_EVENT = (
+    f"INSERT INTO consent_event ({', '.join(MANY_EVENT_COLUMNS)})"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+)
+MANY_INSERT_FEED = (
+    "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
+    " occurred_at) VALUES ('preference', 'updated', $1, $2, $3, $4, $5, $6, $7)"
+)
+MANY_UPSERT_PREFERENCE = (
+    "INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,"
+    " paused_until = excluded.paused_until, updated_at = excluded.updated_at,"
+    " seq = excluded.seq"
+)
+# SQLite: the feed's high-water mark; the writer holds the only write lock, so the rows it
+# inserts next get MAX(seq) + 1, + 2, ... in insert order (seq is the rowid).
+MANY_LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM change_feed"
+
+# PostgreSQL: the changes are COPYed into a temporary table, then one statement writes the
+# events and feed rows in the changes' order (serial values follow the ORDER BY) and each
+# preference once, with its last change (`final`) and that change's feed row (the highest seq).
+MANY_TEMP_TABLE = "consent_many_change"
+MANY_TEMP_COLUMNS = ("ord", *MANY_EVENT_COLUMNS, "value", "status", "paused_until", "final")
+MANY_TEMP_DEFINITION = (
+    "ord integer, contact_id text, address_key text, channel text, topic text, action text,"
+    " source text, occurred_at timestamptz, ip text, user_agent text, wording_version text,"
+    " campaign text, message_ref text, api_key_id integer, detail text, value text,"
+    " status text, paused_until timestamptz, final boolean"
+)
+PG_MANY_APPLY = f"""
+WITH event AS (
+  INSERT INTO consent_event ({', '.join(MANY_EVENT_COLUMNS)})
+  SELECT contact_id, address_key, channel, topic, action, source, occurred_at, ip, user_agent,
+         wording_version, campaign, message_ref, api_key_id, CAST(detail AS json)
+    FROM {MANY_TEMP_TABLE} ORDER BY ord
+), feed AS (
+  INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,
+                           occurred_at)
+  SELECT 'preference', 'updated', channel, address_key, topic, contact_id, value, source,
+         occurred_at
+    FROM {MANY_TEMP_TABLE} ORDER BY ord
+  RETURNING seq, contact_id, channel, topic
+), last AS (
+  SELECT contact_id, channel, topic, MAX(seq) AS seq FROM feed GROUP BY contact_id, channel, topic
+)
+INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)
+SELECT t.contact_id, t.channel, t.topic, t.status, t.paused_until, t.occurred_at, last.seq
+  FROM last JOIN {MANY_TEMP_TABLE} t ON t.final AND t.contact_id = last.contact_id
+   AND t.channel = last.channel AND t.topic = last.topic
+ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,
+  paused_until = excluded.paused_until, updated_at = excluded.updated_at, seq = excluded.seq
+"""

@@ -2,9 +2,11 @@
 
 One keyed look-up of the contacts by external_ref and one of the addresses, the matching rules
 of `contacts.logic.upsert_contact` applied in Python, multi-row inserts (COPY on PostgreSQL),
-and the consents through `consent.many.set_preferences` (the rules of
-`consent.ledger.set_preference`, source `import`). A row whose consent is older than the
-preference already held is skipped, so an old list can never undo a newer opt-out.
+and the consents through `consent.many.apply_choices` (the meaning of
+`consent.choice.apply_choice`, source `import`): an opted_out row also adds an `unsubscribed`
+suppression to each address its contact holds on the channel, an opted_in row lifts exactly
+those. A row whose consent is older than the preference already held is skipped, so an old list
+can never undo a newer opt-out.
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.consent.ledger import Tx
-from service.consent.many import STALE, UNCHANGED, Change, db_time, set_preferences
+from service.consent.many import (
+    CHOICES,
+    STALE,
+    UNCHANGED,
+    Change,
+    addresses_held,
+    apply_choices,
+    db_time,
+)
 from service.contacts import queries as q
 from service.contacts.import_rows import Row
 from service.contacts.logic import HELD_ELSEWHERE
@@ -91,7 +101,9 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
     `contacts.logic.upsert_contact` (matched by external_ref first, then by any address; an
     address held by another contact rejects the row before anything of it is written; a
     matched contact takes the external_ref only when it has none) and, for the consents, of
-    `consent.ledger.set_preference` (through `consent.many.set_preferences`)."""
+    `consent.choice.apply_choice` (through `consent.many.apply_choices`): a stop or resume
+    concerns the addresses its contact holds on the channel as of its row, as if the rows
+    were written one by one."""
     engine = tx.engine
     if not isinstance(batch, Batch):
         batch = prepare_batch(engine, batch)
@@ -114,6 +126,8 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
     touched: set[str] = set()  # existing contacts that got an address
     changes: list[Change] = []
     groups: list[tuple[int, int]] = []  # (first, end) in changes: one row's consent on a channel
+    added: dict[tuple[str, str], list[str]] = {}  # (contact, channel) -> keys added so far
+    earlier: list[Change] = []  # choices of contacts that held addresses before this batch
     for row in batch.rows:
         ref = row.external_ref
         contact = by_ref.get(ref) if ref is not None else None
@@ -138,6 +152,7 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
             for a in row.addresses:
                 holders[(a.channel, a.key)] = contact
                 new_addresses.append((contact, a.channel, a.key, a.normalized, a.given, stamp))
+                added.setdefault((contact, a.channel), []).append(a.key)
         else:
             stats.matched += 1
             if ref is not None and ref_of[contact] is None:
@@ -151,13 +166,22 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
                     holders[(a.channel, a.key)] = contact
                     new_addresses.append((contact, a.channel, a.key, a.normalized, a.given,
                                           stamp))
+                    added.setdefault((contact, a.channel), []).append(a.key)
                     if contact not in new_contacts:
                         touched.add(contact)
         for group in row.consent:
             for change in group:
                 change.contact_id = contact
+                if change.action in CHOICES:
+                    change.address_keys = tuple(added.get((contact, change.channel), ()))
+                    if contact not in new_contacts:
+                        earlier.append(change)
             groups.append((len(changes), len(changes) + len(group)))
             changes.extend(group)
+    if earlier:  # before the inserts: the addresses held before this batch
+        held = await addresses_held(tx, {(c.contact_id, c.channel) for c in earlier})
+        for c in earlier:
+            c.address_keys = (*held.get((c.contact_id, c.channel), ()), *c.address_keys)
     await _insert(tx, "contact", q.CONTACT_COLUMNS, q.INSERT_CONTACT,
                   [tuple(c) for c in new_contacts.values()])
     await _insert(tx, "address", q.ADDRESS_COLUMNS, q.ADD_ADDRESS, new_addresses)
@@ -167,7 +191,7 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
         await tx.executemany(q.TOUCH, [(c, now) for c in touched - set_ref.keys()])
     if not changes:
         return
-    outcomes = await set_preferences(tx, changes, fresh=new_contacts.keys(), now=now)
+    outcomes = await apply_choices(tx, changes, fresh=new_contacts.keys(), now=now)
     for first, end in groups:
         mine = outcomes[first:end]
         if STALE in mine:
@@ -175,7 +199,6 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
         else:
             stats.unchanged += mine.count(UNCHANGED)
             stats.consents += len(mine) - mine.count(UNCHANGED)
-
 
 
 async def _insert(tx: Tx, table: str, columns: Sequence[str], sql: str, rows: list) -> None:

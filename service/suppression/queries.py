@@ -117,3 +117,39 @@ def changes_sql(columns: Sequence[str], limit: int) -> str:
 
 # -- the streamed check (stream.py) ------------------------------------------------------------
 PING = "SELECT 1"  # the database answers: the 200 status line may go out
+
+
+# -- lifting many at once (store.remove_suppressions: an import's opt-ins) ---------------------
+# Each key probes the unique index (channel, address_key, topic, reason) on its own: most keys
+# of an import are new addresses with nothing to lift, so the probe is all most batches pay.
+def lift_sql(engine: str) -> str:
+    """The suppressions of keys ($4) on channel $1, topic $2, for reason $3: (id, address_key,
+    contact_id). SQLite only; PostgreSQL lifts them in the same statement (PG_LIFT_MANY)."""
+    return (f"SELECT s.id, s.address_key, s.contact_id FROM {keys_from(engine, 4)}"
+            f" {probe(engine)} suppression s ON s.channel = $1 AND s.address_key = k.key"
+            " AND s.topic = $2 AND s.reason = $3 ORDER BY s.id")
+
+
+SQLITE_DELETE_MANY = "DELETE FROM suppression WHERE id IN (SELECT value FROM json_each($1))"
+SQLITE_LIFT_FEED = (
+    "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
+    " occurred_at) VALUES ('suppression', 'removed', $1, $2, $3, $4, $5, $6, $7)"
+)
+# PostgreSQL, one statement: a correlated look-up per key (it can only probe the unique index,
+# whatever the planner's estimates), the rows deleted by id, and their feed rows in id order.
+PG_LIFT_MANY = """
+WITH gone AS (
+  DELETE FROM suppression WHERE id = ANY(ARRAY(
+    SELECT (SELECT s.id FROM suppression s WHERE s.channel = CAST($1 AS varchar)
+               AND s.address_key = k.key AND s.topic = CAST($2 AS varchar)
+               AND s.reason = CAST($3 AS varchar))
+      FROM unnest(CAST($4 AS text[])) AS k(key)))
+  RETURNING id, address_key, contact_id
+), feed AS (
+  INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,
+                           occurred_at)
+  SELECT 'suppression', 'removed', $1, address_key, $2, contact_id, $3, $5, $6
+    FROM gone ORDER BY id
+)
+SELECT address_key FROM gone ORDER BY id
+"""

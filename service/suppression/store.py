@@ -112,3 +112,30 @@ async def add_suppressions(
              event.user_agent, event.wording_version, event.campaign, event.message_ref,
              event.api_key_id, event_detail) for key in new if key in contacts])
     return new
+
+
+async def remove_suppressions(
+    tx: Tx, *, channel: str, address_keys: list[str], reason: str, source: str,
+    topic: str | None = None, now: datetime | None = None,
+) -> list[str]:
+    """Lift the suppressions of these keys for (channel, topic, reason) in the caller's
+    transaction, each with its feed row, as remove_suppression does one by one; returns the
+    keys lifted. A fixed few statements per batch, whatever its size. Callers refuse
+    PERMANENT_REASONS."""
+    now = now or datetime.now(UTC)
+    topic_value = topic or WHOLE_CHANNEL
+    keys = sorted(set(address_keys))
+    if not keys:
+        return []
+    await tx.lock_feed()
+    if tx.engine == "postgres":
+        rows = await tx.fetch(q.PG_LIFT_MANY, channel, topic_value, reason, keys, source, now)
+        return [row[0] for row in rows]
+    found = await tx.fetch(q.lift_sql(tx.engine), channel, topic_value, reason,
+                           keys_arg(tx.engine, keys))
+    if not found:
+        return []
+    await tx.execute(q.SQLITE_DELETE_MANY, json.dumps([row[0] for row in found]))
+    await tx.executemany(q.SQLITE_LIFT_FEED, [
+        (channel, row[1], topic_value, row[2], reason, source, now) for row in found])
+    return [row[1] for row in found]

@@ -6,12 +6,14 @@ scan). The statements are the importer's own (issue 13)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
-from service.consent import many
+from service.consent import queries as cq
 from service.contacts.queries import contacts_by_ref_sql, holders_sql
 from service.db.keys import keys_arg, rows_arg
+from service.suppression.queries import PG_LIFT_MANY, lift_sql
 from tests.db.plans import assert_indexed, fake_key, fill
 
 KEYS = 1000  # a batch's worth, against fill()'s 10,000 rows
@@ -32,7 +34,7 @@ async def test_holders_of_addresses_probe_the_channel_and_key_index(db):
 async def test_preferences_held_probe_the_contact_channel_topic_index(db):
     await fill(db)
     keys = [(f"c{i * 5}", "email", "") for i in range(KEYS)] + [("c1", "sms", "news")]
-    await assert_indexed(db, many.held_sql(db.engine), *rows_arg(db.engine, keys, 3))
+    await assert_indexed(db, cq.many_held_sql(db.engine), *rows_arg(db.engine, keys, 3))
 
 
 async def test_the_postgresql_consent_write_reads_only_its_own_batch(db):
@@ -40,7 +42,24 @@ async def test_the_postgresql_consent_write_reads_only_its_own_batch(db):
         pytest.skip("SQLite writes with executemany: no join")
     await fill(db)
     async with db.transaction() as tx:  # the temporary table lives on this connection
-        await tx.copy_to_temp(many.TEMP_TABLE, many.TEMP_DEFINITION, [], many.TEMP_COLUMNS)
-        plan = "\n".join(row[0] for row in await tx.fetch("EXPLAIN " + many.PG_APPLY))
-    scanned = set(re.findall(r"Seq Scan on (\w+)", plan)) - {many.TEMP_TABLE, "t"}
+        await tx.copy_to_temp(cq.MANY_TEMP_TABLE, cq.MANY_TEMP_DEFINITION, [],
+                              cq.MANY_TEMP_COLUMNS)
+        plan = "\n".join(row[0] for row in await tx.fetch("EXPLAIN " + cq.PG_MANY_APPLY))
+    scanned = set(re.findall(r"Seq Scan on (\w+)", plan)) - {cq.MANY_TEMP_TABLE, "t"}
     assert not scanned, plan
+
+
+async def test_addresses_of_contacts_probe_the_contact_channel_index(db):
+    await fill(db)
+    keys = [(f"c{i * 5}", "email") for i in range(KEYS)] + [("c1", "sms")]
+    await assert_indexed(db, cq.many_addresses_sql(db.engine), *rows_arg(db.engine, keys, 2))
+
+
+async def test_lifting_suppressions_probes_the_unique_index(db):
+    await fill(db)
+    keys = keys_arg(db.engine, [fake_key(i * 7) for i in range(KEYS)] + ["f" * 64])
+    if db.is_sqlite:
+        await assert_indexed(db, lift_sql(db.engine), "email", "", "unsubscribed", keys)
+    else:  # EXPLAIN does not run the DELETE
+        await assert_indexed(db, PG_LIFT_MANY, "email", "", "unsubscribed", keys, "import",
+                             datetime.now(UTC))
