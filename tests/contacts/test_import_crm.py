@@ -78,7 +78,11 @@ async def test_a_crm_export_imports_every_address_and_consent(rt, db, cli):
         ("email", "opt_in", "import"), ("sms", "opt_in", "import"),
         ("email", "opt_out", "import")]
     assert all(e["address_key"] for e in events)
-    assert await count(db, "change_feed") == 3
+    feed = await db.fetch("SELECT kind, op, address_key, value FROM change_feed"
+                          " WHERE kind = 'suppression'")
+    bob = rt.parse_address("email", "bob@example.com")[1]
+    assert [tuple(f) for f in feed] == [("suppression", "added", bob, "unsubscribed")]
+    assert await count(db, "change_feed") == 3 + 1
     stored = await everything(db)
     for name in ("Annabel", "Smithson", "Bartholomew", "Jonesy", "Cressida", "Brownlow"):
         assert name not in stored
@@ -165,9 +169,10 @@ async def test_duplicate_rows_in_one_batch_make_one_contact(rt, db):
     assert await db.fetchval("SELECT status FROM preference") == "opted_out"
     actions = await db.fetch("SELECT action FROM consent_event ORDER BY id")
     assert [a["action"] for a in actions] == ["opt_in", "opt_out"]
-    feed = await db.fetch("SELECT seq, value FROM change_feed ORDER BY seq")
-    assert [f["value"] for f in feed] == ["opted_in", "opted_out"]
-    assert await db.fetchval("SELECT seq FROM preference") == feed[-1]["seq"]
+    feed = await db.fetch("SELECT seq, kind, value FROM change_feed ORDER BY seq")
+    assert [(f["kind"], f["value"]) for f in feed] == [
+        ("preference", "opted_in"), ("preference", "opted_out"), ("suppression", "unsubscribed")]
+    assert await db.fetchval("SELECT seq FROM preference") == feed[1]["seq"]
 
 
 async def test_a_row_older_than_the_preference_held_is_skipped(rt, db):
@@ -252,12 +257,16 @@ async def test_an_import_larger_than_a_transaction_ends_with_every_row(rt, db):
     assert (stats.rows, stats.created, stats.matched, stats.consents, stats.rejected) == (
         520, 400, 120, 520, 0)
     assert await count(db, "contact") == 400 and await count(db, "address") == 400
-    assert await count(db, "consent_event") == 520 and await count(db, "change_feed") == 520
+    assert await count(db, "consent_event") == 520
+    assert await count(db, "change_feed") == 520 + 120  # the opt-outs' suppressions
+    assert await db.fetchval("SELECT COUNT(*) FROM suppression WHERE reason = 'unsubscribed'"
+                             " AND source = 'import'") == 120
     assert await db.fetchval("SELECT COUNT(*) FROM preference WHERE status = 'opted_out'") == 120
     # every preference names the last feed row of its (contact, channel, topic)
     assert await db.fetchval(
         "SELECT COUNT(*) FROM preference p WHERE p.seq <> (SELECT MAX(f.seq) FROM change_feed f"
-        " WHERE f.contact_id = p.contact_id AND f.channel = p.channel AND f.topic = p.topic)") == 0
+        " WHERE f.kind = 'preference' AND f.contact_id = p.contact_id"
+        " AND f.channel = p.channel AND f.topic = p.topic)") == 0
     seqs = [r["seq"] for r in await db.fetch("SELECT seq FROM change_feed ORDER BY seq")]
     events = [r["id"] for r in await db.fetch("SELECT id FROM consent_event ORDER BY id")]
-    assert len(set(seqs)) == 520 and len(set(events)) == 520
+    assert len(set(seqs)) == 640 and len(set(events)) == 520
