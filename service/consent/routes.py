@@ -56,9 +56,7 @@ async def put_preferences(rt: RT, request: Request, contact_id: FromPath[str],
     now = datetime.now(UTC)
     changes = await logic.plan_changes(rt.db, rt.topics, data.preferences, now)
     proof = proof_of(request, data)
-    async with rt.db.transaction() as tx:
-        changed = await logic.apply_changes(tx, contact_id, changes, proof, now)
-        prefs = await logic.preferences_of(tx, contact_id)
+    changed, prefs = await logic.save_changes(rt.db, contact_id, changes, proof, now)
     return PreferencesOut(contact_id=contact_id, preferences=prefs, changed=changed)
 
 
