@@ -25,9 +25,7 @@ async def upsert_contact(rt: RT, data: JSONBody[ContactUpsert]) -> Response[Cont
     that cannot be used, 409 when an address belongs to another contact; nothing is written
     then."""
     addresses = logic.parse_addresses(rt.parse_address, data.addresses, "addresses")
-    async with rt.db.transaction() as tx:
-        contact_id, created = await logic.upsert_contact(tx, data.external_ref, addresses)
-        contact = await logic.get_contact(tx, contact_id)
+    contact, created = await logic.save_contact(rt.db, data.external_ref, addresses)
     return Response(ContactOut(**contact), status_code=201 if created else 200)
 
 
@@ -67,11 +65,9 @@ async def update_contact(rt: RT, contact_id: FromPath[str],
     address another contact holds is a 409; nothing is written then."""
     add = logic.parse_addresses(rt.parse_address, data.add_addresses, "add_addresses")
     remove = logic.parse_addresses(rt.parse_address, data.remove_addresses, "remove_addresses")
-    async with rt.db.transaction() as tx:
-        await logic.update_contact(tx, contact_id, add=add, remove=remove,
-                                   external_ref=data.external_ref,
-                                   set_external_ref="external_ref" in data.model_fields_set)
-        contact = await logic.get_contact(tx, contact_id)
+    contact = await logic.change_contact(
+        rt.db, contact_id, add=add, remove=remove, external_ref=data.external_ref,
+        set_external_ref="external_ref" in data.model_fields_set)
     return ContactOut(**contact)
 
 

@@ -25,7 +25,6 @@ from service.i18n import negotiate
 from service.pages import render
 from service.privacy import logic, proof
 from service.privacy import schemas as s
-from service.privacy.erasure import remove_person
 from service.runtime import RT, Runtime
 from service.security import links as signed
 from service.security.links import Link
@@ -199,9 +198,7 @@ async def perform(rt: RT, request: Request, link: Link) -> Response:
         export = await logic.export_contact(rt.db, link.contact_id)
         return Response(export.model_dump_json(indent=2), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="my-data.json"'})
-    async with rt.db.transaction() as tx:
-        removal = await remove_person(tx, link.contact_id, why="request",
-                                      source="preference_centre")
+    removal = await logic.erase_own(rt.db, link.contact_id)
     if removal is None:
         return _gone(request, rt)
     log.info("contact %s erased on its own request (%d addresses)", link.contact_id,
