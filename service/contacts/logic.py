@@ -2,8 +2,9 @@
 
 Every function that writes takes the caller's transaction and raises `InputError`/`Conflict`
 before its first write, so a caller may catch a refusal and go on in the same transaction (the
-importer does); `save_contact` and `change_contact` are the API's, each its own transaction. Addresses are parsed before any transaction starts (`parse_addresses`). The
-statements are in service/contacts/queries.py.
+importer does); `save_contact` and `change_contact` are the API's, each its own transaction.
+Addresses are parsed before any transaction starts (`parse_addresses`). The statements are in
+service/contacts/queries.py.
 """
 
 from __future__ import annotations
