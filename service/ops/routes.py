@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import MediaType, Response, get
 
 from service.db.migrate import pending_migrations
+from service.ops import queries as q
 from service.runtime import RT
 
 
@@ -18,7 +19,7 @@ def healthz() -> str:
 async def readyz(rt: RT) -> Response[dict]:
     """Ready: the database answers and every migration is applied."""
     try:
-        await rt.db.fetchval("SELECT 1")
+        await rt.db.fetchval(q.PING)
         pending = await pending_migrations(rt.db)
     except Exception as exc:  # any failure to reach the database means not ready
         return Response({"ready": False, "error": f"database unreachable: {type(exc).__name__}"},
