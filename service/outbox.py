@@ -17,6 +17,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from service.capabilities import collect
 from service.consent.ledger import Tx
 from service.runtime import Runtime
 
@@ -62,8 +63,6 @@ async def claim(rt: Runtime, limit: int = BATCH) -> list[Any]:
 
 async def run_once(rt: Runtime, senders: dict | None = None) -> int:
     """Deliver what is due; returns how many jobs were tried."""
-    from service.discovery import collect
-
     senders = senders if senders is not None else collect("senders", "SENDERS")
     jobs = sorted(await claim(rt), key=lambda job: job["id"])
     for job in jobs:
@@ -114,8 +113,6 @@ async def _failed(rt: Runtime, job: Any, exc: Exception) -> None:
 
 
 async def outbox_loop(rt: Runtime, idle_seconds: float = 0.5) -> None:
-    from service.discovery import collect
-
     senders = collect("senders", "SENDERS")
     while True:
         try:

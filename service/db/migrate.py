@@ -23,6 +23,7 @@ def expected_migration_ids() -> set[str]:
 async def run_migrations() -> bool:
     """Apply every pending migration to the database of the current settings."""
     os.environ.setdefault("PICCOLO_CONF", "service.db.piccolo_conf")
+    # Piccolo's migration machinery reads PICCOLO_CONF on import: after it is set, and only here
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     result = await run_forwards(app_name="service")

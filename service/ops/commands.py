@@ -8,6 +8,7 @@ import asyncio
 from service.consent.ledger import Proof, set_preference
 from service.contacts.logic import ParsedAddress, upsert_contact
 from service.errors import Conflict
+from service.runtime import with_runtime
 from service.security.tokens import TokenData
 from service.topics.logic import create_topic
 
@@ -64,9 +65,7 @@ async def _seed(rt) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.cli import _with_runtime
-
-    for line in asyncio.run(_with_runtime(_seed)):
+    for line in asyncio.run(with_runtime(_seed)):
         print(line)
     return 0
 
