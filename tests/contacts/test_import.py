@@ -12,6 +12,7 @@ from argparse import Namespace
 import pytest
 
 from service.contacts import commands, import_writes, importer
+from service.progress import Progress
 from tests.conftest import ROOT, cli_env
 
 HEADER = "external_ref,channel,address,topic,status,occurred_at,wording_version,campaign\n"
@@ -91,8 +92,8 @@ async def test_many_batches_from_an_unseekable_stream(rt, db, monkeypatch):
     os.close(write)
     progress_out = io.StringIO()
     with os.fdopen(read, "rb") as stream:
-        stats = await importer.import_contacts(rt, stream,
-                                               progress=importer.Progress(None, progress_out))
+        progress = Progress("import contacts", None, progress_out)
+        stats = await importer.import_contacts(rt, stream, progress=progress)
     assert stats.created == 10 and stats.consents == 10
     assert "10 rows, 0 rejected" in progress_out.getvalue()
     assert await db.fetchval("SELECT COUNT(*) FROM consent_event WHERE source = 'import'") == 10
