@@ -65,7 +65,14 @@ class Record:
 
 def records(binary: IO[bytes]) -> Iterator[Record]:
     """Every row of the file but empty lines, readable or not, with the line it starts on."""
-    reader = csv.reader(text_of(binary))
+    text = text_of(binary)
+    try:
+        yield from _records(csv.reader(text))
+    finally:
+        text.detach()  # the caller's file stays open (a dropped wrapper would close it)
+
+
+def _records(reader: Any) -> Iterator[Record]:
     end = 0  # the last line of the previous record
     while True:
         try:

@@ -43,7 +43,8 @@ class Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()  # a job that failed half-way leaves the terminal as it was, not redrawn
+        if self.tty:  # (off a terminal, rich's stop() would only add an empty line)
+            self.bar.stop()  # a job that failed half-way leaves the terminal as it was
 
     def due(self) -> bool:
         """Whether an update now would be drawn (lets a caller skip formatting its text)."""
