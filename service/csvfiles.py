@@ -69,7 +69,8 @@ def records(binary: IO[bytes]) -> Iterator[Record]:
     try:
         yield from _records(csv.reader(text))
     finally:
-        text.detach()  # the caller's file stays open (a dropped wrapper would close it)
+        if not binary.closed:  # the caller's file stays open (a dropped wrapper would close it)
+            text.detach()
 
 
 def _records(reader: Any) -> Iterator[Record]:
