@@ -18,7 +18,6 @@ import re
 import sys
 from collections.abc import AsyncIterable, Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import IO, Any
 
 from service.progress import Progress
@@ -56,41 +55,33 @@ def text_of(binary: IO[bytes]) -> io.TextIOWrapper:
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="", errors="surrogateescape")
 
 
-@dataclass(slots=True)
-class Record:
-    line: int  # the line the record starts on
-    cells: list[str] | None  # None when the row cannot be read
-    error: str | None = None  # why it cannot be read
-
-
-def records(binary: IO[bytes]) -> Iterator[Record]:
-    """Every row of the file but empty lines, readable or not, with the line it starts on."""
+def records(binary: IO[bytes]) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(line, cells, None) for every row of the file but empty lines, with the line it starts
+    on; (line, None, why) for a row that cannot be read. Plain tuples from one generator: this
+    runs once per row of a 10-15k rows/s import."""
     text = text_of(binary)
+    reader = csv.reader(text)
+    end = 0  # the last line of the previous record
     try:
-        yield from _records(csv.reader(text))
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                line, end = end + 1, max(reader.line_num, end + 1)
+                yield line, None, f"unreadable CSV: {exc}"
+                continue
+            line, end = end + 1, max(reader.line_num, end + 1)
+            if not cells:
+                continue
+            if _NOT_UTF8.search("".join(cells)) is None:
+                yield line, cells, None
+            else:
+                yield line, None, NOT_UTF8
     finally:
         if not binary.closed:  # the caller's file stays open (a dropped wrapper would close it)
             text.detach()
-
-
-def _records(reader: Any) -> Iterator[Record]:
-    end = 0  # the last line of the previous record
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            line, end = end + 1, max(reader.line_num, end + 1)
-            yield Record(line, None, f"unreadable CSV: {exc}")
-            continue
-        line, end = end + 1, max(reader.line_num, end + 1)
-        if not cells:
-            continue
-        if _NOT_UTF8.search("".join(cells)) is not None:
-            yield Record(line, None, NOT_UTF8)
-        else:
-            yield Record(line, cells)
 
 
 def file_size(binary: IO[bytes]) -> int | None:

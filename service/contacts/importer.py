@@ -74,12 +74,11 @@ async def import_contacts(rt: Any, binary: IO[bytes], *, default_channel: str | 
     `mapping`: `parse_mapping(--map options)`. InputError for a header that cannot be
     imported (before anything is written)."""
     rows = records(binary)
-    first = next(rows, None)
-    if first is None:
+    _, header, unreadable = next(rows, (0, [], None))
+    if header is None:
+        raise InputError("header", f"the first line {unreadable}")
+    if not header:
         raise InputError("header", "the file is empty: its first line must name the columns")
-    if first.cells is None:
-        raise InputError("header", f"the first line {first.error}")
-    header = first.cells
     cols = plan_columns(header, mapping, default_channel)
     writer = RejectsFile(rejects)
     writer.start(header)
@@ -88,11 +87,10 @@ async def import_contacts(rt: Any, binary: IO[bytes], *, default_channel: str | 
     parser = RowParser(rt, cols)
     writing: asyncio.Task | None = None  # the batch being written while the next is parsed
     try:
-        for record in rows:
+        for line, cells, unreadable in rows:
             stats.rows += 1
-            line, cells = record.line, record.cells
             if cells is None:
-                _reject(stats, line, record.error, writer, None)
+                _reject(stats, line, unreadable, writer, None)
                 continue
             try:
                 pending.append(await parser.parse(cells, line))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from service.db.engine import Database
-from service.db.piccolo_app import MIGRATIONS_DIR
+
+# Here, not in piccolo_app (which imports Piccolo's app machinery, ~0.1 s): every command loads this
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 _ID = re.compile(r'^ID = "([^"]+)"', re.MULTILINE)
 

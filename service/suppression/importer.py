@@ -131,11 +131,10 @@ async def _import(rt: Runtime, binary: IO[bytes], args, progress: Progress,
         batch, pending = {}, 0
         progress.update(position(binary), _counts(stats, args.dry_run))
 
-    for record in records(binary):
-        line, row = record.line, record.cells
+    for line, row, unreadable in records(binary):
         if row is None:
             stats.rows += 1
-            reject(line, record.error, None)
+            reject(line, unreadable, None)
             continue
         if not any(cell.strip() for cell in row):
             continue
