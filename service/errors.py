@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from typing import Annotated
 
 from litestar import MediaType, Request, Response
@@ -135,8 +136,6 @@ def unavailable_handler(request: Request, exc: Exception) -> Response:
 
 def is_database_error(exc: BaseException) -> bool:
     """Connection-level database failures (not constraint errors)."""
-    import sqlite3
-
     if isinstance(exc, DatabaseUnavailable | ConnectionError | OSError | TimeoutError):
         return True
     if isinstance(exc, sqlite3.OperationalError):
@@ -145,7 +144,7 @@ def is_database_error(exc: BaseException) -> bool:
         return any(part in message for part in (
             "locked", "unable to open", "disk i/o", "readonly", "no such table", "malformed"))
     try:
-        import asyncpg
+        import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
         return isinstance(
             exc,
@@ -161,7 +160,7 @@ def is_database_error(exc: BaseException) -> bool:
 def _is_bad_text(exc: BaseException) -> bool:
     """Text PostgreSQL cannot store (a NUL character, invalid encoding): the caller's input."""
     try:
-        import asyncpg
+        import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
         return isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError
                           | asyncpg.exceptions.UntranslatableCharacterError)
