@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from service.contacts import queries as q
 from service.contacts.import_columns import plan_columns
 from service.contacts.import_rows import Row, RowError, RowParser
 from service.contacts.import_writes import Stats, prepare_batch, write_batch
@@ -123,17 +124,6 @@ async def import_contacts(rt: Any, binary: IO[bytes], *, default_channel: str | 
     return stats
 
 
-EXPORT_SQL = """
-SELECT a.id, c.id AS contact_id, c.external_ref, a.channel, a.normalized, p.topic, p.status,
-       p.paused_until, p.updated_at
-  FROM address a JOIN contact c ON c.id = a.contact_id
-  LEFT JOIN preference p ON p.contact_id = a.contact_id AND p.channel = a.channel
- WHERE a.id IN (SELECT id FROM address WHERE id > $1 AND ($3 = '' OR channel = $3)
-                 ORDER BY id LIMIT $2)
- ORDER BY a.id, p.topic
-"""
-
-
 async def export_contacts(rt: Any, out: IO[str], channel: str | None = None,
                           page: int = 2000) -> int:
     """Every address with its preferences on that channel, in pages (keyset on address id)."""
@@ -143,7 +133,7 @@ async def export_contacts(rt: Any, out: IO[str], channel: str | None = None,
 async def _pages(rt: Any, channel: str | None, page: int) -> AsyncIterator[list[list]]:
     after = 0
     while True:
-        rows = await rt.db.fetch_long(EXPORT_SQL, after, page, channel or "")
+        rows = await rt.db.fetch_long(q.EXPORT_PAGE, after, page, channel or "")
         if not rows:
             return
         yield list(_export_rows(rows))

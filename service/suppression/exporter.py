@@ -19,27 +19,19 @@ from service.contacts.normalize import CHANNELS
 from service.csvfiles import UsageError, open_output, write_pages
 from service.progress import Progress
 from service.runtime import Runtime, with_runtime
+from service.suppression import queries as q
 
 PAGE = 5_000
 COLUMNS = ["channel", "address", "address_key", "topic", "reason", "source", "list_name",
            "created_at"]
 
 
-def _filters(channel: str | None, reason: str | None, args: list) -> str:
-    sql = ""
-    for column, value in (("channel", channel), ("reason", reason)):
-        if value:
-            args.append(value)
-            sql += f" AND s.{column} = ${len(args)}"
-    return sql
-
-
 async def export_suppressions(rt: Runtime, out, channel: str | None, reason: str | None,
                               err=sys.stderr) -> int:
     """Write the CSV to `out` page by page (keyset on id); returns the rows written."""
     count_args: list = []
-    total = int(await rt.db.fetchval("SELECT COUNT(*) FROM suppression s WHERE 1 = 1"
-                                     + _filters(channel, reason, count_args), *count_args))
+    total = int(await rt.db.fetchval(q.export_count_sql(channel, reason, count_args),
+                                     *count_args))
     with Progress("export suppressions", total, err) as progress:
         return await write_pages(out, COLUMNS, _pages(rt, channel, reason), progress, total)
 
@@ -48,12 +40,7 @@ async def _pages(rt: Runtime, channel: str | None, reason: str | None) -> AsyncI
     after = 0
     while True:
         args: list = [after]
-        rows = await rt.db.fetch_long(
-            "SELECT s.id, s.channel, a.normalized, s.address_key, s.topic, s.reason, s.source,"
-            " s.list_name, s.created_at FROM suppression s"
-            " LEFT JOIN address a ON a.channel = s.channel AND a.address_key = s.address_key"
-            f" WHERE s.id > $1{_filters(channel, reason, args)} ORDER BY s.id LIMIT {PAGE}",
-            *args)
+        rows = await rt.db.fetch_long(q.export_page_sql(channel, reason, args, PAGE), *args)
         if not rows:
             return
         yield [[row[1], row[2] or "", row[3], row[4] or "", row[5], row[6], row[7] or "",
