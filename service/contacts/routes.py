@@ -17,7 +17,8 @@ WRITE = {"scope": "contacts:write"}
 TAGS = ["contacts"]
 
 
-@post("/contacts", opt=WRITE, tags=TAGS, status_code=201, summary="Create or match a contact",
+@post("/contacts", operation_id="createContact",
+      opt=WRITE, tags=TAGS, status_code=201, summary="Create or match a contact",
       responses={200: ResponseSpec(ContactOut, description="Matched an existing contact")})
 async def upsert_contact(rt: RT, data: JSONBody[ContactUpsert]) -> Response[ContactOut]:
     """201 with a new contact, or 200 with the contact that already has this `external_ref`
@@ -31,7 +32,7 @@ async def upsert_contact(rt: RT, data: JSONBody[ContactUpsert]) -> Response[Cont
     return Response(ContactOut(**contact), status_code=201 if created else 200)
 
 
-@get("/contacts", opt=READ, tags=TAGS, summary="Find contacts")
+@get("/contacts", operation_id="findContacts", opt=READ, tags=TAGS, summary="Find contacts")
 async def find_contacts(
     rt: RT, external_ref: FromQuery[str | None] = None, channel: FromQuery[str | None] = None,
     address: FromQuery[str | None] = None,
@@ -55,12 +56,14 @@ async def find_contacts(
     return [ContactOut(**c) for c in found]
 
 
-@get("/contacts/{contact_id:str}", opt=READ, tags=TAGS, summary="Read a contact")
+@get("/contacts/{contact_id:str}", operation_id="getContact",
+     opt=READ, tags=TAGS, summary="Read a contact")
 async def get_contact(rt: RT, contact_id: FromPath[str]) -> ContactOut:
     return ContactOut(**await logic.get_contact(rt.db, contact_id))
 
 
-@patch("/contacts/{contact_id:str}", opt=WRITE, tags=TAGS, summary="Update a contact")
+@patch("/contacts/{contact_id:str}", operation_id="updateContact",
+       opt=WRITE, tags=TAGS, summary="Update a contact")
 async def update_contact(rt: RT, contact_id: FromPath[str],
                          data: JSONBody[ContactUpdate]) -> ContactOut:
     """Set or clear (`null`) the external reference; add and remove addresses. Adding an

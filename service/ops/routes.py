@@ -8,13 +8,14 @@ from service.db.migrate import pending_migrations
 from service.runtime import RT
 
 
-@get("/healthz", media_type=MediaType.TEXT, include_in_schema=True, sync_to_thread=False)
+@get("/healthz", operation_id="checkLiveness",
+     media_type=MediaType.TEXT, include_in_schema=True, sync_to_thread=False)
 def healthz() -> str:
     """Alive: the process answers."""
     return "ok"
 
 
-@get("/readyz")
+@get("/readyz", operation_id="checkReadiness")
 async def readyz(rt: RT) -> Response[dict]:
     """Ready: the database answers and every migration is applied."""
     try:

@@ -60,7 +60,8 @@ class _CheckOperation(Operation):
         ]
 
 
-@get("/suppressions/check", opt=READ, tags=TAGS, summary="Check one address",
+@get("/suppressions/check", operation_id="checkSuppression",
+     opt=READ, tags=TAGS, summary="Check one address",
      operation_class=_CheckOperation,
      responses={200: ResponseSpec(CheckResult, description="The send decision")})
 async def check(request: Request) -> ASGIApp:
@@ -97,7 +98,8 @@ class _BulkCheckOperation(Operation):
         })
 
 
-@post("/suppressions/check", opt=READ, tags=TAGS, status_code=200, summary="Check many",
+@post("/suppressions/check", operation_id="checkSuppressions",
+      opt=READ, tags=TAGS, status_code=200, summary="Check many",
       operation_class=_BulkCheckOperation, request_max_body_size=None,
       responses={200: ResponseSpec(BulkCheckResult, description=(
           "JSON body: addresses not listed in `blocked` or `invalid` are allowed. A text or "
@@ -127,7 +129,8 @@ async def check_many(
     return Response(await stream.check_json(rt, body, fresh), media_type=MediaType.JSON)
 
 
-@get("/suppressions", opt=READ, tags=TAGS, summary="List suppressions and follow changes",
+@get("/suppressions", operation_id="listSuppressions",
+     opt=READ, tags=TAGS, summary="List suppressions and follow changes",
      responses={200: ResponseSpec(FeedPage, description="A page of the listing")})
 async def list_suppressions(
     rt: RT,
@@ -151,7 +154,8 @@ async def list_suppressions(
                     media_type=MediaType.JSON)
 
 
-@post("/suppressions", opt=WRITE, tags=TAGS, status_code=200, summary="Add suppressions")
+@post("/suppressions", operation_id="addSuppressions",
+      opt=WRITE, tags=TAGS, status_code=200, summary="Add suppressions")
 async def add_suppressions(
     rt: RT, request: Request, data: JSONBody[SuppressionAdd],
 ) -> SuppressionAddResult:
@@ -164,7 +168,8 @@ async def add_suppressions(
     return SuppressionAddResult(added=added, already=already)
 
 
-@delete("/suppressions/{channel:str}/{address:str}", opt=WRITE, tags=TAGS, status_code=200,
+@delete("/suppressions/{channel:str}/{address:str}", operation_id="removeSuppression",
+        opt=WRITE, tags=TAGS, status_code=200,
         summary="Lift a suppression")
 async def remove_suppression(
     rt: RT, request: Request, channel: FromPath[str], address: FromPath[str],
