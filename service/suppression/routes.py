@@ -8,18 +8,18 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import MediaType, Request, Response, delete, get, post
-from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ASGIApp
 
 from service.errors import InputError
 from service.runtime import RT
 from service.suppression import feed, logic, stream
-from service.suppression.check import JSONAnswer, check_one
+from service.suppression.check import JSONAnswer, check_one, read_check_query
 from service.suppression.schemas import (
+    BULK_CHECK_REQUEST,
+    CHECK_QUERY,
     BulkCheckResult,
     CheckResult,
     FeedPage,
@@ -44,20 +44,11 @@ def _api_key_id(request: Request) -> int | None:
 
 @dataclass
 class _CheckOperation(Operation):
-    """Documents the query parameters the hot-path handler reads itself."""
+    """The query parameters the hot-path handler reads itself, from `CHECK_QUERY`: the same
+    declaration `read_check_query` parses (tests/suppression/test_check_declaration.py)."""
 
     def __post_init__(self) -> None:
-        def query(name: str, required: bool, description: str) -> OpenAPIParameter:
-            return OpenAPIParameter(name=name, param_in=ParamType.QUERY, required=required,
-                                    schema=Schema(type=OpenAPIType.STRING),
-                                    description=description)
-
-        self.parameters = [
-            query("channel", True, "email, sms, phone, fax or post"),
-            query("address", True, "The address, URL-encoded (`+` as `%2B`), or its 64-hex "
-                                   "address key"),
-            query("topic", False, "A topic key; absent: the channel as a whole"),
-        ]
+        self.parameters = [param.openapi() for param in CHECK_QUERY]
 
 
 @get("/suppressions/check", operation_id="checkSuppression",
@@ -70,31 +61,25 @@ async def check(request: Request) -> ASGIApp:
     `channel` and `address` are required; `address` may be the 64-hex address key. Bad input
     is 422. The hot path: it reads the query itself and answers with finished JSON bytes,
     skipping Litestar's parameter parsing, dependency injection and response building (the
-    OpenAPI schema is documented by `_CheckOperation` and `responses`).
+    OpenAPI operation comes from `CHECK_QUERY`, the declaration the parser reads).
     """
-    query = request.query_params
-    channel, address = query.get("channel"), query.get("address")
-    if channel is None or address is None:
-        raise InputError("query.channel" if channel is None else "query.address", "is required")
-    body = await check_one(request.app.state.rt, channel, address, query.get("topic"), request)
+    channel, address, topic = read_check_query(request.query_params)
+    body = await check_one(request.app.state.rt, channel, address, topic, request)
     return JSONAnswer(body)
 
 
 @dataclass
 class _BulkCheckOperation(Operation):
-    """Documents the three body formats the handler reads itself."""
+    """The three body formats the handler reads itself; the JSON one is `BulkCheckRequest`,
+    the struct its decoder reads."""
 
     def __post_init__(self) -> None:
-        text = Schema(type="string", description="One address or address key per line.")
+        text = Schema(type=OpenAPIType.STRING, description="One address or address key a line.")
         self.request_body = RequestBody(required=True, content={
-            "application/json": OpenAPIMediaType(schema=Schema(
-                type="object", required=["channel", "addresses"],
-                properties={"channel": Schema(type="string"),
-                            "topic": Schema(type="string", description="null: whole channel"),
-                            "addresses": Schema(type="array", items=Schema(type="string"))})),
+            "application/json": OpenAPIMediaType(schema=BULK_CHECK_REQUEST),
             "text/plain": OpenAPIMediaType(schema=text),
             NDJSON: OpenAPIMediaType(schema=Schema(
-                type="string", description="One JSON string per line.")),
+                type=OpenAPIType.STRING, description="One JSON string a line.")),
         })
 
 
