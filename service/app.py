@@ -24,6 +24,7 @@ from service.consent import routes as consent_routes
 from service.contacts import routes as contact_routes
 from service.errors import ERROR_RESPONSES, EXCEPTION_HANDLERS, refuse_nul
 from service.mail import routes as mail_routes
+from service.openapi import StrictModelsSchemaPlugin, fix_allow_headers
 from service.ops import routes as ops_routes
 from service.ops.metrics import MetricsMiddleware, metrics
 from service.ops.static import brand_css, static_router
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine,
                                        engine_callback=_no_template_reload),
+        plugins=[StrictModelsSchemaPlugin()],
         openapi_config=OpenAPIConfig(
             title="Preference and unsubscribe service",
             version="1",
@@ -158,4 +160,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
     )
     app.state.rt = rt
+    fix_allow_headers(app)
     return app

@@ -21,6 +21,7 @@ from service.suppression.schemas import (
     BULK_CHECK_REQUEST,
     CHECK_QUERY,
     BulkCheckResult,
+    Channel,
     CheckResult,
     FeedPage,
     Reason,
@@ -92,7 +93,7 @@ class _BulkCheckOperation(Operation):
       ))})
 async def check_many(
     rt: RT, request: Request,
-    channel: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    channel: FromQuery[Channel | None] = None, topic: FromQuery[str | None] = None,
     every_line: Annotated[bool, QueryParameter(name="all", description=(
         "streamed form: a line for every address, allowed ones too"))] = False,
 ) -> Response[BulkCheckResult]:
@@ -121,7 +122,7 @@ async def list_suppressions(
     rt: RT,
     request: Request,
     cursor: FromQuery[str | None] = None,
-    channel: FromQuery[str | None] = None,
+    channel: FromQuery[Channel | None] = None,
     reason: FromQuery[Reason | None] = None,
     topic: Annotated[str | None, QueryParameter(
         description="A topic key; empty: whole-channel suppressions only")] = None,
@@ -157,8 +158,8 @@ async def add_suppressions(
         opt=WRITE, tags=TAGS, status_code=200,
         summary="Lift a suppression")
 async def remove_suppression(
-    rt: RT, request: Request, channel: FromPath[str], address: FromPath[str],
-    reason: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    rt: RT, request: Request, channel: FromPath[Channel], address: FromPath[str],
+    reason: FromQuery[Reason | None] = None, topic: FromQuery[str | None] = None,
     note: Annotated[str | None, QueryParameter(max_length=500)] = None,
 ) -> SuppressionRemoved:
     """Lift the `reason` suppression of an address (or address key), recorded in the change

@@ -20,8 +20,8 @@ from pydantic import BaseModel, Field
 
 from service.consent.decision import SUPPRESSION_REASONS
 from service.contacts.normalize import CHANNELS
+from service.topics.schemas import Channel
 
-Channel = Literal["email", "sms", "phone", "fax", "post"]
 Reason = Literal["hard_bounce", "invalid", "erased", "complaint", "unsubscribed", "manual",
                  "external_list"]
 assert set(Reason.__args__) == set(SUPPRESSION_REASONS)  # kept in step with decide()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 Channel = Literal["email", "sms", "phone", "fax", "post"]
 LegalBasis = Literal["consent", "soft_opt_in", "legitimate_interest"]
@@ -53,7 +53,7 @@ class TopicCreate(BaseModel):
         description="consent: needs a recorded opt-in; soft_opt_in / legitimate_interest: "
                     "allowed until the person opts out.",
     )
-    transactional: bool = Field(
+    transactional: StrictBool = Field(
         default=False, description="Service messages that marketing opt-outs do not stop.")
 
 
@@ -67,7 +67,7 @@ class TopicUpdate(BaseModel):
     description: Text | None = Field(default=None, max_length=2000)
     channels: list[Channel] | None = Field(default=None, min_length=1)
     legal_basis: LegalBasis | None = None
-    transactional: bool | None = None
+    transactional: StrictBool | None = None
 
 
 class TopicOut(BaseModel):

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
+
+# what check_url() accepts: a scheme, a host name or IPv4 address, an optional port and path
+URL_PATTERN = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?([/?#][!-~]*)?$"
 
 
 class EspWebhookResult(BaseModel):
@@ -16,11 +19,13 @@ class EspWebhookResult(BaseModel):
 
 
 class SubscriptionCreate(BaseModel):
-    url: str = Field(max_length=2000, examples=["https://crm.example.com/hooks/preferences"])
-    from_start: bool = Field(False, description="Deliver the whole feed, not only new changes")
+    url: str = Field(max_length=2000, examples=["https://crm.example.com/hooks/preferences"],
+                     pattern=URL_PATTERN, description="An http(s) URL (https in production).")
+    from_start: StrictBool = Field(
+        False, description="Deliver the whole feed, not only new changes")
 
 
-class SubscriptionOut(BaseModel):
+class WebhookSubscription(BaseModel):
     id: int
     url: str
     active: bool
@@ -40,4 +45,9 @@ class SubscriptionCreated(BaseModel):
 
 
 class SubscriptionUpdate(BaseModel):
-    active: bool
+    active: StrictBool
+
+
+# The OpenAPI component is named after the class: `WebhookSubscription`, not a module-prefixed
+# `webhooks_schemas_SubscriptionOut` beside the sign-up's answer. Old name kept for importers.
+SubscriptionOut = WebhookSubscription
