@@ -56,6 +56,10 @@ async def refuse_nul(request: Request) -> None:
 
 # Numbers wider than their column are refused as input (422), not failed on by the driver
 MAX_INT64 = 2**63 - 1  # BIGINT: sequence numbers, ledger ids
+# The bound to document for such ids: JSON readers (and schema validators) compare numbers as
+# doubles, which hold every integer up to 2**53 exactly; 2**63 - 1 reads as 2**63, so values
+# above the real limit looked schema-valid. Ids never come near either.
+MAX_JSON_INT = 2**53
 RowId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]  # SERIAL ids (api keys, webhooks)
 
 

@@ -18,7 +18,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType
 from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
 from service.consent.ledger import Proof
-from service.errors import MAX_INT64
+from service.errors import MAX_JSON_INT
 from service.i18n import negotiate
 from service.pages import render
 from service.privacy import logic, proof
@@ -33,7 +33,7 @@ WRITE = {"scope": "contacts:write"}
 ADMIN = {"scope": "admin"}
 TAGS = ["privacy"]
 Limit = Annotated[int, QueryParameter(ge=1, le=proof.MAX_LIMIT, description="Events per page")]
-After = Annotated[int, QueryParameter(ge=0, le=MAX_INT64,
+After = Annotated[int, QueryParameter(ge=0, le=MAX_JSON_INT,
                                       description="`next_after` of the previous page")]
 Format = Annotated[Literal["json", "html"], QueryParameter(description="html: a printable page")]
 FormBody = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -63,11 +63,11 @@ async def export_contact(rt: RT, contact_id: FromPath[str]) -> s.ContactExport:
 
 
 @get("/contacts/{contact_id:str}/export/ledger.csv", operation_id="exportLedgerCsv",
-     opt=READ, tags=TAGS,
+     opt=READ, tags=TAGS, media_type="text/csv",
      summary="Export a contact's consent ledger as CSV")
 async def export_ledger_csv(rt: RT, contact_id: FromPath[str]) -> Response[str]:
     export = await logic.export_contact(rt.db, contact_id)
-    return Response(logic.ledger_csv(export), media_type="text/csv; charset=utf-8", headers={
+    return Response(logic.ledger_csv(export), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="ledger-{contact_id}.csv"'})
 
 

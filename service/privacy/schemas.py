@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.suppression.schemas import Reason
-from service.topics.schemas import Channel
+from service.topics.schemas import Channel, JSONBool
 
 EXPORT_FORMAT = "prefservice.contact-export"
 EXPORT_SCHEMA_VERSION = 1
@@ -96,7 +96,7 @@ class RestrictionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"restricted": True, "reason": "accuracy contested by the data subject"}]})
 
-    restricted: StrictBool
+    restricted: JSONBool
     reason: str | None = Field(default=None, max_length=500,
                                description="Why; recorded in the ledger event's detail.")
 

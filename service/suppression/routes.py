@@ -159,7 +159,7 @@ async def add_suppressions(
         summary="Lift a suppression")
 async def remove_suppression(
     rt: RT, request: Request, channel: FromPath[Channel], address: FromPath[str],
-    reason: FromQuery[Reason | None] = None, topic: FromQuery[str | None] = None,
+    reason: FromQuery[Reason], topic: FromQuery[str | None] = None,
     note: Annotated[str | None, QueryParameter(max_length=500)] = None,
 ) -> SuppressionRemoved:
     """Lift the `reason` suppression of an address (or address key), recorded in the change

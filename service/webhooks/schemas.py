@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field
+
+from service.topics.schemas import JSONBool
 
 # what check_url() accepts: a scheme, a host name or IPv4 address, an optional port and path
 URL_PATTERN = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?([/?#][!-~]*)?$"
@@ -21,7 +23,7 @@ class EspWebhookResult(BaseModel):
 class SubscriptionCreate(BaseModel):
     url: str = Field(max_length=2000, examples=["https://crm.example.com/hooks/preferences"],
                      pattern=URL_PATTERN, description="An http(s) URL (https in production).")
-    from_start: StrictBool = Field(
+    from_start: JSONBool = Field(
         False, description="Deliver the whole feed, not only new changes")
 
 
@@ -45,7 +47,7 @@ class SubscriptionCreated(BaseModel):
 
 
 class SubscriptionUpdate(BaseModel):
-    active: StrictBool
+    active: JSONBool
 
 
 # The OpenAPI component is named after the class: `WebhookSubscription`, not a module-prefixed
