@@ -95,6 +95,9 @@ def _field(item: dict) -> str:
     return str(item.get("key") or "body")
 
 
+_MISSING = re.compile(r"Missing required (?P<kind>query|header|cookie) parameter '(?P<name>[^']+)'")
+
+
 def validation_handler(_: Request, exc: ValidationException) -> Response:
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [
@@ -102,6 +105,9 @@ def validation_handler(_: Request, exc: ValidationException) -> Response:
         for item in extra
         if isinstance(item, dict)
     ]
+    missing = _MISSING.match(str(exc.detail))
+    if missing and not errors:  # named like the hand-parsed check route names it
+        errors = [{"field": f"{missing['kind']}.{missing['name']}", "message": "is required"}]
     # a body that is not JSON at all is a 400; a body of the wrong shape is a 422
     status = 422 if errors else 400
     detail = "Invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors) \
