@@ -2,7 +2,8 @@
 
 Litestar documents pydantic models without `additionalProperties`, so a client (or
 schemathesis) reads every model as open while those with `extra="forbid"` answer 422 to an
-unknown field. This schema plugin adds `additionalProperties: false` to exactly those.
+unknown field; and without the `pattern` of `Field(pattern=...)`, so a topic key of "" looks
+valid. The schema plugin below adds both.
 """
 
 from __future__ import annotations
@@ -22,9 +23,16 @@ class StrictModelsSchemaPlugin(PydanticSchemaPlugin):
     @classmethod
     def for_pydantic_model(cls, field_definition: Any, schema_creator: Any) -> Schema:
         schema = super().for_pydantic_model(field_definition, schema_creator)
-        config = getattr(field_definition.annotation, "model_config", {}) or {}
+        model = field_definition.annotation
+        config = getattr(model, "model_config", {}) or {}
         if config.get("extra") == "forbid":
             schema.additional_properties = False
+        for name, field in getattr(model, "model_fields", {}).items():
+            pattern = next((m.pattern for m in field.metadata if getattr(m, "pattern", None)),
+                           None)
+            prop = (schema.properties or {}).get(field.alias or name)
+            if pattern and isinstance(prop, Schema):
+                prop.pattern = pattern  # Field(pattern=...): enforced, and now documented
         return schema
 
 

@@ -8,7 +8,14 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from service.contacts import logic
 from service.contacts.normalize import CHANNELS
-from service.contacts.schemas import AddressIn, Channel, ContactOut, ContactUpdate, ContactUpsert
+from service.contacts.schemas import (
+    AddressIn,
+    AddressQuery,
+    Channel,
+    ContactOut,
+    ContactUpdate,
+    ContactUpsert,
+)
 from service.errors import InputError
 from service.runtime import RT
 
@@ -35,7 +42,7 @@ async def upsert_contact(rt: RT, data: JSONBody[ContactUpsert]) -> Response[Cont
 @get("/contacts", operation_id="findContacts", opt=READ, tags=TAGS, summary="Find contacts")
 async def find_contacts(
     rt: RT, external_ref: FromQuery[str | None] = None, channel: FromQuery[Channel | None] = None,
-    address: FromQuery[str | None] = None,
+    address: AddressQuery = None,
 ) -> list[ContactOut]:
     """By `external_ref`, or by `channel` (email, sms, phone, fax, post) and `address` (in any
     spelling); an empty list when none matches."""

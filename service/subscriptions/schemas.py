@@ -4,6 +4,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress
 
+from service.consent.schemas import Source
+
 
 def _text_or_null(value: object) -> object:
     """An IP address is a JSON string, as the schema says: pydantic alone would read `false`
@@ -23,8 +25,7 @@ class SubscriptionIn(BaseModel):
     topics: list[str] = Field(min_length=1, max_length=50, examples=[["newsletter"]])
     wording_version: str = Field(min_length=1, max_length=100, examples=["signup-v3"],
                                  description="The consent text the form showed.")
-    source: str = Field("double_opt_in", max_length=32,
-                        description="Ledger source of the pending consent.")
+    source: Source = Field("double_opt_in", description="Ledger source of the pending consent.")
     ip: Annotated[IPvAnyAddress | None, BeforeValidator(_text_or_null)] = Field(
         None, description="The sign-up form's client address.")
     user_agent: str | None = Field(None, max_length=1000,

@@ -82,6 +82,10 @@ class _BulkCheckOperation(Operation):
             NDJSON: OpenAPIMediaType(schema=Schema(
                 type=OpenAPIType.STRING, description="One JSON string a line.")),
         })
+        if self.responses and "200" in self.responses:  # a text body is answered line by line
+            self.responses["200"].content[NDJSON] = OpenAPIMediaType(schema=Schema(
+                type=OpenAPIType.STRING, description="One JSON object a line, then a summary "
+                                                     "line (docs/suppression.md)."))
 
 
 @post("/suppressions/check", operation_id="checkSuppressions",
