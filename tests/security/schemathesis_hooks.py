@@ -29,6 +29,8 @@ DATA_DEPENDENT = re.compile("|".join([
     r"^preferences\[\d+\]: give status, paused_until",
     r"^external_ref: give external_ref, or channel and address",
     r"^preferences\[\d+\]: this channel and topic appear twice",
+    # a time that must be in the future (the schema knows no "now")
+    r"^preferences\[\d+\]\.paused_until: must be in the future",
     # the NUL guard: no field accepts NUL, not even the name of an undeclared property
     r"NUL character",
 ]))
