@@ -126,7 +126,8 @@ class WordingIn(BaseModel):
     key: str = Field(pattern=WORDING_KEY_PATTERN, description="Immutable; a changed text "
                                                               "needs a new key.")
     text: str = Field(min_length=1, max_length=20_000)
-    language: str = Field(default="en", pattern=LANGUAGE_PATTERN)
+    # the column is VARCHAR(16): a longer tag the pattern allows was a 500 on PostgreSQL
+    language: str = Field(default="en", pattern=LANGUAGE_PATTERN, max_length=16)
 
 
 class WordingOut(BaseModel):
