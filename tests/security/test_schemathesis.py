@@ -42,8 +42,9 @@ ST = [sys.executable, "-m", "schemathesis.cli"]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 
 
-def run_all_checks(base: str, headers: dict[str, str]) -> subprocess.CompletedProcess:
-    """`st run --checks all` over every operation but LAST."""
+def run_all_checks(base: str, headers: dict[str, str], workdir: Path
+                   ) -> subprocess.CompletedProcess:
+    """`st run --checks all` over every operation but LAST (its cache kept in `workdir`)."""
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.security.schemathesis_hooks",
            "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     return subprocess.run(
@@ -54,7 +55,7 @@ def run_all_checks(base: str, headers: dict[str, str]) -> subprocess.CompletedPr
          "--header", f"Authorization: {headers['Authorization']}",
          "--exclude-operation-id", "revokeApiKey", "--workers", "1", "--no-color",
          "--output-sanitize", "false"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=1800)
 
 
 def fuzz_last(base: str, headers: dict[str, str]) -> list[str]:
@@ -84,11 +85,11 @@ def fuzz_last(base: str, headers: dict[str, str]) -> list[str]:
     return failures
 
 
-async def test_every_operation_of_the_schema(settings, db, rt, admin_headers):
+async def test_every_operation_of_the_schema(settings, db, rt, admin_headers, tmp_path):
     await add_topic(db, "newsletter", "Newsletter", channels=("email", "sms"))
     await add_contact(db, rt, "email", "ann@example.com")
     with served(settings) as base:
-        result = await asyncio.to_thread(run_all_checks, base, admin_headers)
+        result = await asyncio.to_thread(run_all_checks, base, admin_headers, tmp_path)
         last = await asyncio.to_thread(fuzz_last, base, admin_headers)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-20000:]
