@@ -21,6 +21,7 @@ from service import background
 from service.apikeys.guard import ApiKeyMiddleware
 from service.capabilities import routes
 from service.errors import ERROR_RESPONSES, EXCEPTION_HANDLERS, refuse_nul
+from service.openapi import StrictModelsSchemaPlugin, fix_allow_headers
 from service.ops import bench_routes
 from service.ops import routes as ops_routes
 from service.ops.metrics import MetricsMiddleware, metrics
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine,
                                        engine_callback=_no_template_reload),
+        plugins=[StrictModelsSchemaPlugin()],
         openapi_config=OpenAPIConfig(
             title="Preference and unsubscribe service",
             version="1",
@@ -136,4 +138,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
     )
     app.state.rt = rt
+    fix_allow_headers(app)
     return app

@@ -57,6 +57,10 @@ async def refuse_nul(request: Request) -> None:
 
 # Numbers wider than their column are refused as input (422), not failed on by the driver
 MAX_INT64 = 2**63 - 1  # BIGINT: sequence numbers, ledger ids
+# The bound to document for such ids: JSON readers (and schema validators) compare numbers as
+# doubles, which hold every integer up to 2**53 exactly; 2**63 - 1 reads as 2**63, so values
+# above the real limit looked schema-valid. Ids never come near either.
+MAX_JSON_INT = 2**53
 RowId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]  # SERIAL ids (api keys, webhooks)
 
 
@@ -92,6 +96,9 @@ def _field(item: dict) -> str:
     return str(item.get("key") or "body")
 
 
+_MISSING = re.compile(r"Missing required (?P<kind>query|header|cookie) parameter '(?P<name>[^']+)'")
+
+
 def validation_handler(_: Request, exc: ValidationException) -> Response:
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [
@@ -99,6 +106,9 @@ def validation_handler(_: Request, exc: ValidationException) -> Response:
         for item in extra
         if isinstance(item, dict)
     ]
+    missing = _MISSING.match(str(exc.detail))
+    if missing and not errors:  # named like the hand-parsed check route names it
+        errors = [{"field": f"{missing['kind']}.{missing['name']}", "message": "is required"}]
     # a body that is not JSON at all is a 400; a body of the wrong shape is a 422
     status = 422 if errors else 400
     detail = "Invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors) \

@@ -82,7 +82,8 @@ async def refresh_outbox_gauges(rt) -> None:
 _METRICS_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 
 
-@get("/metrics", include_in_schema=True, tags=["operations"], media_type=_METRICS_TYPE)
+@get("/metrics", operation_id="getMetrics",
+     include_in_schema=True, tags=["operations"], media_type=_METRICS_TYPE)
 async def metrics(rt: RT) -> Response[bytes]:
     """Prometheus metrics."""
     try:

@@ -9,13 +9,14 @@ from service.ops import queries as q
 from service.runtime import RT
 
 
-@get("/healthz", media_type=MediaType.TEXT, include_in_schema=True, sync_to_thread=False)
+@get("/healthz", operation_id="checkLiveness",
+     media_type=MediaType.TEXT, include_in_schema=True, sync_to_thread=False)
 def healthz() -> str:
     """Alive: the process answers."""
     return "ok"
 
 
-@get("/readyz")
+@get("/readyz", operation_id="checkReadiness")
 async def readyz(rt: RT) -> Response[dict]:
     """Ready: the database answers and every migration is applied."""
     try:

@@ -29,7 +29,8 @@ from service.subscriptions.signup import subscribe
 CONFIRM_WORDING = "confirm-page-1"  # the confirmation page's button text, recorded as proof
 
 
-@post("/subscriptions", opt={"scope": "contacts:write"}, status_code=202,
+@post("/subscriptions", operation_id="createSubscription",
+      opt={"scope": "contacts:write"}, status_code=202,
       tags=["subscriptions"])
 async def create_subscription(request: Request, rt: RT,
                               data: JSONBody[SubscriptionIn]) -> SubscriptionOut:
