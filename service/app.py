@@ -18,17 +18,14 @@ from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
 from service import background
-from service.apikeys import routes as apikey_routes
 from service.apikeys.guard import ApiKeyMiddleware
-from service.consent import routes as consent_routes
-from service.contacts import routes as contact_routes
+from service.capabilities import routes
 from service.errors import ERROR_RESPONSES, EXCEPTION_HANDLERS, refuse_nul
-from service.mail import routes as mail_routes
+from service.openapi import StrictModelsSchemaPlugin, fix_allow_headers
+from service.ops import bench_routes
 from service.ops import routes as ops_routes
 from service.ops.metrics import MetricsMiddleware, metrics
 from service.ops.static import brand_css, static_router
-from service.preferences import routes as preference_routes
-from service.privacy import routes as privacy_routes
 from service.runtime import build_runtime
 from service.security.headers import SecurityHeadersMiddleware
 from service.security.links import EXCEPTION_HANDLERS as LINK_ERRORS
@@ -38,33 +35,15 @@ from service.security.ratelimit import (
     api_key_or_ip,
 )
 from service.settings import Settings, get_settings, log_level
-from service.subscriptions import routes as subscription_routes
-from service.suppression import routes as suppression_routes
-from service.topics import routes as topic_routes
-from service.unsubscribe import routes as unsubscribe_routes
-from service.webhooks import routes as webhook_routes
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-CAPABILITIES = [
-    apikey_routes,
-    topic_routes,
-    contact_routes,
-    consent_routes,
-    suppression_routes,
-    unsubscribe_routes,
-    preference_routes,
-    subscription_routes,
-    mail_routes,
-    privacy_routes,
-    webhook_routes,
-]
 log = logging.getLogger("service")
 
 
 def _stores(settings: Settings) -> dict:
     """Rate-limit counters in Redis when REDIS_URL is set (shared by every instance)."""
     if settings.redis_url:
-        from litestar.stores.redis import RedisStore
+        from litestar.stores.redis import RedisStore  # needs the redis client: only when used
 
         return {name: RedisStore.with_client(url=settings.redis_url, namespace=name)
                 for name in ("rate_limit_api", "rate_limit_pages")}
@@ -93,12 +72,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await background.stop(rt)
             await rt.db.close()
 
-    api_handlers = [h for cap in CAPABILITIES for h in getattr(cap, "api_routes", [])]
-    page_handlers = [h for cap in CAPABILITIES for h in getattr(cap, "page_routes", [])]
+    # every capability's handlers, from the registry the CLI reads too (service.capabilities)
+    api_handlers = routes("api_routes")
+    page_handlers = routes("page_routes")
     if settings.bench_routes:
-        from service.ops.bench_routes import route_handlers as bench_handlers
-
-        api_handlers.extend(bench_handlers)
+        api_handlers.extend(bench_routes.route_handlers)
     for handler in api_handlers:  # the error answers every /v1 operation may give, documented
         handler.responses = {**ERROR_RESPONSES, **(handler.responses or {})}
     api = Router(path="/v1", route_handlers=api_handlers, middleware=[ApiKeyMiddleware()],
@@ -146,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         template_config=TemplateConfig(directory=TEMPLATES_DIR, engine=JinjaTemplateEngine,
                                        engine_callback=_no_template_reload),
+        plugins=[StrictModelsSchemaPlugin()],
         openapi_config=OpenAPIConfig(
             title="Preference and unsubscribe service",
             version="1",
@@ -159,4 +138,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
     )
     app.state.rt = rt
+    fix_allow_headers(app)
     return app

@@ -7,6 +7,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from service.capabilities import collect
+from service.outbox import outbox_loop
 from service.runtime import Runtime
 
 log = logging.getLogger("service.background")
@@ -14,9 +16,6 @@ log = logging.getLogger("service.background")
 def loops() -> dict[str, Callable[[Runtime], Awaitable[None]]]:
     """name -> coroutine function looping until cancelled: the outbox, plus the LOOPS dict of
     every `service/<capability>/jobs.py`."""
-    from service.discovery import collect
-    from service.outbox import outbox_loop
-
     return {"outbox": outbox_loop, **collect("jobs", "LOOPS")}
 
 

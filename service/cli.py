@@ -9,33 +9,31 @@ import os
 import sys
 from collections.abc import Callable
 
+from service import background
+from service.apikeys.logic import (
+    ScopeError,
+    create_api_key,
+    list_api_keys,
+    parse_scopes,
+    revoke_api_key,
+)
+from service.capabilities import collect
+from service.db.migrate import run_migrations
+from service.runtime import with_runtime
 from service.settings import ConfigError, get_settings, log_level
 
 # name -> (add_arguments, run(args) -> exit code), gathered from the capabilities.
 EXTRA_COMMANDS: dict[str, tuple[Callable, Callable]] = {}
 
 
-async def _with_runtime(fn, *args):
-    from service.runtime import build_runtime
-
-    rt = build_runtime(get_settings())
-    await rt.db.open()
-    try:
-        return await fn(rt, *args)
-    finally:
-        await rt.db.close()
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from service.db.migrate import run_migrations
-
     get_settings()
     os.environ.setdefault("PICCOLO_CONF", "service.db.piccolo_conf")
     return 0 if asyncio.run(run_migrations()) else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # the web server: loaded by `serve` only, other commands start faster
 
     get_settings()  # refuse to start with a bad configuration before forking workers
     uvicorn.run(
@@ -53,8 +51,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the background loops (outbox, retention, ...) without the web server."""
-    from service import background
-
     async def run(rt):
         background.start(rt)
         try:
@@ -62,19 +58,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         finally:
             await background.stop(rt)
 
-    asyncio.run(_with_runtime(run))
+    asyncio.run(with_runtime(run))
     return 0
 
 
 def cmd_api_key(args: argparse.Namespace) -> int:
-    from service.apikeys.logic import (
-        ScopeError,
-        create_api_key,
-        list_api_keys,
-        parse_scopes,
-        revoke_api_key,
-    )
-
     if args.action == "create":
         if not args.name:
             print("error: --name is required", file=sys.stderr)
@@ -88,13 +76,13 @@ def cmd_api_key(args: argparse.Namespace) -> int:
         async def create(rt):
             return await create_api_key(rt.db, args.name, scopes)
 
-        key_id, secret = asyncio.run(_with_runtime(create))
+        key_id, secret = asyncio.run(with_runtime(create))
         print(f"Created API key {key_id} '{args.name}' with scopes: {' '.join(scopes)}")
         print("Store this key now; it is not shown again:")
         print(secret)
         return 0
     if args.action == "list":
-        rows = asyncio.run(_with_runtime(lambda rt: list_api_keys(rt.db)))
+        rows = asyncio.run(with_runtime(lambda rt: list_api_keys(rt.db)))
         for r in rows:
             state = "revoked" if r["revoked_at"] else "active"
             print(f"{r['id']}\t{r['name']}\tpsk_{r['prefix']}_…\t{' '.join(r['scopes'])}\t{state}"
@@ -104,7 +92,7 @@ def cmd_api_key(args: argparse.Namespace) -> int:
         if args.id is None:
             print("error: --id is required", file=sys.stderr)
             return 2
-        done = asyncio.run(_with_runtime(lambda rt: revoke_api_key(rt.db, args.id)))
+        done = asyncio.run(with_runtime(lambda rt: revoke_api_key(rt.db, args.id)))
         print("revoked" if done else "no active key with that id")
         return 0 if done else 1
     return 2
@@ -143,8 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_extra_commands() -> None:
     """Each `service/<capability>/commands.py` may define COMMANDS:
     name -> (add_arguments(parser), run(args) -> exit code)."""
-    from service.discovery import collect
-
     EXTRA_COMMANDS.update(collect("commands", "COMMANDS"))
 
 

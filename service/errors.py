@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from typing import Annotated
 
 from litestar import MediaType, Request, Response
@@ -56,6 +57,10 @@ async def refuse_nul(request: Request) -> None:
 
 # Numbers wider than their column are refused as input (422), not failed on by the driver
 MAX_INT64 = 2**63 - 1  # BIGINT: sequence numbers, ledger ids
+# The bound to document for such ids: JSON readers (and schema validators) compare numbers as
+# doubles, which hold every integer up to 2**53 exactly; 2**63 - 1 reads as 2**63, so values
+# above the real limit looked schema-valid. Ids never come near either.
+MAX_JSON_INT = 2**53
 RowId = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]  # SERIAL ids (api keys, webhooks)
 
 
@@ -91,6 +96,9 @@ def _field(item: dict) -> str:
     return str(item.get("key") or "body")
 
 
+_MISSING = re.compile(r"Missing required (?P<kind>query|header|cookie) parameter '(?P<name>[^']+)'")
+
+
 def validation_handler(_: Request, exc: ValidationException) -> Response:
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [
@@ -98,6 +106,9 @@ def validation_handler(_: Request, exc: ValidationException) -> Response:
         for item in extra
         if isinstance(item, dict)
     ]
+    missing = _MISSING.match(str(exc.detail))
+    if missing and not errors:  # named like the hand-parsed check route names it
+        errors = [{"field": f"{missing['kind']}.{missing['name']}", "message": "is required"}]
     # a body that is not JSON at all is a 400; a body of the wrong shape is a 422
     status = 422 if errors else 400
     detail = "Invalid request: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors) \
@@ -135,8 +146,6 @@ def unavailable_handler(request: Request, exc: Exception) -> Response:
 
 def is_database_error(exc: BaseException) -> bool:
     """Connection-level database failures (not constraint errors)."""
-    import sqlite3
-
     if isinstance(exc, DatabaseUnavailable | ConnectionError | OSError | TimeoutError):
         return True
     if isinstance(exc, sqlite3.OperationalError):
@@ -145,7 +154,7 @@ def is_database_error(exc: BaseException) -> bool:
         return any(part in message for part in (
             "locked", "unable to open", "disk i/o", "readonly", "no such table", "malformed"))
     try:
-        import asyncpg
+        import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
         return isinstance(
             exc,
@@ -161,7 +170,7 @@ def is_database_error(exc: BaseException) -> bool:
 def _is_bad_text(exc: BaseException) -> bool:
     """Text PostgreSQL cannot store (a NUL character, invalid encoding): the caller's input."""
     try:
-        import asyncpg
+        import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
         return isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError
                           | asyncpg.exceptions.UntranslatableCharacterError)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service import outbox_queries as q
+from service.capabilities import collect
 from service.consent.ledger import Tx
 from service.runtime import Runtime
 
@@ -51,8 +52,6 @@ async def claim(rt: Runtime, limit: int = BATCH) -> list[Any]:
 
 async def run_once(rt: Runtime, senders: dict | None = None) -> int:
     """Deliver what is due; returns how many jobs were tried."""
-    from service.discovery import collect
-
     senders = senders if senders is not None else collect("senders", "SENDERS")
     jobs = sorted(await claim(rt), key=lambda job: job["id"])
     for job in jobs:
@@ -95,8 +94,6 @@ async def _failed(rt: Runtime, job: Any, exc: Exception) -> None:
 
 
 async def outbox_loop(rt: Runtime, idle_seconds: float = 0.5) -> None:
-    from service.discovery import collect
-
     senders = collect("senders", "SENDERS")
     while True:
         try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar.di import NamedDependency
 
@@ -13,7 +14,7 @@ from service.contacts.normalize import AddressKeyer
 from service.db.engine import Database
 from service.db.replicas import RecentWriters
 from service.security.tokens import TokenSigner
-from service.settings import Settings
+from service.settings import Settings, get_settings
 from service.topics.cache import TopicCache
 
 
@@ -60,6 +61,20 @@ def build_runtime(settings: Settings) -> Runtime:
         topics=TopicCache(),
         recent_writers=RecentWriters(settings.read_your_writes_seconds, settings.redis_url),
     )
+
+
+T = TypeVar("T")
+
+
+async def with_runtime(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`await fn(rt, *args)` with a runtime of the current settings and its database open, closed
+    after even on failure: how every command (`python -m service ...`) gets its runtime."""
+    rt = build_runtime(get_settings())
+    await rt.db.open()
+    try:
+        return await fn(rt, *args)
+    finally:
+        await rt.db.close()
 
 
 # How handlers ask for the runtime: `rt: RT`.

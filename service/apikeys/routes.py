@@ -19,7 +19,7 @@ from service.runtime import RT
 ADMIN = {"scope": "admin"}
 
 
-@post("/api-keys", opt=ADMIN, tags=["api keys"])
+@post("/api-keys", operation_id="createApiKey", opt=ADMIN, tags=["api keys"])
 async def create_key(rt: RT, data: JSONBody[ApiKeyCreate]) -> ApiKeyCreated:
     """Create a key; its secret is in the answer and nowhere else."""
     try:
@@ -30,12 +30,13 @@ async def create_key(rt: RT, data: JSONBody[ApiKeyCreate]) -> ApiKeyCreated:
     return ApiKeyCreated(id=key_id, name=data.name, scopes=scopes, key=secret)
 
 
-@get("/api-keys", opt=ADMIN, tags=["api keys"])
+@get("/api-keys", operation_id="listApiKeys", opt=ADMIN, tags=["api keys"])
 async def list_keys(rt: RT) -> list[ApiKeyOut]:
     return [ApiKeyOut(**row) for row in await list_api_keys(rt.db)]
 
 
-@delete("/api-keys/{key_id:int}", opt=ADMIN, tags=["api keys"], status_code=204)
+@delete("/api-keys/{key_id:int}", operation_id="revokeApiKey",
+        opt=ADMIN, tags=["api keys"], status_code=204)
 async def revoke_key(rt: RT, key_id: RowId) -> None:
     """Revoke a key; it stops working at once."""
     if not await revoke_api_key(rt.db, key_id, rt.api_keys):

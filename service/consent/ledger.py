@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from service.consent import queries as q
 from service.db.engine import PostgresTx, SqliteTx
 from service.db.tables import WHOLE_CHANNEL
 from service.ops.counters import UNSUBSCRIBES
@@ -48,9 +49,7 @@ async def record_change(
     """Append to the change feed and return the new sequence number."""
     await tx.lock_feed()
     return await tx.fetchval(
-        "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value,"
-        " source, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq",
-        kind, op, channel, address_key, topic, contact_id, value, source, now,
+        q.INSERT_CHANGE, kind, op, channel, address_key, topic, contact_id, value, source, now,
     )
 
 
@@ -60,11 +59,8 @@ async def record_event(
 ) -> int:
     """Append one ledger event; returns its id."""
     return await tx.fetchval(
-        "INSERT INTO consent_event (contact_id, address_key, channel, topic, action, source,"
-        " occurred_at, ip, user_agent, wording_version, campaign, message_ref, api_key_id, detail)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
-        contact_id, address_key, channel, topic or WHOLE_CHANNEL, action, proof.source,
-        now or datetime.now(UTC), proof.ip, proof.user_agent, proof.wording_version,
+        q.INSERT_EVENT, contact_id, address_key, channel, topic or WHOLE_CHANNEL, action,
+        proof.source, now or datetime.now(UTC), proof.ip, proof.user_agent, proof.wording_version,
         proof.campaign, proof.message_ref, proof.api_key_id,
         json.dumps(detail) if detail is not None else None,
     )
@@ -89,11 +85,7 @@ async def set_preference(
     # Serialize with other consent writers before reading, so two concurrent identical requests
     # cannot both see "not yet" and both write an event.
     await tx.lock_feed()
-    current = await tx.fetchrow(
-        "SELECT status, paused_until FROM preference"
-        " WHERE contact_id = $1 AND channel = $2 AND topic = $3",
-        contact_id, channel, topic_value,
-    )
+    current = await tx.fetchrow(q.PREFERENCE, contact_id, channel, topic_value)
     if action in ("paused", "resumed"):
         new_until = paused_until if action == "paused" else None
         status = current["status"] if current else "none"
@@ -117,11 +109,6 @@ async def set_preference(
                               value="paused" if action == "paused" else status,
                               source=proof.source, now=now)
     await tx.execute(
-        "INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,"
-        " paused_until = excluded.paused_until, updated_at = excluded.updated_at,"
-        " seq = excluded.seq",
-        contact_id, channel, topic_value, status, new_until, now, seq,
+        q.UPSERT_PREFERENCE, contact_id, channel, topic_value, status, new_until, now, seq,
     )
     return True

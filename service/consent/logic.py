@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from service.consent import queries as q
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof, Tx, set_preference
 from service.contacts.logic import check_contact_id
@@ -82,9 +83,7 @@ async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proo
     """Write the changes with their ledger events; the number that changed anything (an
     opt-out whose preference was already recorded but whose suppression was missing counts)."""
     check_contact_id(contact_id)
-    rows = await tx.fetch(
-        "SELECT c.id, a.channel, a.address_key FROM contact c"
-        " LEFT JOIN address a ON a.contact_id = c.id WHERE c.id = $1", contact_id)
+    rows = await tx.fetch(q.CONTACT_ADDRESSES, contact_id)
     if not rows:
         raise NotFound("contact_id", "no contact with this id")
     keys: dict[str, list[str]] = {}
@@ -107,16 +106,24 @@ async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proo
     return changed
 
 
+async def save_changes(db: Database, contact_id: str, changes: Sequence[Change], proof: Proof,
+                       now: datetime) -> tuple[int, list[dict]]:
+    """`PUT /v1/contacts/{id}/preferences`: apply the planned changes in one transaction and
+    read the preferences back inside it, so the answer shows exactly what was committed;
+    (changes made, preferences)."""
+    async with db.transaction() as tx:
+        changed = await apply_changes(tx, contact_id, changes, proof, now)
+        return changed, await preferences_of(tx, contact_id)
+
+
 async def preferences_of(db_or_tx: Any, contact_id: str) -> list[dict]:
-    rows = await db_or_tx.fetch(
-        "SELECT channel, topic, status, paused_until, updated_at FROM preference"
-        " WHERE contact_id = $1 ORDER BY channel, topic", contact_id)
+    rows = await db_or_tx.fetch(q.PREFERENCES_OF, contact_id)
     return [{"channel": r["channel"], "topic": r["topic"] or None, "status": r["status"],
              "paused_until": r["paused_until"], "updated_at": r["updated_at"]} for r in rows]
 
 
 async def contact_exists(db_or_tx: Any, contact_id: str) -> bool:
-    return await db_or_tx.fetchval("SELECT 1 FROM contact WHERE id = $1", contact_id) is not None
+    return await db_or_tx.fetchval(q.CONTACT_EXISTS, contact_id) is not None
 
 
 # -- the ledger view -------------------------------------------------------------------------
@@ -143,14 +150,10 @@ async def events_page(db: Database, contact_id: str, cursor: str | None,
     still answers; 404 only when there is neither."""
     check_contact_id(contact_id)
     before = decode_cursor(cursor) if cursor else None
-    sql = ("SELECT id, channel, topic, action, source, occurred_at, ip, user_agent,"
-           " wording_version, campaign, message_ref, api_key_id, detail FROM consent_event"
-           " WHERE contact_id = $1")
     if before is None:
-        rows = await db.fetch(sql + " ORDER BY id DESC LIMIT $2", contact_id, limit + 1)
+        rows = await db.fetch(q.EVENTS_FIRST, contact_id, limit + 1)
     else:
-        rows = await db.fetch(sql + " AND id < $3 ORDER BY id DESC LIMIT $2",
-                              contact_id, limit + 1, before)
+        rows = await db.fetch(q.EVENTS_BEFORE, contact_id, limit + 1, before)
     if not rows and before is None and not await contact_exists(db, contact_id):
         raise NotFound("contact_id", "no contact with this id")
     events = [_event(r) for r in rows[:limit]]

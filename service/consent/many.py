@@ -210,7 +210,7 @@ async def _write_sqlite(tx: Tx, writes: list[_Write], now: datetime) -> None:
             c.contact_id, c.channel, c.topic, status, db_time("sqlite", until), at, seq)
     await tx.executemany(q.MANY_INSERT_EVENT, events)
     await tx.executemany(q.MANY_INSERT_FEED, feed)
-    await tx.executemany(q.MANY_UPSERT_PREFERENCE, list(last.values()))
+    await tx.executemany(q.UPSERT_PREFERENCE, list(last.values()))
 
 
 async def _write_postgres(tx: Tx, writes: list[_Write]) -> None:

@@ -82,6 +82,53 @@ SQLITE_STATE_KEYED_SQL = state_keyed_sql("sqlite")
 PG_STATE_KEYED_SQL = state_keyed_sql("postgres")
 
 
+# -- writing consent (ledger.py) ----------------------------------------------------------------
+# Append to the change feed; returns the new sequence number (record_change).
+INSERT_CHANGE = (
+    "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value,"
+    " source, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq"
+)
+# Append one ledger event; returns its id (record_event).
+INSERT_EVENT = (
+    "INSERT INTO consent_event (contact_id, address_key, channel, topic, action, source,"
+    " occurred_at, ip, user_agent, wording_version, campaign, message_ref, api_key_id, detail)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
+)
+# The current preference of (contact, channel, topic), read before set_preference writes.
+PREFERENCE = (
+    "SELECT status, paused_until FROM preference"
+    " WHERE contact_id = $1 AND channel = $2 AND topic = $3"
+)
+UPSERT_PREFERENCE = (
+    "INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    " ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,"
+    " paused_until = excluded.paused_until, updated_at = excluded.updated_at,"
+    " seq = excluded.seq"
+)
+
+# -- the preferences API and the ledger view (logic.py) -----------------------------------------
+# The contact and every address it holds (one row of NULLs for a contact without addresses).
+CONTACT_ADDRESSES = (
+    "SELECT c.id, a.channel, a.address_key FROM contact c"
+    " LEFT JOIN address a ON a.contact_id = c.id WHERE c.id = $1"
+)
+PREFERENCES_OF = (
+    "SELECT channel, topic, status, paused_until, updated_at FROM preference"
+    " WHERE contact_id = $1 ORDER BY channel, topic"
+)
+CONTACT_EXISTS = "SELECT 1 FROM contact WHERE id = $1"
+# One page of a contact's ledger, newest first: $2 the page size (one more than shown, to know
+# whether another page follows), $3 the id the page starts below (EVENTS_BEFORE).
+EVENTS = (
+    "SELECT id, channel, topic, action, source, occurred_at, ip, user_agent,"
+    " wording_version, campaign, message_ref, api_key_id, detail FROM consent_event"
+    " WHERE contact_id = $1"
+)
+EVENTS_FIRST = EVENTS + " ORDER BY id DESC LIMIT $2"
+EVENTS_BEFORE = EVENTS + " AND id < $3 ORDER BY id DESC LIMIT $2"
+
+
 # -- bulk writes (many.py) ---------------------------------------------------------------------
 # The bulk form of a person's choice (many.apply_choices): preferences with their ledger events
 # and feed rows, for imports. Keyed look-ups are built by service.db.keys and probe the index of
@@ -130,13 +177,7 @@ MANY_INSERT_FEED = (
     "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
     " occurred_at) VALUES ('preference', 'updated', $1, $2, $3, $4, $5, $6, $7)"
 )
-MANY_UPSERT_PREFERENCE = (
-    "INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    " ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,"
-    " paused_until = excluded.paused_until, updated_at = excluded.updated_at,"
-    " seq = excluded.seq"
-)
+# The preference upsert is UPSERT_PREFERENCE (ledger.py's, above).
 # SQLite: the feed's high-water mark; the writer holds the only write lock, so the rows it
 # inserts next get MAX(seq) + 1, + 2, ... in insert order (seq is the rowid).
 MANY_LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM change_feed"

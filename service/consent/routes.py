@@ -33,7 +33,7 @@ def proof_of(request: Request, data: PreferencesUpdate) -> Proof:
     )
 
 
-@get("/contacts/{contact_id:str}/preferences", opt=READ, tags=TAGS,
+@get("/contacts/{contact_id:str}/preferences", operation_id="getPreferences", opt=READ, tags=TAGS,
      summary="Read a contact's preferences")
 async def get_preferences(rt: RT, contact_id: FromPath[str]) -> PreferencesOut:
     """Every (channel, topic) with a recorded status; `topic` null is the whole channel."""
@@ -44,7 +44,7 @@ async def get_preferences(rt: RT, contact_id: FromPath[str]) -> PreferencesOut:
     return PreferencesOut(contact_id=contact_id, preferences=prefs)
 
 
-@put("/contacts/{contact_id:str}/preferences", opt=WRITE, tags=TAGS,
+@put("/contacts/{contact_id:str}/preferences", operation_id="setPreferences", opt=WRITE, tags=TAGS,
      summary="Set a contact's preferences")
 async def put_preferences(rt: RT, request: Request, contact_id: FromPath[str],
                           data: JSONBody[PreferencesUpdate]) -> PreferencesOut:
@@ -56,13 +56,12 @@ async def put_preferences(rt: RT, request: Request, contact_id: FromPath[str],
     now = datetime.now(UTC)
     changes = await logic.plan_changes(rt.db, rt.topics, data.preferences, now)
     proof = proof_of(request, data)
-    async with rt.db.transaction() as tx:
-        changed = await logic.apply_changes(tx, contact_id, changes, proof, now)
-        prefs = await logic.preferences_of(tx, contact_id)
+    changed, prefs = await logic.save_changes(rt.db, contact_id, changes, proof, now)
     return PreferencesOut(contact_id=contact_id, preferences=prefs, changed=changed)
 
 
-@get("/contacts/{contact_id:str}/events", opt=READ, tags=["ledger"],
+@get("/contacts/{contact_id:str}/events", operation_id="listConsentEvents",
+     opt=READ, tags=["ledger"],
      summary="A contact's consent ledger")
 async def get_events(
     rt: RT, contact_id: FromPath[str], cursor: FromQuery[str | None] = None,

@@ -1,9 +1,10 @@
 """`python -m service import|export contacts|suppressions FILE ...`: one dispatcher for both.
 
 Contacts are handled here (service.contacts.importer: CRM headers, `--map COLUMN=FIELD`,
-`--rejects FILE`); suppressions by
-`service.suppression.importer.run_import(args)` / `run_export(args)`, which read args.file,
-args.channel, args.reason, args.source, args.list_name and args.dry_run.
+`--rejects FILE`); suppressions by `service.suppression.importer.run_import(args)` and
+`service.suppression.exporter.run_export(args)`, which read args.file, args.channel,
+args.reason, args.source, args.list_name, args.dry_run and args.rejects. Both kinds read and
+write their files through service.csvfiles.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import importlib
-import inspect
 import sys
 from contextlib import ExitStack
 
+from service.contacts import import_columns, importer
 from service.contacts.normalize import CHANNELS
+from service.csvfiles import UsageError, file_size, open_input, open_output
+from service.errors import InputError
+from service.progress import Progress
+from service.runtime import with_runtime
+from service.suppression import exporter as suppression_exporter
+from service.suppression import importer as suppression_importer
 
 KINDS = ("contacts", "suppressions")
 SUPPRESSION_ONLY = ("reason", "list_name")
@@ -41,7 +47,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="check every row and report, but write nothing")
     parser.add_argument("--rejects", metavar="FILE",
-                        help="contacts: also write every rejected row, with its reason, here")
+                        help="also write every rejected row, with its line and reason, here")
     parser.add_argument("--map", metavar="COLUMN=FIELD", action="append", default=[],
                         help="contacts: read this column as FIELD (email, sms, phone, fax, "
                              "post, external_ref, topic, status, ..., or ignore); repeatable")
@@ -53,73 +59,34 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", help="suppressions: only this reason")
 
 
-def _delegate(name: str, args: argparse.Namespace) -> int:
-    try:
-        module = importlib.import_module("service.suppression.importer")
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.suppression.importer":
-            raise
-        print("error: importing and exporting suppressions is not available in this build "
-              "(service/suppression/importer.py is missing)", file=sys.stderr)
-        return 2
-    result = getattr(module, name)(args)
-    if inspect.iscoroutine(result):
-        result = asyncio.run(result)
-    return int(result or 0)
-
-
-def _with_runtime(fn):
-    async def main():
-        from service.runtime import build_runtime
-        from service.settings import get_settings
-
-        rt = build_runtime(get_settings())
-        await rt.db.open()
-        try:
-            return await fn(rt)
-        finally:
-            await rt.db.close()
-
-    return asyncio.run(main())
-
-
 def run_import(args: argparse.Namespace) -> int:
     if args.kind == "suppressions":
         if getattr(args, "map", None):
             print("error: --map applies to contacts only", file=sys.stderr)
             return 2
-        return _delegate("run_import", args)
+        return suppression_importer.run_import(args)
     given = [f"--{n.replace('_', '-')}" for n in SUPPRESSION_ONLY if getattr(args, n, None)]
     if given or args.source not in (None, "import"):
         print(f"error: {', '.join(given) or '--source'} applies to suppressions only; "
               "contact consents are recorded with source 'import'", file=sys.stderr)
         return 2
-    from service.contacts import import_columns, importer
-    from service.errors import InputError
-
     try:
         mapping = import_columns.parse_mapping(getattr(args, "map", None) or [])
     except InputError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     with ExitStack() as stack:
-        if args.file == "-":
-            binary = sys.stdin.buffer
-        else:
-            try:
-                binary = stack.enter_context(open(args.file, "rb"))
-            except OSError as exc:
-                print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-                return 2
-        rejects = None
-        if args.rejects:
-            rejects = stack.enter_context(open(args.rejects, "w", newline="",
-                                               encoding="utf-8"))
-        progress = importer.Progress(importer.file_size(binary))
         try:
-            stats = _with_runtime(lambda rt: importer.import_contacts(
+            binary = open_input(stack, args.file)
+            rejects = open_output(stack, args.rejects) if args.rejects else None
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        progress = stack.enter_context(Progress("import contacts", file_size(binary)))
+        try:
+            stats = asyncio.run(with_runtime(lambda rt: importer.import_contacts(
                 rt, binary, default_channel=args.channel, dry_run=args.dry_run,
-                progress=progress, rejects=rejects, mapping=mapping))
+                progress=progress, rejects=rejects, mapping=mapping)))
         except InputError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
@@ -159,16 +126,18 @@ def _summary(stats, dry_run: bool) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     if args.kind == "suppressions":
-        return _delegate("run_export", args)
+        return suppression_exporter.run_export(args)
     if args.reason:
         print("error: --reason applies to suppressions only", file=sys.stderr)
         return 2
-    from service.contacts import importer
-
     with ExitStack() as stack:
-        out = sys.stdout if args.file == "-" else stack.enter_context(
-            open(args.file, "w", newline="", encoding="utf-8"))
-        count = _with_runtime(lambda rt: importer.export_contacts(rt, out, args.channel))
+        try:
+            out = open_output(stack, args.file)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        count = asyncio.run(with_runtime(
+            lambda rt: importer.export_contacts(rt, out, args.channel)))
     print(f"Exported {count:,} rows.", file=sys.stderr)
     return 0
 

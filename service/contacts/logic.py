@@ -2,8 +2,9 @@
 
 Every function that writes takes the caller's transaction and raises `InputError`/`Conflict`
 before its first write, so a caller may catch a refusal and go on in the same transaction (the
-importer does). Addresses are parsed before any transaction starts (`parse_addresses`). The
-statements are in service/contacts/queries.py.
+importer does); `save_contact` and `change_contact` are the API's, each its own transaction.
+Addresses are parsed before any transaction starts (`parse_addresses`). The statements are in
+service/contacts/queries.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from service.consent.ledger import Tx
 from service.contacts import queries as q
 from service.contacts.normalize import AddressError
 from service.contacts.store import add_address, new_contact_id
+from service.db.engine import Database
 from service.db.keys import rows_arg
 from service.errors import Conflict, InputError, NotFound
 
@@ -144,6 +146,26 @@ async def update_contact(
     if set_external_ref:
         await tx.execute(q.SET_REF, contact_id, external_ref)
     await tx.execute(q.TOUCH, contact_id, now)
+
+
+# -- the API's writes, each one transaction (routes.py holds none) -----------------------------
+async def save_contact(db: Database, external_ref: str | None,
+                       addresses: Sequence[ParsedAddress]) -> tuple[dict, bool]:
+    """`POST /v1/contacts`: upsert and read the contact back in one transaction; (contact,
+    created)."""
+    async with db.transaction() as tx:
+        contact_id, created = await upsert_contact(tx, external_ref, addresses)
+        return await get_contact(tx, contact_id), created
+
+
+async def change_contact(db: Database, contact_id: str, *, add: Sequence[ParsedAddress],
+                         remove: Sequence[ParsedAddress], external_ref: str | None,
+                         set_external_ref: bool) -> dict:
+    """`PATCH /v1/contacts/{id}`: change and read the contact back in one transaction."""
+    async with db.transaction() as tx:
+        await update_contact(tx, contact_id, add=add, remove=remove, external_ref=external_ref,
+                             set_external_ref=set_external_ref)
+        return await get_contact(tx, contact_id)
 
 
 def _contacts_from_rows(rows: Sequence[Any]) -> list[dict]:

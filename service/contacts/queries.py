@@ -89,3 +89,15 @@ INSERT_CONTACT = (f"INSERT INTO contact ({', '.join(CONTACT_COLUMNS)})"
                   " VALUES ($1, $2, $3, $4, $5)")
 IMPORT_SET_REF = ("UPDATE contact SET external_ref = $2, updated_at = $3"
                   " WHERE id = $1 AND external_ref IS NULL")
+
+
+# -- the CSV export (importer.export_contacts), a page of addresses after id $1 -------------
+EXPORT_PAGE = """
+SELECT a.id, c.id AS contact_id, c.external_ref, a.channel, a.normalized, p.topic, p.status,
+       p.paused_until, p.updated_at
+  FROM address a JOIN contact c ON c.id = a.contact_id
+  LEFT JOIN preference p ON p.contact_id = a.contact_id AND p.channel = a.channel
+ WHERE a.id IN (SELECT id FROM address WHERE id > $1 AND ($3 = '' OR channel = $3)
+                 ORDER BY id LIMIT $2)
+ ORDER BY a.id, p.topic
+"""

@@ -8,7 +8,14 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from service.contacts import logic
 from service.contacts.normalize import CHANNELS
-from service.contacts.schemas import AddressIn, ContactOut, ContactUpdate, ContactUpsert
+from service.contacts.schemas import (
+    AddressIn,
+    AddressQuery,
+    Channel,
+    ContactOut,
+    ContactUpdate,
+    ContactUpsert,
+)
 from service.errors import InputError
 from service.runtime import RT
 
@@ -17,7 +24,8 @@ WRITE = {"scope": "contacts:write"}
 TAGS = ["contacts"]
 
 
-@post("/contacts", opt=WRITE, tags=TAGS, status_code=201, summary="Create or match a contact",
+@post("/contacts", operation_id="createContact",
+      opt=WRITE, tags=TAGS, status_code=201, summary="Create or match a contact",
       responses={200: ResponseSpec(ContactOut, description="Matched an existing contact")})
 async def upsert_contact(rt: RT, data: JSONBody[ContactUpsert]) -> Response[ContactOut]:
     """201 with a new contact, or 200 with the contact that already has this `external_ref`
@@ -25,16 +33,14 @@ async def upsert_contact(rt: RT, data: JSONBody[ContactUpsert]) -> Response[Cont
     that cannot be used, 409 when an address belongs to another contact; nothing is written
     then."""
     addresses = logic.parse_addresses(rt.parse_address, data.addresses, "addresses")
-    async with rt.db.transaction() as tx:
-        contact_id, created = await logic.upsert_contact(tx, data.external_ref, addresses)
-        contact = await logic.get_contact(tx, contact_id)
+    contact, created = await logic.save_contact(rt.db, data.external_ref, addresses)
     return Response(ContactOut(**contact), status_code=201 if created else 200)
 
 
-@get("/contacts", opt=READ, tags=TAGS, summary="Find contacts")
+@get("/contacts", operation_id="findContacts", opt=READ, tags=TAGS, summary="Find contacts")
 async def find_contacts(
-    rt: RT, external_ref: FromQuery[str | None] = None, channel: FromQuery[str | None] = None,
-    address: FromQuery[str | None] = None,
+    rt: RT, external_ref: FromQuery[str | None] = None, channel: FromQuery[Channel | None] = None,
+    address: AddressQuery = None,
 ) -> list[ContactOut]:
     """By `external_ref`, or by `channel` (email, sms, phone, fax, post) and `address` (in any
     spelling); an empty list when none matches."""
@@ -55,23 +61,23 @@ async def find_contacts(
     return [ContactOut(**c) for c in found]
 
 
-@get("/contacts/{contact_id:str}", opt=READ, tags=TAGS, summary="Read a contact")
+@get("/contacts/{contact_id:str}", operation_id="getContact",
+     opt=READ, tags=TAGS, summary="Read a contact")
 async def get_contact(rt: RT, contact_id: FromPath[str]) -> ContactOut:
     return ContactOut(**await logic.get_contact(rt.db, contact_id))
 
 
-@patch("/contacts/{contact_id:str}", opt=WRITE, tags=TAGS, summary="Update a contact")
+@patch("/contacts/{contact_id:str}", operation_id="updateContact",
+       opt=WRITE, tags=TAGS, summary="Update a contact")
 async def update_contact(rt: RT, contact_id: FromPath[str],
                          data: JSONBody[ContactUpdate]) -> ContactOut:
     """Set or clear (`null`) the external reference; add and remove addresses. Adding an
     address another contact holds is a 409; nothing is written then."""
     add = logic.parse_addresses(rt.parse_address, data.add_addresses, "add_addresses")
     remove = logic.parse_addresses(rt.parse_address, data.remove_addresses, "remove_addresses")
-    async with rt.db.transaction() as tx:
-        await logic.update_contact(tx, contact_id, add=add, remove=remove,
-                                   external_ref=data.external_ref,
-                                   set_external_ref="external_ref" in data.model_fields_set)
-        contact = await logic.get_contact(tx, contact_id)
+    contact = await logic.change_contact(
+        rt.db, contact_id, add=add, remove=remove, external_ref=data.external_ref,
+        set_external_ref="external_ref" in data.model_fields_set)
     return ContactOut(**contact)
 
 

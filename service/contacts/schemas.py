@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
+from litestar.params import QueryParameter
 from pydantic import BaseModel, Field
 
 from service.topics.schemas import Channel, Text, with_example
@@ -18,6 +20,12 @@ class AddressIn(BaseModel):
     address: Text = Field(min_length=1, max_length=1000, examples=["Ann@Example.com"],
                          description="As given; normalized by the service (email: IDNA, NFC; "
                                      "phone/sms/fax: E.164; post: lines separated by commas).")
+
+
+# `?address=` of GET /v1/contacts: the bounds of AddressIn.address, checked before the handler
+# builds an AddressIn from it (an empty or overlong one was a 500)
+AddressQuery = Annotated[str | None, QueryParameter(min_length=1, max_length=1000, description=(
+    "With `channel`: the address, in any spelling"))]
 
 
 class ContactUpsert(BaseModel):

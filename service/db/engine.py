@@ -54,7 +54,7 @@ class DatabaseUnavailable(Exception):
 def _connection_lost(exc: BaseException) -> bool:
     """A pooled PostgreSQL connection turned out dead when used (the server restarted, or the
     network dropped it, while it sat idle in the pool): asyncpg only finds out on use."""
-    import asyncpg
+    import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
     return isinstance(exc, ConnectionError | asyncpg.exceptions.ConnectionDoesNotExistError)
 
@@ -234,7 +234,7 @@ class Database:
         self._commits = 0
         self.pool: Any = None
         self.replicas: ReplicaSet | None = (
-            ReplicaSet(list(replica_urls), replica_max_lag)
+            ReplicaSet(list(replica_urls), replica_max_lag, dsn=_pg_dsn)
             if replica_urls and self.engine == "postgres" else None
         )
         self._monitor: asyncio.Task | None = None
@@ -261,7 +261,7 @@ class Database:
             self._reader = self._connect()
             self._hot = _connect_sqlite(path, self.busy_timeout_ms, self.synchronous, plain=True)
         else:
-            import asyncpg
+            import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
             self.pool = await asyncpg.create_pool(
                 _pg_dsn(self.url), min_size=self.pool_min, max_size=self.pool_max

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 from service.db.engine import Database
-from service.db.piccolo_app import MIGRATIONS_DIR
+
+# Here, not in piccolo_app (which imports Piccolo's app machinery, ~0.1 s): every command loads this
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 _ID = re.compile(r'^ID = "([^"]+)"', re.MULTILINE)
 
@@ -23,6 +26,7 @@ def expected_migration_ids() -> set[str]:
 async def run_migrations() -> bool:
     """Apply every pending migration to the database of the current settings."""
     os.environ.setdefault("PICCOLO_CONF", "service.db.piccolo_conf")
+    # Piccolo's migration machinery reads PICCOLO_CONF on import: after it is set, and only here
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     result = await run_forwards(app_name="service")

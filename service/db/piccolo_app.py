@@ -1,12 +1,9 @@
 """Piccolo app: the tables and the top-level `migrations/` folder."""
 
-from pathlib import Path
-
 from piccolo.conf.apps import AppConfig
 
+from service.db.migrate import MIGRATIONS_DIR
 from service.db.tables import TABLES
-
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 APP_CONFIG = AppConfig(
     app_name="service",

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ class Replica:
 class ReplicaSet:
     urls: list[str]
     max_lag: float = 1.0
+    # URL -> asyncpg DSN: the engine's, passed in (importing it would make engine <-> replicas)
+    dsn: Callable[[str], str] = str
     replicas: list[Replica] = field(default_factory=list)
     _samples: deque = field(default_factory=lambda: deque(maxlen=600))  # (time, primary lsn)
     _next: int = 0
@@ -53,13 +56,11 @@ class ReplicaSet:
         return healthy[self._next].pool
 
     async def _connect(self, replica: Replica) -> None:
-        import asyncpg
-
-        from service.db.engine import _pg_dsn
+        import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
         try:
             replica.pool = await asyncpg.create_pool(
-                _pg_dsn(replica.url), min_size=1, max_size=10, timeout=2,
+                self.dsn(replica.url), min_size=1, max_size=10, timeout=2,
             )
         except Exception as exc:  # a replica that is down must not stop the service
             log.warning("replica %s unreachable: %s", _safe(replica.url), type(exc).__name__)
@@ -129,7 +130,7 @@ class RecentWriters:
         self._local: dict[int, float] = {}
         self._redis = None
         if redis_url:
-            from redis.asyncio import Redis
+            from redis.asyncio import Redis  # only with REDIS_URL set
 
             self._redis = Redis.from_url(redis_url)
 

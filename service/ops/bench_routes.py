@@ -14,7 +14,8 @@ from litestar import Request, get
 from litestar.types import ASGIApp
 
 from service.consent.queries import STATE_SQL
-from service.db.engine import MMAP_BYTES, sqlite_path, to_sqlite
+from service.db.engine import sqlite_path, to_sqlite
+from service.ops import queries as q
 from service.suppression.check import JSONAnswer
 
 _raw: dict[str, sqlite3.Connection] = {}
@@ -25,8 +26,8 @@ def _sqlite_conn(url: str) -> sqlite3.Connection:
     conn = _raw.get(url)
     if conn is None:
         conn = _raw[url] = sqlite3.connect(sqlite_path(url), check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # as the service's own readers
+        conn.execute(q.WAL)
+        conn.execute(q.MMAP)  # as the service's own readers
     return conn
 
 

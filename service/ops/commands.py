@@ -9,6 +9,7 @@ from service.consent.choice import apply_choice
 from service.consent.ledger import Proof
 from service.contacts.logic import ParsedAddress, upsert_contact
 from service.errors import Conflict
+from service.runtime import with_runtime
 from service.security.tokens import TokenData
 from service.topics.logic import create_topic
 
@@ -65,9 +66,7 @@ async def _seed(rt) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.cli import _with_runtime
-
-    for line in asyncio.run(_with_runtime(_seed)):
+    for line in asyncio.run(with_runtime(_seed)):
         print(line)
     return 0
 

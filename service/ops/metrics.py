@@ -28,6 +28,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from service.ops import queries as q
 from service.ops.counters import DURATION, OUTBOX_OLDEST, OUTBOX_PENDING, REQUESTS
 from service.runtime import RT
 
@@ -64,8 +65,7 @@ class MetricsMiddleware(ASGIMiddleware):
 
 
 async def refresh_outbox_gauges(rt) -> None:
-    rows = await rt.db.fetch(
-        "SELECT kind, COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending' GROUP BY kind")
+    rows = await rt.db.fetch(q.OUTBOX_PENDING)
     now = datetime.now(UTC)
     for kind in ("email", "webhook"):
         OUTBOX_PENDING.labels(kind).set(0)
@@ -82,7 +82,8 @@ async def refresh_outbox_gauges(rt) -> None:
 _METRICS_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 
 
-@get("/metrics", include_in_schema=True, tags=["operations"], media_type=_METRICS_TYPE)
+@get("/metrics", operation_id="getMetrics",
+     include_in_schema=True, tags=["operations"], media_type=_METRICS_TYPE)
 async def metrics(rt: RT) -> Response[bytes]:
     """Prometheus metrics."""
     try:

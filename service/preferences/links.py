@@ -22,6 +22,7 @@ from service.consent.decision import HARD_REASONS, lookup_state
 from service.consent.ledger import Tx
 from service.contacts.store import contact_for_address, new_contact_id
 from service.outbox import enqueue
+from service.preferences import queries as q
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS, TokenData
 
@@ -44,12 +45,7 @@ def preferences_url(rt: Runtime, token: str) -> str:
 
 async def record_noop(tx: Tx, dedupe_key: str, now: datetime) -> None:
     """The write an unknown address costs: an outbox row that is already done."""
-    await tx.execute(
-        "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, next_attempt_at,"
-        " created_at, sent_at) VALUES ('noop', $1, $2, 'sent', 0, $3, $3, $3)"
-        " ON CONFLICT (dedupe_key) DO NOTHING",
-        json.dumps({}), dedupe_key, now,
-    )
+    await tx.execute(q.RECORD_NOOP, json.dumps({}), dedupe_key, now)
 
 
 async def request_link(rt: Runtime, raw_address: str, lang: str, now: datetime) -> None:

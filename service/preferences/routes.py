@@ -19,7 +19,7 @@ from service.contacts.normalize import AddressError
 from service.i18n import negotiate
 from service.pages import render
 from service.preferences.links import CLIENT_STORE, client_allowed, request_link
-from service.preferences.save import WORDING_VERSION, save_choices, unsubscribe_all
+from service.preferences.save import WORDING_VERSION, save_form
 from service.preferences.view import load_centre
 from service.runtime import RT, Runtime
 from service.security import links as signed
@@ -70,16 +70,10 @@ async def centre_save(request: Request, rt: RT, token: FromPath[str], link: Link
                   user_agent=user_agent(request), wording_version=WORDING_VERSION,
                   campaign=link.campaign or None)
     topics = await rt.topics.all(rt.db)
-    changes = None
-    async with rt.db.transaction() as tx:
-        centre = await load_centre(tx, topics, link.contact_id, now)
-        if centre is not None:
-            if form.get("action") == "unsubscribe_all":
-                changes = await unsubscribe_all(tx, centre, proof=proof, now=now)
-            else:
-                changes = await save_choices(
-                    tx, centre, checked=set(form.keys()), shown=set(form.getall("shown", [])),
-                    pause_choice=str(form.get("pause", "")), proof=proof, now=now)
+    changes = await save_form(
+        rt.db, topics, link.contact_id, unsubscribe=form.get("action") == "unsubscribe_all",
+        checked=set(form.keys()), shown=set(form.getall("shown", [])),
+        pause_choice=str(form.get("pause", "")), proof=proof, now=now)
     return await _page(request, rt, token, link, saved=changes is not None, changes=changes)
 
 

@@ -5,6 +5,7 @@ current one are changed, so a topic added after the page was rendered is never s
 accident, and re-sending the same form changes nothing. Transactional topics are never changed.
 A switch turned off or on is a person's choice to stop or resume, applied by
 `consent.choice.apply_choice` (the same as a one-click) to the addresses the page showed.
+`save_form` runs the transaction, so the route handler holds none.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from datetime import datetime, timedelta
 
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof, Tx, set_preference
-from service.preferences.view import Centre
+from service.db.engine import Database
+from service.preferences.view import Centre, load_centre
+from service.topics.cache import TopicInfo
 
 PAUSE_DAYS = {"30": 30, "90": 90}
 # The wording the preference centre shows, recorded with every change it makes (ledger proof).
@@ -74,3 +77,21 @@ async def unsubscribe_all(tx: Tx, centre: Centre, *, proof: Proof,
                               topic=None, address_keys=ch.address_keys, proof=proof, now=now):
             changes.append(Change("channel_off", ch.channel))
     return changes
+
+
+async def save_form(
+    db: Database, topics: dict[str, TopicInfo], contact_id: str, *, unsubscribe: bool,
+    checked: Collection[str], shown: Collection[str], pause_choice: str, proof: Proof,
+    now: datetime,
+) -> list[Change] | None:
+    """Apply a submitted preference centre form in one transaction; what changed, or None when
+    the contact is gone (erased since the link was sent). The centre is read again inside the
+    transaction, so the changes are decided against the state they are written over."""
+    async with db.transaction() as tx:
+        centre = await load_centre(tx, topics, contact_id, now)
+        if centre is None:
+            return None
+        if unsubscribe:
+            return await unsubscribe_all(tx, centre, proof=proof, now=now)
+        return await save_choices(tx, centre, checked=checked, shown=shown,
+                                  pause_choice=pause_choice, proof=proof, now=now)

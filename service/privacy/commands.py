@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from service.privacy.jobs import retention_loop
+from service.privacy.retention import retention_once
+from service.runtime import with_runtime
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Remove personal data past its retention period (RETENTION_* "
@@ -17,21 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from service.privacy.jobs import retention_loop
-    from service.privacy.retention import retention_once
-    from service.runtime import build_runtime
-    from service.settings import get_settings
-
-    async def main() -> int:
-        rt = build_runtime(get_settings())
-        await rt.db.open()
-        try:
-            if not args.once:
-                await retention_loop(rt)
-                return 0
-            counts = await retention_once(rt.db, rt.settings, dry_run=args.dry_run)
-        finally:
-            await rt.db.close()
+    async def main(rt) -> int:
+        if not args.once:
+            await retention_loop(rt)
+            return 0
+        counts = await retention_once(rt.db, rt.settings, dry_run=args.dry_run)
         if counts is None:
             print("Another instance is running retention right now; nothing done.")
             return 1
@@ -42,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run and not args.once:
         print("error: --dry-run needs --once")
         return 2
-    return asyncio.run(main())
+    return asyncio.run(with_runtime(main))
 
 
 COMMANDS = {"retention": (add_arguments, run)}

@@ -96,6 +96,13 @@ async def erase(db: Database, contact_id: str, *, source: str,
     return removal
 
 
+async def erase_own(db: Database, contact_id: str) -> Removal | None:
+    """A person's own erasure, confirmed through the privacy link (source
+    `preference_centre`), in one transaction; None when the contact is gone already."""
+    async with db.transaction() as tx:
+        return await remove_person(tx, contact_id, why="request", source="preference_centre")
+
+
 async def set_restriction(db: Database, contact_id: str, restricted: bool, reason: str | None,
                           proof: Proof) -> bool:
     """Set or lift the art. 18 restriction; False when it already was in that state."""

@@ -20,12 +20,11 @@ from litestar.params import Body, FromPath, JSONBody, QueryParameter
 from service.apikeys.guard import acting_key
 from service.consent.ledger import Proof
 from service.consent.logic import contact_exists
-from service.errors import MAX_INT64
+from service.errors import MAX_JSON_INT
 from service.i18n import negotiate
 from service.pages import render
 from service.privacy import logic, proof
 from service.privacy import schemas as s
-from service.privacy.erasure import remove_person
 from service.runtime import RT, Runtime
 from service.security import links as signed
 from service.security.links import Link
@@ -36,7 +35,7 @@ WRITE = {"scope": "contacts:write"}
 ADMIN = {"scope": "admin"}
 TAGS = ["privacy"]
 Limit = Annotated[int, QueryParameter(ge=1, le=proof.MAX_LIMIT, description="Events per page")]
-After = Annotated[int, QueryParameter(ge=0, le=MAX_INT64,
+After = Annotated[int, QueryParameter(ge=0, le=MAX_JSON_INT,
                                       description="`next_after` of the previous page")]
 Format = Annotated[Literal["json", "html"], QueryParameter(description="html: a printable page")]
 FormBody = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -59,22 +58,25 @@ def _source(request: Request) -> tuple[str, int | None]:
     return ("admin" if "admin" in key.scopes else "api"), key.id
 
 
-@get("/contacts/{contact_id:str}/export", opt=READ, tags=TAGS, summary="Export a contact")
+@get("/contacts/{contact_id:str}/export", operation_id="exportContact",
+     opt=READ, tags=TAGS, summary="Export a contact")
 async def export_contact(rt: RT, contact_id: FromPath[str]) -> s.ContactExport:
     """Everything held about a person: contact, addresses, preferences, the full consent ledger,
     suppressions of its addresses, and the consent texts referred to (docs/privacy.md)."""
     return await logic.export_contact(rt.db, contact_id)
 
 
-@get("/contacts/{contact_id:str}/export/ledger.csv", opt=READ, tags=TAGS,
+@get("/contacts/{contact_id:str}/export/ledger.csv", operation_id="exportLedgerCsv",
+     opt=READ, tags=TAGS, media_type="text/csv",
      summary="Export a contact's consent ledger as CSV")
 async def export_ledger_csv(rt: RT, contact_id: FromPath[str]) -> Response[str]:
     export = await logic.export_contact(rt.db, contact_id)
-    return Response(logic.ledger_csv(export), media_type="text/csv; charset=utf-8", headers={
+    return Response(logic.ledger_csv(export), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="ledger-{contact_id}.csv"'})
 
 
-@delete("/contacts/{contact_id:str}", opt=WRITE, tags=TAGS, status_code=200,
+@delete("/contacts/{contact_id:str}", operation_id="eraseContact",
+        opt=WRITE, tags=TAGS, status_code=200,
         summary="Erase a contact")
 async def erase_contact(rt: RT, request: Request, contact_id: FromPath[str]) -> s.ErasureOut:
     """Erasure (GDPR art. 17), in one transaction: the contact, its addresses and preferences
@@ -92,7 +94,7 @@ async def erase_contact(rt: RT, request: Request, contact_id: FromPath[str]) -> 
                         outbox_redacted=removal.outbox_redacted)
 
 
-@put("/contacts/{contact_id:str}/restriction", opt=WRITE, tags=TAGS,
+@put("/contacts/{contact_id:str}/restriction", operation_id="restrictContact", opt=WRITE, tags=TAGS,
      summary="Restrict processing of a contact")
 async def restrict_contact(rt: RT, request: Request, contact_id: FromPath[str],
                            data: JSONBody[s.RestrictionIn]) -> s.RestrictionOut:
@@ -112,7 +114,8 @@ async def _proof_answer(request: Request, rt: Runtime, report: s.ProofReport, fm
     return report
 
 
-@get("/consent-proof/contacts/{contact_id:str}", opt=READ, tags=TAGS,
+@get("/consent-proof/contacts/{contact_id:str}", operation_id="proveContactConsent",
+     opt=READ, tags=TAGS,
      summary="Consent proof for a contact", operation_class=_JsonOrHtml)
 async def contact_proof(rt: RT, request: Request, contact_id: FromPath[str],
                         format: Format = "json", after: After = 0,
@@ -123,7 +126,8 @@ async def contact_proof(rt: RT, request: Request, contact_id: FromPath[str],
     return await _proof_answer(request, rt, report, format)
 
 
-@get("/consent-proof/topics/{key:str}", opt=READ, tags=TAGS, summary="Consent proof for a topic",
+@get("/consent-proof/topics/{key:str}", operation_id="proveTopicConsent",
+     opt=READ, tags=TAGS, summary="Consent proof for a topic",
      operation_class=_JsonOrHtml)
 async def topic_proof(rt: RT, request: Request, key: FromPath[str], format: Format = "json",
                       after: After = 0, limit: Limit = proof.DEFAULT_LIMIT) -> s.ProofReport:
@@ -133,7 +137,8 @@ async def topic_proof(rt: RT, request: Request, key: FromPath[str], format: Form
     return await _proof_answer(request, rt, report, format)
 
 
-@post("/wording-versions", opt=ADMIN, tags=TAGS, summary="Register a consent wording version",
+@post("/wording-versions", operation_id="createWordingVersion",
+      opt=ADMIN, tags=TAGS, summary="Register a consent wording version",
       responses={200: ResponseSpec(s.WordingOut, description="The same version exists already")})
 async def create_wording(rt: RT, data: JSONBody[s.WordingIn]) -> Response[s.WordingOut]:
     """Immutable: 201 when created, 200 when the same key, text and language exist already,
@@ -142,7 +147,8 @@ async def create_wording(rt: RT, data: JSONBody[s.WordingIn]) -> Response[s.Word
     return Response(s.WordingOut(**version), status_code=201 if created else 200)
 
 
-@get("/wording-versions/{key:str}", opt=READ, tags=TAGS, summary="Read a wording version")
+@get("/wording-versions/{key:str}", operation_id="getWordingVersion",
+     opt=READ, tags=TAGS, summary="Read a wording version")
 async def get_wording(rt: RT, key: FromPath[str]) -> s.WordingOut:
     return s.WordingOut(**await logic.get_wording(rt.db, key))
 
@@ -199,9 +205,7 @@ async def perform(rt: RT, request: Request, link: Link) -> Response:
         export = await logic.export_contact(rt.db, link.contact_id)
         return Response(export.model_dump_json(indent=2), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="my-data.json"'})
-    async with rt.db.transaction() as tx:
-        removal = await remove_person(tx, link.contact_id, why="request",
-                                      source="preference_centre")
+    removal = await logic.erase_own(rt.db, link.contact_id)
     if removal is None:
         return _gone(request, rt)
     log.info("contact %s erased on its own request (%d addresses)", link.contact_id,

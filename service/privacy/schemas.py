@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.suppression.schemas import Reason
+from service.topics.schemas import Channel, JSONBool
+
 EXPORT_FORMAT = "prefservice.contact-export"
 EXPORT_SCHEMA_VERSION = 1
 WORDING_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
@@ -23,7 +26,7 @@ class ExportContact(BaseModel):
 
 
 class ExportAddress(BaseModel):
-    channel: str
+    channel: Channel
     address: str = Field(description="Normalized form (email: IDNA domain; phone: E.164).")
     given: str = Field(description="The form in which the address was given to us.")
     address_key: str = Field(description="HMAC-SHA256 matching key (hex); no address inside.")
@@ -31,7 +34,7 @@ class ExportAddress(BaseModel):
 
 
 class ExportPreference(BaseModel):
-    channel: str
+    channel: Channel
     topic: str | None = Field(description="Topic key; null means the whole channel.")
     status: str = Field(description="opted_in, opted_out or pending.")
     paused_until: datetime | None
@@ -42,7 +45,7 @@ class ExportEvent(BaseModel):
     """One consent ledger event, as recorded."""
 
     id: int
-    channel: str
+    channel: Channel
     topic: str | None = Field(description="Topic key; null means the whole channel.")
     action: str = Field(description="opt_in, opt_out, pending, confirmed, paused, resumed, "
                                     "restricted, unrestricted or erased.")
@@ -58,10 +61,10 @@ class ExportEvent(BaseModel):
 
 
 class ExportSuppression(BaseModel):
-    channel: str
+    channel: Channel
     address: str | None = Field(description="Which of the addresses above it applies to.")
     topic: str | None = Field(description="Topic key; null means the whole channel.")
-    reason: str
+    reason: Reason
     source: str
     list_name: str | None
     created_at: datetime
@@ -93,7 +96,7 @@ class RestrictionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"restricted": True, "reason": "accuracy contested by the data subject"}]})
 
-    restricted: bool
+    restricted: JSONBool
     reason: str | None = Field(default=None, max_length=500,
                                description="Why; recorded in the ledger event's detail.")
 
@@ -123,7 +126,8 @@ class WordingIn(BaseModel):
     key: str = Field(pattern=WORDING_KEY_PATTERN, description="Immutable; a changed text "
                                                               "needs a new key.")
     text: str = Field(min_length=1, max_length=20_000)
-    language: str = Field(default="en", pattern=LANGUAGE_PATTERN)
+    # the column is VARCHAR(16): a longer tag the pattern allows was a 500 on PostgreSQL
+    language: str = Field(default="en", pattern=LANGUAGE_PATTERN, max_length=16)
 
 
 class WordingOut(BaseModel):
@@ -138,7 +142,7 @@ class ProofEntry(BaseModel):
     contact_id: str
     addresses: list[str] = Field(description="The contact's current addresses on the channel; "
                                              "empty once erased.")
-    channel: str
+    channel: Channel
     topic: str | None
     action: str
     kind: Literal["consent", "pending", "withdrawal", "other"]

@@ -17,11 +17,13 @@ from service.consent.choice import apply_choice
 from service.consent.decision import decide, lookup_state
 from service.consent.ledger import Proof, Tx, record_event, set_preference
 from service.contacts.store import addresses_of
+from service.db.engine import Database
 from service.outbox import enqueue
 from service.preferences.links import window_dedupe_key
 from service.preferences.view import SELF_SERVICE, channel_reasons
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS, TokenData
+from service.subscriptions import queries as q
 from service.suppression.store import remove_suppression
 from service.topics.cache import TopicInfo
 
@@ -45,9 +47,7 @@ def confirm_url(rt: Runtime, token: str) -> str:
 
 async def pending_topics(conn, topics: dict[str, TopicInfo], contact_id: str,
                          channel: str) -> list[TopicInfo]:
-    rows = await conn.fetch(
-        "SELECT topic FROM preference WHERE contact_id = $1 AND channel = $2"
-        " AND status = 'pending' AND topic <> '' ORDER BY topic", contact_id, channel)
+    rows = await conn.fetch(q.PENDING_TOPICS, contact_id, channel)
     found = [topics.get(row["topic"]) for row in rows]
     return [t for t in found if t is not None and not t.archived]
 
@@ -56,9 +56,7 @@ async def load_target(conn, topics: dict[str, TopicInfo], data: TokenData) -> Ta
     """None when the address or contact is gone (erased since) or the token is malformed."""
     if not data.extra.isdigit():
         return None
-    row = await conn.fetchrow(
-        "SELECT address_key FROM address WHERE id = $1 AND contact_id = $2 AND channel = $3",
-        int(data.extra), data.contact_id, data.channel)
+    row = await conn.fetchrow(q.TARGET_ADDRESS, int(data.extra), data.contact_id, data.channel)
     if row is None:
         return None
     return Target(data.contact_id, data.channel, row["address_key"],
@@ -80,10 +78,7 @@ async def queue_confirmation(rt: Runtime, tx: Tx, topics: dict[str, TopicInfo], 
 
 
 async def _pending_wording(tx: Tx, contact_id: str, channel: str, topic: str) -> str | None:
-    return await tx.fetchval(
-        "SELECT wording_version FROM consent_event WHERE contact_id = $1 AND channel = $2"
-        " AND topic = $3 AND action = 'pending' ORDER BY id DESC LIMIT 1",
-        contact_id, channel, topic)
+    return await tx.fetchval(q.PENDING_WORDING, contact_id, channel, topic)
 
 
 async def confirm(tx: Tx, topics: dict[str, TopicInfo], target: Target, chosen: set[str],
@@ -149,3 +144,30 @@ async def mark_pending(tx: Tx, *, contact_id: str, channel: str, address_key: st
 
 def undeliverable(state) -> bool:
     return any(reason in UNDELIVERABLE for _, reason in state.suppressions)
+
+
+# -- the confirmation pages' transactions (routes.py holds none) -------------------------------
+# Each reads the link's target again inside its transaction, so a confirmation racing an
+# erasure or another confirmation sees one state.
+async def confirm_chosen(db: Database, topics: dict[str, TopicInfo], data: TokenData,
+                         chosen: set[str], proof: Proof, now: datetime) -> list[TopicInfo]:
+    """Confirm the chosen pending topics of the link's sign-up; those confirmed (none when
+    the sign-up is gone)."""
+    async with db.transaction() as tx:
+        target = await load_target(tx, topics, data)
+        return await confirm(tx, topics, target, chosen, proof, now) if target else []
+
+
+async def renew(rt: Runtime, topics: dict[str, TopicInfo], data: TokenData, lang: str,
+                now: datetime) -> Target | None:
+    """Queue a new confirmation email when topics are still pending; the target (None when
+    the sign-up is gone), for the page to say what happened."""
+    async with rt.db.transaction() as tx:
+        target = await load_target(tx, topics, data)
+        if target is not None and target.pending:
+            address_id = int(data.extra)
+            to = await tx.fetchval(q.ADDRESS_TEXT, address_id)
+            await queue_confirmation(rt, tx, topics, contact_id=data.contact_id,
+                                     address_id=address_id, to=to,
+                                     address_key=target.address_key, lang=lang, now=now)
+    return target

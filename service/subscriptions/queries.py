@@ -1,42 +1,27 @@
-"""The confirmation pages' database work, so that `routes.py` holds no SQL and no transaction.
+"""The subscriptions capability's SQL, by name (listmonk's `queries.sql`, as Python constants).
 
-Each function is one transaction: the sign-up target a confirmation link points at is read
-again inside it, so a confirmation racing an erasure or another confirmation sees one state.
+Read by logic.py (double opt-in: pending topics, the confirmation link's target, the wording a
+pending consent was given with) and signup.py (the address a sign-up created or matched).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from service.consent.ledger import Proof
-from service.db.engine import Database
-from service.runtime import Runtime
-from service.security.tokens import TokenData
-from service.subscriptions.logic import Target, confirm, load_target, queue_confirmation
-from service.topics.cache import TopicInfo
-
+# The pending topics of (contact $1, channel $2), by key (logic.pending_topics).
+PENDING_TOPICS = (
+    "SELECT topic FROM preference WHERE contact_id = $1 AND channel = $2"
+    " AND status = 'pending' AND topic <> '' ORDER BY topic"
+)
+# The address a confirmation link names ($1, its id), if it still belongs to contact $2 on
+# channel $3 (logic.load_target).
+TARGET_ADDRESS = (
+    "SELECT address_key FROM address WHERE id = $1 AND contact_id = $2 AND channel = $3"
+)
+# The wording version shown when (contact, channel, topic) became pending, the latest first.
+PENDING_WORDING = (
+    "SELECT wording_version FROM consent_event WHERE contact_id = $1 AND channel = $2"
+    " AND topic = $3 AND action = 'pending' ORDER BY id DESC LIMIT 1"
+)
+# The text of address $1, where a renewed confirmation email goes (logic.renew).
 ADDRESS_TEXT = "SELECT normalized FROM address WHERE id = $1"
-
-
-async def confirm_chosen(db: Database, topics: dict[str, TopicInfo], data: TokenData,
-                         chosen: set[str], proof: Proof, now: datetime) -> list[TopicInfo]:
-    """Confirm the chosen pending topics of the link's sign-up; those confirmed (none when
-    the sign-up is gone)."""
-    async with db.transaction() as tx:
-        target = await load_target(tx, topics, data)
-        return await confirm(tx, topics, target, chosen, proof, now) if target else []
-
-
-async def renew(rt: Runtime, topics: dict[str, TopicInfo], data: TokenData, lang: str,
-                now: datetime) -> Target | None:
-    """Queue a new confirmation email when topics are still pending; the target (None when
-    the sign-up is gone), for the page to say what happened."""
-    async with rt.db.transaction() as tx:
-        target = await load_target(tx, topics, data)
-        if target is not None and target.pending:
-            address_id = int(data.extra)
-            to = await tx.fetchval(ADDRESS_TEXT, address_id)
-            await queue_confirmation(rt, tx, topics, contact_id=data.contact_id,
-                                     address_id=address_id, to=to,
-                                     address_key=target.address_key, lang=lang, now=now)
-    return target
+# The id of (channel $1, address key $2), for the confirmation link (signup.subscribe).
+ADDRESS_ID = "SELECT id FROM address WHERE channel = $1 AND address_key = $2"

@@ -3,7 +3,7 @@
 `GET /c/{token}` shows what will be confirmed, with a button, and changes nothing (mail scanners
 fetch links). `POST /c/{token}` (CSRF-protected form) confirms. An expired link gets a page
 offering a new one (`POST /c/{token}/renew`). Handlers receive the verified token as `link`
-(`security/links.py`) or never run; their database work is in `queries.py`.
+(`security/links.py`) or never run; their database work is in `logic.py`.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from service.runtime import RT, Runtime
 from service.security import links as signed
 from service.security.links import Link
 from service.security.tokens import TokenData
-from service.subscriptions import queries
-from service.subscriptions.logic import load_target
+from service.subscriptions.logic import confirm_chosen, load_target, renew
 from service.subscriptions.schemas import SubscriptionIn, SubscriptionOut
 from service.subscriptions.signup import subscribe
 
 CONFIRM_WORDING = "confirm-page-1"  # the confirmation page's button text, recorded as proof
 
 
-@post("/subscriptions", opt={"scope": "contacts:write"}, status_code=202,
+@post("/subscriptions", operation_id="createSubscription",
+      opt={"scope": "contacts:write"}, status_code=202,
       tags=["subscriptions"])
 async def create_subscription(request: Request, rt: RT,
                               data: JSONBody[SubscriptionIn]) -> SubscriptionOut:
@@ -68,8 +68,8 @@ async def confirm_submit(request: Request, rt: RT, link: Link) -> Template:
     proof = Proof(source="double_opt_in", ip=client_ip(request), user_agent=user_agent(request),
                   wording_version=CONFIRM_WORDING, campaign=link.campaign or None)
     topics = await rt.topics.all(rt.db)
-    confirmed = await queries.confirm_chosen(rt.db, topics, link, set(form.getall("topic", [])),
-                                             proof, datetime.now(UTC))
+    confirmed = await confirm_chosen(rt.db, topics, link, set(form.getall("topic", [])),
+                                     proof, datetime.now(UTC))
     return render(request, rt, "confirm/done.html", confirmed=confirmed)
 
 
@@ -78,7 +78,7 @@ async def confirm_submit(request: Request, rt: RT, link: Link) -> Template:
 async def confirm_renew(request: Request, rt: RT, link: Link) -> Template:
     """A new confirmation link for a genuine (possibly expired) one."""
     topics = await rt.topics.all(rt.db)
-    target = await queries.renew(rt, topics, link, language(request, rt), datetime.now(UTC))
+    target = await renew(rt, topics, link, language(request, rt), datetime.now(UTC))
     if target is None:
         return signed.invalid_page(request, rt, status_code=404)
     if not target.pending:

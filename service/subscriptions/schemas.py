@@ -1,8 +1,18 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress
+
+from service.consent.schemas import Source
+
+
+def _text_or_null(value: object) -> object:
+    """An IP address is a JSON string, as the schema says: pydantic alone would read `false`
+    or `0` as 0.0.0.0."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be a string (an IPv4 or IPv6 address) or null")
+    return value
 
 
 class SubscriptionIn(BaseModel):
@@ -15,21 +25,29 @@ class SubscriptionIn(BaseModel):
     topics: list[str] = Field(min_length=1, max_length=50, examples=[["newsletter"]])
     wording_version: str = Field(min_length=1, max_length=100, examples=["signup-v3"],
                                  description="The consent text the form showed.")
-    source: str = Field("double_opt_in", max_length=32,
-                        description="Ledger source of the pending consent.")
-    ip: IPvAnyAddress | None = Field(None, description="The sign-up form's client address.")
+    source: Source = Field("double_opt_in", description="Ledger source of the pending consent.")
+    ip: Annotated[IPvAnyAddress | None, BeforeValidator(_text_or_null)] = Field(
+        None, description="The sign-up form's client address.")
     user_agent: str | None = Field(None, max_length=1000,
                                    description="The sign-up form's client user agent.")
     lang: str | None = Field(None, max_length=16, examples=["de"],
                              description="Language of the confirmation email.")
 
 
-class SubscriptionOut(BaseModel):
+class SignupAccepted(BaseModel):
+    """The answer to a sign-up (202): what now waits for the person's confirmation."""
+
     contact_id: str
-    channel: str
+    channel: Literal["email"]
     address: str
     pending: list[str] = Field(description="Topics now waiting for the person's confirmation.")
     already_subscribed: list[str]
     confirmation_email: Literal["queued", "not_needed", "undeliverable"] = Field(
         description="queued: sent by the outbox (at most one per address every 10 minutes); "
                     "undeliverable: the address is suppressed as hard_bounce or invalid.")
+
+
+# The OpenAPI component is named after the class: `SignupAccepted`, not a module-prefixed
+# `subscriptions_schemas_SubscriptionOut` beside the webhooks' subscriptions. Old name kept for
+# its importers.
+SubscriptionOut = SignupAccepted

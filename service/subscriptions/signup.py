@@ -10,6 +10,7 @@ from service.contacts.normalize import AddressError
 from service.contacts.store import ensure_contact_for_address
 from service.errors import InputError
 from service.runtime import Runtime
+from service.subscriptions import queries as q
 from service.subscriptions.logic import mark_pending, queue_confirmation, undeliverable
 from service.subscriptions.schemas import SubscriptionIn, SubscriptionOut
 from service.topics.cache import TopicInfo
@@ -54,8 +55,7 @@ async def subscribe(rt: Runtime, data: SubscriptionIn, api_key_id: int | None,
         contact_id, _ = await ensure_contact_for_address(
             tx, channel=data.channel, normalized=normalized, address_key=key,
             given=data.address.strip(), now=now)
-        address_id = await tx.fetchval(
-            "SELECT id FROM address WHERE channel = $1 AND address_key = $2", data.channel, key)
+        address_id = await tx.fetchval(q.ADDRESS_ID, data.channel, key)
         pending, already = await mark_pending(tx, contact_id=contact_id, channel=data.channel,
                                               address_key=key, wanted=wanted, proof=proof,
                                               now=now)

@@ -17,7 +17,7 @@ from service.contacts.normalize import CHANNELS, AddressError, is_address_key
 from service.errors import InputError
 from service.ops.counters import observe_check
 from service.runtime import Runtime
-from service.suppression.schemas import CheckResult
+from service.suppression.schemas import CHECK_QUERY, CheckResult
 from service.topics.cache import TopicInfo
 
 _encode = msgspec.json.Encoder().encode
@@ -47,6 +47,25 @@ def check_channel(channel: str) -> str:
     return channel
 
 
+# The declaration the OpenAPI operation is built from, unpacked once at import: the parser
+# below reads the same names, required flags and enums, with no per-request lookups.
+_CHANNEL, _ADDRESS, _TOPIC = CHECK_QUERY
+_ENUMS = tuple((p.name, p.allowed) for p in CHECK_QUERY if p.allowed is not None)
+assert _ENUMS == (("channel", _CHANNELS),)  # check_channel() is the one enum check needed
+
+
+def read_check_query(query) -> tuple[str, str, str | None]:
+    """(channel, address, topic) of `GET /v1/suppressions/check`, as `CHECK_QUERY` declares
+    them: a missing required parameter is `query.<name>`: is required; an undeclared enum value
+    is 422 naming the parameter; an empty topic means none. Unknown parameters are ignored, as
+    Litestar ignores them on every other route."""
+    channel, address = query.get(_CHANNEL.name), query.get(_ADDRESS.name)
+    if channel is None or address is None:
+        missing = _CHANNEL.name if channel is None else _ADDRESS.name
+        raise InputError(f"query.{missing}", "is required")
+    return check_channel(channel), address, query.get(_TOPIC.name) or None
+
+
 async def resolve_topic(rt: Runtime, channel: str, key: str | None) -> TopicInfo | None:
     """The topic asked about; None (absent, null or empty) means the channel as a whole."""
     if not key:
@@ -63,27 +82,35 @@ async def resolve_topic(rt: Runtime, channel: str, key: str | None) -> TopicInfo
 def key_of(rt: Runtime, channel: str, value: str) -> str:
     """The address key of an address, or of an address key sent as is; AddressError if neither.
 
-    A `+` in an email address sent unencoded in a query string arrives as a space; spaces are
-    never valid there, so they are read back as `+`.
+    The value is read as given: JSON bodies, CSV files, forms and paths carry a `+` as a `+`,
+    so an email address with a space in it is invalid there (see `from_query` for the one
+    place a space is repaired).
     """
     if len(value) == 64:
         lowered = value.lower()
         if is_address_key(lowered):
             return lowered
-    if channel == "email" and " " in value:
-        value = value.strip().replace(" ", "+")
     return rt.keyer.parse(channel, value, rt.settings.default_phone_region)[1]
+
+
+def from_query(channel: str, value: str) -> str:
+    """An email address as read from a query string: a `+` sent unencoded arrives as a space,
+    and spaces are never valid in an address, so they are read back as `+`. Query strings
+    only: in every other input a space is a space, and the address is invalid."""
+    if channel == "email" and " " in value:
+        return value.strip().replace(" ", "+")
+    return value
 
 
 async def check_one(
     rt: Runtime, channel: str, address: str, topic_key: str | None, request: Any = None,
 ) -> bytes:
-    """The JSON answer for one address (422 through InputError for bad input). With read
-    replicas configured, a replica answers unless this caller wrote a moment ago."""
-    check_channel(channel)
+    """The JSON answer for one address read from a query string (`read_check_query`), 422
+    through InputError for bad input. With read replicas configured, a replica answers unless
+    this caller wrote a moment ago."""
     topic = await resolve_topic(rt, channel, topic_key) if topic_key else None
     try:
-        key = key_of(rt, channel, address)
+        key = key_of(rt, channel, from_query(channel, address))
     except AddressError as exc:
         raise InputError("address", str(exc)) from None
     if rt.db.replicas is None:

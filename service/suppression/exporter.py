@@ -3,81 +3,53 @@
 Columns: channel, address, address_key, topic, reason, source, list_name, created_at. The
 suppression list keeps only address keys; `address` is filled from the contact holding the
 address when there is one (empty for imported lists, ESP events without a contact, erasures).
-The file imports again (`import suppressions` reads `address`, else `address_key`).
+The file imports again (`import suppressions` reads `address`, else `address_key`). Written by the
+one CSV pipeline (service.csvfiles), with the progress bar on stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import ExitStack
 
 from service.consent.decision import SUPPRESSION_REASONS
 from service.contacts.normalize import CHANNELS
-from service.runtime import Runtime
+from service.csvfiles import UsageError, open_output, write_pages
+from service.progress import Progress
+from service.runtime import Runtime, with_runtime
+from service.suppression import queries as q
 
 PAGE = 5_000
 COLUMNS = ["channel", "address", "address_key", "topic", "reason", "source", "list_name",
            "created_at"]
 
 
-async def with_runtime(fn: Callable[[Runtime], Awaitable]):
-    from service.runtime import build_runtime
-    from service.settings import get_settings
-
-    rt = build_runtime(get_settings())
-    await rt.db.open()
-    try:
-        return await fn(rt)
-    finally:
-        await rt.db.close()
-
-
-def _filters(channel: str | None, reason: str | None, args: list) -> str:
-    sql = ""
-    for column, value in (("channel", channel), ("reason", reason)):
-        if value:
-            args.append(value)
-            sql += f" AND s.{column} = ${len(args)}"
-    return sql
-
-
 async def export_suppressions(rt: Runtime, out, channel: str | None, reason: str | None,
                               err=sys.stderr) -> int:
     """Write the CSV to `out` page by page (keyset on id); returns the rows written."""
-    from service.suppression.importer import Progress
-
     count_args: list = []
-    total = await rt.db.fetchval("SELECT COUNT(*) FROM suppression s WHERE 1 = 1"
-                                 + _filters(channel, reason, count_args), *count_args)
-    progress = Progress(int(total), err, "export suppressions")
-    writer = csv.writer(out)
-    writer.writerow(COLUMNS)
-    after, written = 0, 0
+    total = int(await rt.db.fetchval(q.export_count_sql(channel, reason, count_args),
+                                     *count_args))
+    with Progress("export suppressions", total, err) as progress:
+        return await write_pages(out, COLUMNS, _pages(rt, channel, reason), progress, total)
+
+
+async def _pages(rt: Runtime, channel: str | None, reason: str | None) -> AsyncIterator[list]:
+    after = 0
     while True:
         args: list = [after]
-        rows = await rt.db.fetch_long(
-            "SELECT s.id, s.channel, a.normalized, s.address_key, s.topic, s.reason, s.source,"
-            " s.list_name, s.created_at FROM suppression s"
-            " LEFT JOIN address a ON a.channel = s.channel AND a.address_key = s.address_key"
-            f" WHERE s.id > $1{_filters(channel, reason, args)} ORDER BY s.id LIMIT {PAGE}",
-            *args)
+        rows = await rt.db.fetch_long(q.export_page_sql(channel, reason, args, PAGE), *args)
         if not rows:
-            break
-        for row in rows:
-            created = row[8]
-            writer.writerow([row[1], row[2] or "", row[3], row[4] or "", row[5], row[6],
-                             row[7] or "", created.isoformat() if created else ""])
-        written += len(rows)
+            return
+        yield [[row[1], row[2] or "", row[3], row[4] or "", row[5], row[6], row[7] or "",
+                row[8].isoformat() if row[8] else ""] for row in rows]
         after = rows[-1][0]
-        progress.show(written, f"{written:,} of {total:,} rows")
-    progress.show(written, f"{written:,} rows written", final=True)
-    return written
 
 
 def run_export(args) -> int:
+    """The `export suppressions` command (exit code)."""
     channel = getattr(args, "channel", None)
     reason = getattr(args, "reason", None)
     if channel and channel not in CHANNELS:
@@ -88,10 +60,9 @@ def run_export(args) -> int:
         return 2
     with ExitStack() as stack:
         try:
-            out = sys.stdout if args.file == "-" else stack.enter_context(
-                open(args.file, "w", newline="", encoding="utf-8"))
-        except OSError as exc:
-            print(f"error: cannot write {args.file}: {exc.strerror}", file=sys.stderr)
+            out = open_output(stack, args.file)
+        except UsageError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return 2
         asyncio.run(with_runtime(lambda rt: export_suppressions(rt, out, channel, reason)))
     return 0

@@ -1,8 +1,8 @@
 """CSV import and export of suppressions, streamed, with progress on stderr.
 
 `python -m service import suppressions FILE --channel C --reason R [--source S]
-[--list-name TPS] [--dry-run]` (wired in service/contacts/commands.py) calls `run_import(args)`;
-`python -m service export suppressions FILE|- [--channel C] [--reason R]` calls `run_export`.
+[--list-name TPS] [--dry-run] [--rejects FILE]` (wired in service/contacts/commands.py) calls
+`run_import(args)`; the file is read by the one CSV pipeline (service.csvfiles).
 
 Import file: one address (or 64-hex address key) per row. A first row naming its columns is a
 header: the address is taken from a column named address, email, phone, mobile, telephone,
@@ -19,21 +19,28 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import io
-import os
 import sys
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO
 
 from service.consent.decision import SUPPRESSION_REASONS
 from service.consent.ledger import Proof
-from service.contacts.importer import open_csv_text, readable_rows
 from service.contacts.normalize import CHANNELS, AddressError
+from service.csvfiles import (
+    RejectsFile,
+    UsageError,
+    file_size,
+    open_input,
+    open_output,
+    position,
+    records,
+)
 from service.db.batches import TimedBatches
 from service.errors import InputError
-from service.runtime import Runtime
+from service.progress import Progress
+from service.runtime import Runtime, with_runtime
+from service.suppression.bulk import fetch_states
 from service.suppression.check import key_of, resolve_topic
 from service.suppression.store import add_suppressions
 
@@ -51,34 +58,6 @@ class Stats:
     already: int = 0
     rejected: int = 0
     rejections: list[tuple[int, str]] = field(default_factory=list)
-
-
-class Progress:
-    """One line on stderr, redrawn at most five times a second (a line per 10% off a tty)."""
-
-    def __init__(self, total: int | None, stream: IO[str], label: str):
-        self.total, self.stream, self.label = total, stream, label
-        self.tty = getattr(stream, "isatty", lambda: False)()
-        self._last, self._step = 0.0, -1
-
-    def show(self, done: int, text: str, final: bool = False) -> None:
-        share = min(done / self.total, 1.0) if self.total else None
-        if not final:
-            if self.tty and time.monotonic() - self._last < 0.2:
-                return
-            step = int(share * 10) if share is not None else done // 100_000
-            if not self.tty and step == self._step:
-                return
-            self._step = step
-        self._last = time.monotonic()
-        bar = f" [{'#' * int(share * 30):<30}] {share:4.0%}" if share is not None else ""
-        end = "\n" if final or not self.tty else ""
-        self.stream.write(("\r" if self.tty else "") + f"{self.label}{bar} {text}" + end)
-        self.stream.flush()
-
-    def say(self, message: str) -> None:
-        """A message of its own line, without breaking the bar."""
-        self.stream.write(("\r\x1b[K" if self.tty else "") + message + "\n")
 
 
 def _usage(message: str, err: IO[str]) -> int:
@@ -118,14 +97,19 @@ def _columns(row: list[str]) -> tuple[int, int | None, int | None] | None:
 
 
 async def import_suppressions(rt: Runtime, binary: IO[bytes], args, err: IO[str] = sys.stderr,
-                              total_bytes: int | None = None) -> Stats:
+                              total_bytes: int | None = None,
+                              rejects: IO[str] | None = None) -> Stats:
     """Read the CSV from `binary` and add its suppressions; returns the counts."""
+    with Progress("import suppressions", total_bytes, err) as progress:
+        return await _import(rt, binary, args, progress, RejectsFile(rejects), total_bytes)
+
+
+async def _import(rt: Runtime, binary: IO[bytes], args, progress: Progress,
+                  rejected: RejectsFile, total_bytes: int | None) -> Stats:
     stats = Stats()
     list_name = getattr(args, "list_name", None)
     list_name = list_name.upper() if list_name and list_name.upper() in KNOWN_LISTS else list_name
     source = getattr(args, "source", None) or "import"
-    progress = Progress(total_bytes, err, "import suppressions")
-    reader = csv.reader(open_csv_text(binary))
     columns: tuple[int, int | None, int | None] = (0, None, None)
     batch: dict[str | None, list[str]] = {}
     pending = 0
@@ -133,8 +117,9 @@ async def import_suppressions(rt: Runtime, binary: IO[bytes], args, err: IO[str]
     started = False  # past the first non-blank row (the only one that may be a header)
     batches = TimedBatches()
 
-    def reject(line: int, message: str) -> None:
+    def reject(line: int, message: str, cells: list[str] | None) -> None:
         stats.rejected += 1
+        rejected.add(line, message, cells)
         if stats.rejected <= MAX_REPORTED:
             stats.rejections.append((line, message))
             progress.say(f"row {line}: {message}")
@@ -144,29 +129,29 @@ async def import_suppressions(rt: Runtime, binary: IO[bytes], args, err: IO[str]
         with batches.timed(pending):
             await _write(rt, args, batch, stats, source, list_name)
         batch, pending = {}, 0
-        progress.show(_tell(binary), _counts(stats, args.dry_run))
+        progress.update(position(binary), _counts(stats, args.dry_run))
 
-    end = 0
-    for row, unreadable in readable_rows(reader):
-        # the line the record starts on (a quoted field may span lines)
-        line, end = end + 1, max(reader.line_num, end + 1)
-        if unreadable:
+    for line, row, unreadable in records(binary):
+        if row is None:
             stats.rows += 1
-            reject(line, unreadable)
+            reject(line, unreadable, None)
             continue
         if not any(cell.strip() for cell in row):
             continue
         first, started = not started, True
-        if first and (header := _columns(row)):
-            columns = header
-            continue
+        if first:
+            header = _columns(row)
+            rejected.start(row if header else [])
+            if header:
+                columns = header
+                continue
         stats.rows += 1
         address_at, key_at, topic_at = columns
         value = row[address_at].strip() if address_at < len(row) else ""
         if not value and key_at is not None and key_at < len(row):
             value = row[key_at].strip()
         if not value:
-            reject(line, "no address")
+            reject(line, "no address", row)
             continue
         topic_key = row[topic_at].strip() if topic_at is not None and topic_at < len(row) else ""
         try:
@@ -175,17 +160,17 @@ async def import_suppressions(rt: Runtime, binary: IO[bytes], args, err: IO[str]
                 topics[topic_key] = info.key if info else None
             address_key = key_of(rt, args.channel, value)
         except AddressError as exc:
-            reject(line, f"{value[:80]!r} {exc}")
+            reject(line, f"{value[:80]!r} {exc}", row)
             continue
         except InputError as exc:
-            reject(line, exc.message)
+            reject(line, exc.message, row)
             continue
         batch.setdefault(topics[topic_key], []).append(address_key)
         pending += 1
         if pending >= batches.size:
             await flush()
     await flush()
-    progress.show(total_bytes or 0, _counts(stats, args.dry_run), final=True)
+    progress.finish(total_bytes or 0, _counts(stats, args.dry_run))
     return stats
 
 
@@ -212,8 +197,6 @@ async def _write(rt: Runtime, args, batch: dict, stats: Stats, source: str,
 
 async def _existing(rt: Runtime, channel: str, topic: str | None, reason: str,
                     keys: list[str]) -> set[str]:
-    from service.suppression.bulk import fetch_states
-
     states = await fetch_states(rt.db, channel, keys, fresh=True)
     return {key for key, state in states.items()
             if any(t == (topic or "") and r == reason for t, r in state.suppressions)}
@@ -225,36 +208,20 @@ def _counts(stats: Stats, dry_run: bool) -> str:
             f"rejected {stats.rejected:,}")
 
 
-def _tell(binary: IO[bytes]) -> int:
-    try:
-        return binary.tell()
-    except (OSError, ValueError):
-        return 0
-
-
-def _file_size(binary: IO[bytes]) -> int | None:
-    try:
-        return os.fstat(binary.fileno()).st_size or None
-    except (OSError, ValueError, io.UnsupportedOperation):
-        return None
-
-
 def run_import(args) -> int:
     """The `import suppressions` command (exit code)."""
     problem = check_import_args(args)
     if problem:
         return _usage(problem, sys.stderr)
-    from service.suppression.exporter import with_runtime
-
     with ExitStack() as stack:
         try:
-            binary = sys.stdin.buffer if args.file == "-" else stack.enter_context(
-                open(args.file, "rb"))
-        except OSError as exc:
-            return _usage(f"cannot read {args.file}: {exc.strerror}", sys.stderr)
+            binary = open_input(stack, args.file)
+            rejects = open_output(stack, args.rejects) if getattr(args, "rejects", None) else None
+        except UsageError as exc:
+            return _usage(str(exc), sys.stderr)
         try:
             stats = asyncio.run(with_runtime(lambda rt: import_suppressions(
-                rt, binary, args, sys.stderr, _file_size(binary))))
+                rt, binary, args, sys.stderr, file_size(binary), rejects)))
         except (UnicodeDecodeError, csv.Error) as exc:
             print(f"error: the file stopped being readable UTF-8 CSV ({exc}); "
                   "the batches before it were written", file=sys.stderr)
@@ -265,10 +232,3 @@ def run_import(args) -> int:
         print(f"({stats.rejected - len(stats.rejections):,} more rejected rows not listed)",
               file=sys.stderr)
     return 1 if stats.rejected else 0
-
-
-def run_export(args) -> int:
-    """The `export suppressions` command (exit code)."""
-    from service.suppression.exporter import run_export as export
-
-    return export(args)

@@ -2,8 +2,8 @@
 
 The checks read the address-state query of service/consent/queries.py; the statements here
 write suppressions (store.py), page through the list and its change feed (feed.py), answer the
-API (logic.py) and ping the database before a streamed check answers (stream.py). The import
-and export keep theirs in importer.py and exporter.py for now.
+API (logic.py) and ping the database before a streamed check answers (stream.py). and write
+the CSV export (exporter.py).
 """
 
 from __future__ import annotations
@@ -113,6 +113,31 @@ def changes_sql(columns: Sequence[str], limit: int) -> str:
             " s.list_name, f.occurred_at FROM change_feed f LEFT JOIN suppression s"
             " ON s.seq = f.seq WHERE f.kind = 'suppression' AND f.seq > $1"
             f"{_equal('f.', columns, 2)} ORDER BY f.seq LIMIT {limit}")
+
+
+# -- the CSV export (exporter.py), page by page on the id ---------------------------------------
+def _export_filters(channel: str | None, reason: str | None, args: list) -> str:
+    sql = ""
+    for column, value in (("channel", channel), ("reason", reason)):
+        if value:
+            args.append(value)
+            sql += f" AND s.{column} = ${len(args)}"
+    return sql
+
+
+def export_count_sql(channel: str | None, reason: str | None, args: list) -> str:
+    """How many rows the export will write; appends the filter values to `args`."""
+    return "SELECT COUNT(*) FROM suppression s WHERE 1 = 1" + _export_filters(channel, reason,
+                                                                              args)
+
+
+def export_page_sql(channel: str | None, reason: str | None, args: list, page: int) -> str:
+    """One page after id $1 (the first of `args`); appends the filter values to `args`."""
+    return ("SELECT s.id, s.channel, a.normalized, s.address_key, s.topic, s.reason, s.source,"
+            " s.list_name, s.created_at FROM suppression s"
+            " LEFT JOIN address a ON a.channel = s.channel AND a.address_key = s.address_key"
+            f" WHERE s.id > $1{_export_filters(channel, reason, args)} ORDER BY s.id"
+            f" LIMIT {int(page)}")
 
 
 # -- the streamed check (stream.py) ------------------------------------------------------------

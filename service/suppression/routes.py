@@ -8,10 +8,8 @@ from datetime import datetime
 from typing import Annotated
 
 from litestar import MediaType, Request, Response, delete, get, post
-from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ASGIApp
 
@@ -19,9 +17,12 @@ from service.apikeys.guard import acting_key
 from service.errors import InputError
 from service.runtime import RT
 from service.suppression import feed, logic, stream
-from service.suppression.check import JSONAnswer, check_one
+from service.suppression.check import JSONAnswer, check_one, read_check_query
 from service.suppression.schemas import (
+    BULK_CHECK_REQUEST,
+    CHECK_QUERY,
     BulkCheckResult,
+    Channel,
     CheckResult,
     FeedPage,
     Reason,
@@ -45,23 +46,15 @@ def _api_key_id(request: Request) -> int | None:
 
 @dataclass
 class _CheckOperation(Operation):
-    """Documents the query parameters the hot-path handler reads itself."""
+    """The query parameters the hot-path handler reads itself, from `CHECK_QUERY`: the same
+    declaration `read_check_query` parses (tests/suppression/test_check_declaration.py)."""
 
     def __post_init__(self) -> None:
-        def query(name: str, required: bool, description: str) -> OpenAPIParameter:
-            return OpenAPIParameter(name=name, param_in=ParamType.QUERY, required=required,
-                                    schema=Schema(type=OpenAPIType.STRING),
-                                    description=description)
-
-        self.parameters = [
-            query("channel", True, "email, sms, phone, fax or post"),
-            query("address", True, "The address, URL-encoded (`+` as `%2B`), or its 64-hex "
-                                   "address key"),
-            query("topic", False, "A topic key; absent: the channel as a whole"),
-        ]
+        self.parameters = [param.openapi() for param in CHECK_QUERY]
 
 
-@get("/suppressions/check", opt=READ, tags=TAGS, summary="Check one address",
+@get("/suppressions/check", operation_id="checkSuppression",
+     opt=READ, tags=TAGS, summary="Check one address",
      operation_class=_CheckOperation,
      responses={200: ResponseSpec(CheckResult, description="The send decision")})
 async def check(request: Request) -> ASGIApp:
@@ -70,35 +63,34 @@ async def check(request: Request) -> ASGIApp:
     `channel` and `address` are required; `address` may be the 64-hex address key. Bad input
     is 422. The hot path: it reads the query itself and answers with finished JSON bytes,
     skipping Litestar's parameter parsing, dependency injection and response building (the
-    OpenAPI schema is documented by `_CheckOperation` and `responses`).
+    OpenAPI operation comes from `CHECK_QUERY`, the declaration the parser reads).
     """
-    query = request.query_params
-    channel, address = query.get("channel"), query.get("address")
-    if channel is None or address is None:
-        raise InputError("query.channel" if channel is None else "query.address", "is required")
-    body = await check_one(request.app.state.rt, channel, address, query.get("topic"), request)
+    channel, address, topic = read_check_query(request.query_params)
+    body = await check_one(request.app.state.rt, channel, address, topic, request)
     return JSONAnswer(body)
 
 
 @dataclass
 class _BulkCheckOperation(Operation):
-    """Documents the three body formats the handler reads itself."""
+    """The three body formats the handler reads itself; the JSON one is `BulkCheckRequest`,
+    the struct its decoder reads."""
 
     def __post_init__(self) -> None:
-        text = Schema(type="string", description="One address or address key per line.")
+        text = Schema(type=OpenAPIType.STRING, description="One address or address key a line.")
         self.request_body = RequestBody(required=True, content={
-            "application/json": OpenAPIMediaType(schema=Schema(
-                type="object", required=["channel", "addresses"],
-                properties={"channel": Schema(type="string"),
-                            "topic": Schema(type="string", description="null: whole channel"),
-                            "addresses": Schema(type="array", items=Schema(type="string"))})),
+            "application/json": OpenAPIMediaType(schema=BULK_CHECK_REQUEST),
             "text/plain": OpenAPIMediaType(schema=text),
             NDJSON: OpenAPIMediaType(schema=Schema(
-                type="string", description="One JSON string per line.")),
+                type=OpenAPIType.STRING, description="One JSON string a line.")),
         })
+        if self.responses and "200" in self.responses:  # a text body is answered line by line
+            self.responses["200"].content[NDJSON] = OpenAPIMediaType(schema=Schema(
+                type=OpenAPIType.STRING, description="One JSON object a line, then a summary "
+                                                     "line (docs/suppression.md)."))
 
 
-@post("/suppressions/check", opt=READ, tags=TAGS, status_code=200, summary="Check many",
+@post("/suppressions/check", operation_id="checkSuppressions",
+      opt=READ, tags=TAGS, status_code=200, summary="Check many",
       operation_class=_BulkCheckOperation, request_max_body_size=None,
       responses={200: ResponseSpec(BulkCheckResult, description=(
           "JSON body: addresses not listed in `blocked` or `invalid` are allowed. A text or "
@@ -106,7 +98,7 @@ class _BulkCheckOperation(Operation):
       ))})
 async def check_many(
     rt: RT, request: Request,
-    channel: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    channel: FromQuery[Channel | None] = None, topic: FromQuery[str | None] = None,
     every_line: Annotated[bool, QueryParameter(name="all", description=(
         "streamed form: a line for every address, allowed ones too"))] = False,
 ) -> Response[BulkCheckResult]:
@@ -128,13 +120,14 @@ async def check_many(
     return Response(await stream.check_json(rt, body, fresh), media_type=MediaType.JSON)
 
 
-@get("/suppressions", opt=READ, tags=TAGS, summary="List suppressions and follow changes",
+@get("/suppressions", operation_id="listSuppressions",
+     opt=READ, tags=TAGS, summary="List suppressions and follow changes",
      responses={200: ResponseSpec(FeedPage, description="A page of the listing")})
 async def list_suppressions(
     rt: RT,
     request: Request,
     cursor: FromQuery[str | None] = None,
-    channel: FromQuery[str | None] = None,
+    channel: FromQuery[Channel | None] = None,
     reason: FromQuery[Reason | None] = None,
     topic: Annotated[str | None, QueryParameter(
         description="A topic key; empty: whole-channel suppressions only")] = None,
@@ -152,7 +145,8 @@ async def list_suppressions(
                     media_type=MediaType.JSON)
 
 
-@post("/suppressions", opt=WRITE, tags=TAGS, status_code=200, summary="Add suppressions")
+@post("/suppressions", operation_id="addSuppressions",
+      opt=WRITE, tags=TAGS, status_code=200, summary="Add suppressions")
 async def add_suppressions(
     rt: RT, request: Request, data: JSONBody[SuppressionAdd],
 ) -> SuppressionAddResult:
@@ -165,11 +159,12 @@ async def add_suppressions(
     return SuppressionAddResult(added=added, already=already)
 
 
-@delete("/suppressions/{channel:str}/{address:str}", opt=WRITE, tags=TAGS, status_code=200,
+@delete("/suppressions/{channel:str}/{address:str}", operation_id="removeSuppression",
+        opt=WRITE, tags=TAGS, status_code=200,
         summary="Lift a suppression")
 async def remove_suppression(
-    rt: RT, request: Request, channel: FromPath[str], address: FromPath[str],
-    reason: FromQuery[str | None] = None, topic: FromQuery[str | None] = None,
+    rt: RT, request: Request, channel: FromPath[Channel], address: FromPath[str],
+    reason: FromQuery[Reason], topic: FromQuery[str | None] = None,
     note: Annotated[str | None, QueryParameter(max_length=500)] = None,
 ) -> SuppressionRemoved:
     """Lift the `reason` suppression of an address (or address key), recorded in the change

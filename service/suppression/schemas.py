@@ -7,19 +7,56 @@ as elsewhere in the service.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
+from litestar.enums import ParamType
+from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.openapi.spec import Parameter as OpenAPIParameter
 from msgspec import Meta
 from pydantic import BaseModel, Field
 
 from service.consent.decision import SUPPRESSION_REASONS
+from service.contacts.normalize import CHANNELS
+from service.topics.schemas import Channel
 
-Channel = Literal["email", "sms", "phone", "fax", "post"]
 Reason = Literal["hard_bounce", "invalid", "erased", "complaint", "unsubscribed", "manual",
                  "external_list"]
 assert set(Reason.__args__) == set(SUPPRESSION_REASONS)  # kept in step with decide()
+assert Channel.__args__ == CHANNELS  # the enum the schema shows is the one addresses use
+
+
+@dataclass(frozen=True)
+class QueryParam:
+    """One query parameter of a route that reads its own query (the hot check): the parser in
+    `check.read_check_query` and the OpenAPI operation both read this, so they cannot drift."""
+
+    name: str
+    description: str
+    required: bool = False
+    enum: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> frozenset[str] | None:
+        return frozenset(self.enum) if self.enum else None
+
+    def openapi(self) -> OpenAPIParameter:
+        schema = Schema(type=OpenAPIType.STRING, enum=list(self.enum) or None)
+        if not self.required:  # absent, or empty: the parser reads both as "not given"
+            schema = Schema(one_of=[schema, Schema(type=OpenAPIType.NULL)])
+        return OpenAPIParameter(name=self.name, param_in=ParamType.QUERY, required=self.required,
+                                schema=schema, description=self.description)
+
+
+CHECK_QUERY = (
+    QueryParam("channel", "The channel the message would go out on.", required=True,
+               enum=CHANNELS),
+    QueryParam("address", "The address, URL-encoded (`+` as `%2B`; an unencoded `+` read as a "
+                          "space is repaired), or its 64-hex address key.", required=True),
+    QueryParam("topic", "A topic key; absent or empty: the channel as a whole."),
+)
 
 _ADDRESS_DOC = "The address as given, or its 64-hex address key."
 _REASONS_DOC = ("What blocks sending (suppression reasons, `opted_out`, `paused`, `no_consent`, "
@@ -29,7 +66,7 @@ _REASONS_DOC = ("What blocks sending (suppression reasons, `opted_out`, `paused`
 class CheckResult(msgspec.Struct):
     """The send decision for one address."""
 
-    channel: str
+    channel: Channel
     address: Annotated[str, Meta(description=_ADDRESS_DOC)]
     topic: Annotated[str | None, Meta(description="null: the channel as a whole")]
     allowed: bool
@@ -67,10 +104,10 @@ class FeedEntry(msgspec.Struct):
 
     seq: Annotated[int, Meta(description="Position in the change feed; increases, no repeats.")]
     op: Annotated[Literal["added", "removed"], Meta(description="added or removed")]
-    channel: str
+    channel: Channel
     address_key: str
     topic: Annotated[str | None, Meta(description="null: the whole channel")]
-    reason: str
+    reason: Reason
     source: str
     list_name: str | None
     time: datetime
@@ -98,12 +135,42 @@ class SuppressionAddResult(BaseModel):
 
 class Remaining(BaseModel):
     topic: str | None
-    reason: str
+    reason: Reason
 
 
 class SuppressionRemoved(BaseModel):
-    channel: str
+    channel: Channel
     address_key: str
     topic: str | None
-    reason: str
+    reason: Reason
     remaining: list[Remaining] = Field(description="Suppressions still in force on the address.")
+
+
+def openapi_schema(json_schema: dict) -> Schema:
+    """A JSON Schema (as `msgspec.json.schema` writes it) as a Litestar OpenAPI `Schema`, for
+    shapes a handler decodes itself: the schema is derived from the struct its decoder reads."""
+    fields = {"type": "type", "enum": "enum", "description": "description", "title": "title",
+              "required": "required", "default": "default", "minLength": "min_length",
+              "maxLength": "max_length", "minItems": "min_items", "maxItems": "max_items"}
+    kwargs = {attr: json_schema[key] for key, attr in fields.items() if key in json_schema}
+    if "type" in kwargs:
+        kwargs["type"] = OpenAPIType(kwargs["type"])
+    if "properties" in json_schema:
+        kwargs["properties"] = {name: openapi_schema(sub)
+                                for name, sub in json_schema["properties"].items()}
+    if "items" in json_schema:
+        kwargs["items"] = openapi_schema(json_schema["items"])
+    if "anyOf" in json_schema:
+        kwargs["one_of"] = [openapi_schema(sub) for sub in json_schema["anyOf"]]
+    return Schema(**kwargs)
+
+
+def _component(struct: type) -> Schema:
+    (_, defs) = msgspec.json.schema_components([struct])
+    return openapi_schema(defs[struct.__name__])
+
+
+# The JSON body of the bulk check, documented from the struct `stream.decode_request` reads
+# (inline, titled: Litestar builds components only from handler signatures, and a client
+# generator names the model after the title).
+BULK_CHECK_REQUEST = _component(BulkCheckRequest)

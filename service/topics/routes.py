@@ -14,7 +14,8 @@ ADMIN = {"scope": "admin"}
 TAGS = ["topics"]
 
 
-@post("/topics", opt=ADMIN, tags=TAGS, status_code=201, summary="Create a topic")
+@post("/topics", operation_id="createTopic",
+      opt=ADMIN, tags=TAGS, status_code=201, summary="Create a topic")
 async def create_topic(rt: RT, data: JSONBody[TopicCreate]) -> TopicOut:
     """Create a topic; 409 when the key is taken."""
     topic = await logic.create_topic(rt.db, data.model_dump())
@@ -22,18 +23,19 @@ async def create_topic(rt: RT, data: JSONBody[TopicCreate]) -> TopicOut:
     return TopicOut(**topic)
 
 
-@get("/topics", opt=READ, tags=TAGS, summary="List topics")
+@get("/topics", operation_id="listTopics", opt=READ, tags=TAGS, summary="List topics")
 async def list_topics(rt: RT, include_archived: FromQuery[bool] = False) -> list[TopicOut]:
     """Every topic by key; archived ones only with `include_archived=true`."""
     return [TopicOut(**t) for t in await logic.list_topics(rt.db, include_archived)]
 
 
-@get("/topics/{key:str}", opt=READ, tags=TAGS, summary="Read a topic")
+@get("/topics/{key:str}", operation_id="getTopic", opt=READ, tags=TAGS, summary="Read a topic")
 async def get_topic(rt: RT, key: FromPath[str]) -> TopicOut:
     return TopicOut(**await logic.get_topic(rt.db, key))
 
 
-@patch("/topics/{key:str}", opt=ADMIN, tags=TAGS, summary="Update a topic")
+@patch("/topics/{key:str}", operation_id="updateTopic",
+       opt=ADMIN, tags=TAGS, summary="Update a topic")
 async def update_topic(rt: RT, key: FromPath[str], data: JSONBody[TopicUpdate]) -> TopicOut:
     """Change the name, description, channels, legal basis or transactional flag.
 
@@ -43,7 +45,8 @@ async def update_topic(rt: RT, key: FromPath[str], data: JSONBody[TopicUpdate]) 
     return TopicOut(**topic)
 
 
-@post("/topics/{key:str}/archive", opt=ADMIN, tags=TAGS, status_code=200,
+@post("/topics/{key:str}/archive", operation_id="archiveTopic",
+      opt=ADMIN, tags=TAGS, status_code=200,
       summary="Archive a topic")
 async def archive_topic(rt: RT, key: FromPath[str]) -> TopicOut:
     """Hide a topic from lists and refuse new preferences for it; nothing is deleted, so the
@@ -53,7 +56,8 @@ async def archive_topic(rt: RT, key: FromPath[str]) -> TopicOut:
     return TopicOut(**topic)
 
 
-@post("/topics/{key:str}/restore", opt=ADMIN, tags=TAGS, status_code=200,
+@post("/topics/{key:str}/restore", operation_id="restoreTopic",
+      opt=ADMIN, tags=TAGS, status_code=200,
       summary="Restore an archived topic")
 async def restore_topic(rt: RT, key: FromPath[str]) -> TopicOut:
     topic = await logic.set_archived(rt.db, key, False)

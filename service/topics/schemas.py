@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 Channel = Literal["email", "sms", "phone", "fax", "post"]
 LegalBasis = Literal["consent", "soft_opt_in", "legitimate_interest"]
@@ -17,6 +17,16 @@ def _no_nul(value: str) -> str:
         raise ValueError("must not contain NUL characters")
     return value
 
+
+def _bool_only(value: object) -> object:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+# A JSON boolean, as the schema says. Not pydantic's JSONBool: Litestar validates with
+# `strict=False`, which overrides it, and `0`, `"yes"` or `"off"` would pass as booleans.
+JSONBool = Annotated[bool, BeforeValidator(_bool_only)]
 
 # Text stored in the database: PostgreSQL refuses NUL characters, so they are a 422 here.
 Text = Annotated[str, AfterValidator(_no_nul)]
@@ -53,7 +63,7 @@ class TopicCreate(BaseModel):
         description="consent: needs a recorded opt-in; soft_opt_in / legitimate_interest: "
                     "allowed until the person opts out.",
     )
-    transactional: bool = Field(
+    transactional: JSONBool = Field(
         default=False, description="Service messages that marketing opt-outs do not stop.")
 
 
@@ -65,9 +75,11 @@ class TopicUpdate(BaseModel):
 
     name: Text | None = Field(default=None, min_length=1, max_length=200)
     description: Text | None = Field(default=None, max_length=2000)
-    channels: list[Channel] | None = Field(default=None, min_length=1)
+    # Litestar documents min_length of an optional list as minLength (for strings): say minItems
+    channels: list[Channel] | None = Field(default=None, min_length=1,
+                                           json_schema_extra={"minItems": 1})
     legal_basis: LegalBasis | None = None
-    transactional: bool | None = None
+    transactional: JSONBool | None = None
 
 
 class TopicOut(BaseModel):

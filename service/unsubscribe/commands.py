@@ -8,7 +8,9 @@ import logging
 import signal
 import sys
 
+from service.runtime import with_runtime
 from service.settings import get_settings
+from service.unsubscribe.inbound import start_server
 
 log = logging.getLogger("service.unsubscribe.mailto")
 
@@ -20,26 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="default: INBOUND_SMTP_PORT")
 
 
-async def serve(host: str, port: int) -> None:
-    from service.runtime import build_runtime
-    from service.unsubscribe.inbound import start_server
-
-    rt = build_runtime(get_settings())
-    await rt.db.open()
-    try:
-        server = await start_server(rt, host, port)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, server.close)
-        log.info("mailto unsubscribe listener on %s:%d for %s", host, port,
-                 rt.settings.unsubscribe_mailto)
-        async with server:
-            try:
-                await server.serve_forever()
-            except asyncio.CancelledError:
-                pass  # server.close() on SIGTERM/SIGINT: a clean stop
-    finally:
-        await rt.db.close()
+async def serve(rt, host: str, port: int) -> None:
+    server = await start_server(rt, host, port)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.close)
+    log.info("mailto unsubscribe listener on %s:%d for %s", host, port,
+             rt.settings.unsubscribe_mailto)
+    async with server:
+        try:
+            await server.serve_forever()
+        except asyncio.CancelledError:
+            pass  # server.close() on SIGTERM/SIGINT: a clean stop
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         print("error: set UNSUBSCRIBE_MAILTO (local@domain) to receive mailto: unsubscribes",
               file=sys.stderr)
         return 2
-    asyncio.run(serve(args.host or settings.inbound_smtp_host,
-                      args.port or settings.inbound_smtp_port))
+    asyncio.run(with_runtime(serve, args.host or settings.inbound_smtp_host,
+                             args.port or settings.inbound_smtp_port))
     return 0
 
 

@@ -23,6 +23,7 @@ from service.contacts.store import new_contact_id
 from service.db.engine import Database, to_sqlite
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS
+from service.unsubscribe import queries as q
 from service.unsubscribe.schemas import LinkRecipient
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -32,37 +33,7 @@ CHUNK = 2000  # links per streamed chunk
 _UNSEEN = object()
 LOOKUP_CHUNK = 20_000  # recipients per background look-up
 LONG_READ = 1000  # more keys than this: look them up off the event loop (SQLite)
-
-LOOKUP_SQLITE = (  # CROSS JOIN: SQLite walks the keys and probes the unique index
-    "SELECT a.address_key, a.contact_id FROM json_each($2) AS j"
-    " CROSS JOIN address AS a ON a.channel = $1 AND a.address_key = j.value"
-)
-# Off a transaction, long: sorted keys (probes in index order), the rows as one JSON text (the
-# reading thread takes the GIL once, not per row, while the loop parses the next chunk).
-LOOKUP_SQLITE_JSON = (
-    f"SELECT json_group_array(json_array(address_key, contact_id)) FROM ({LOOKUP_SQLITE})"
-)
 _decode_pairs = msgspec.json.Decoder(list[tuple[str, str]]).decode
-LOOKUP_PG = (
-    "SELECT address_key, contact_id FROM address WHERE channel = $1 AND address_key = ANY($2)"
-)
-INSERT_CONTACT = (
-    "INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
-    " VALUES ($1, NULL, $2, $3, $3)"
-)
-INSERT_ADDRESS = (
-    "INSERT INTO address (contact_id, channel, address_key, normalized, given, created_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
-)
-INSERT_CONTACTS_PG = (
-    "INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
-    " SELECT id, NULL, $2, $3, $3 FROM unnest(CAST($1 AS text[])) AS t(id)"
-)
-INSERT_ADDRESSES_PG = (
-    "INSERT INTO address (contact_id, channel, address_key, normalized, given, created_at)"
-    " SELECT c, $1, k, n, g, $6 FROM unnest(CAST($2 AS text[]), CAST($3 AS text[]),"
-    " CAST($4 AS text[]), CAST($5 AS text[])) AS t(c, k, n, g)"
-)
 
 
 @dataclass(slots=True)
@@ -134,9 +105,9 @@ async def _sqlite_tx_thread(tx, fn):
 
 async def _lookup(db: Database, tx, channel: str, keys: list[str]) -> list:
     if db.is_sqlite:
-        args = (LOOKUP_SQLITE, channel, json.dumps(keys))
+        args = (q.LOOKUP_SQLITE, channel, json.dumps(keys))
     else:
-        args = (LOOKUP_PG, channel, keys)
+        args = (q.LOOKUP_PG, channel, keys)
     if tx is not None:
         if db.is_sqlite and len(keys) > LONG_READ:
             sql, params = to_sqlite(args[0]), args[1:]
@@ -144,7 +115,7 @@ async def _lookup(db: Database, tx, channel: str, keys: list[str]) -> list:
         return await tx.fetch(*args)
     if len(keys) > LONG_READ:
         if db.is_sqlite:
-            found = await db.fetch_long(LOOKUP_SQLITE_JSON, channel, json.dumps(sorted(keys)))
+            found = await db.fetch_long(q.LOOKUP_SQLITE_JSON, channel, json.dumps(sorted(keys)))
             return _decode_pairs(found[0][0])
         return await db.fetch_long(*args)
     return await db.fetch(*args)
@@ -220,13 +191,13 @@ async def _insert(db: Database, tx, channel: str, new: list[Item],
                      for cid, item in zip(ids, new, strict=True)]
 
         def insert(conn) -> None:
-            conn.executemany(to_sqlite(INSERT_CONTACT), contacts)
-            conn.executemany(to_sqlite(INSERT_ADDRESS), addresses)
+            conn.executemany(to_sqlite(q.INSERT_CONTACT), contacts)
+            conn.executemany(to_sqlite(q.INSERT_ADDRESS), addresses)
 
         await _sqlite_tx_thread(tx, insert)
         return
-    await tx.execute(INSERT_CONTACTS_PG, ids, False, now)
-    await tx.execute(INSERT_ADDRESSES_PG, channel, ids, [i.key for i in new],
+    await tx.execute(q.INSERT_CONTACTS_PG, ids, False, now)
+    await tx.execute(q.INSERT_ADDRESSES_PG, channel, ids, [i.key for i in new],
                      [i.normalized for i in new], [i.given for i in new], now)
 
 

@@ -9,8 +9,8 @@ is already there and take the feed lock first, so any number of repeats, concurr
 leave one ledger event and one suppression per real change.
 
 The one-click is benchmarked, so its path stays short: a read-only "already done?" query
-(`DONE_SQL`) answers repeats without taking the write lock, and one statement reads the
-contact and its addresses (`CONTACT_ADDRESSES_SQL`), which are handed to `apply_choice`.
+(`queries.DONE_SQL`) answers repeats without taking the write lock, and one statement reads the
+contact and its addresses (`queries.CONTACT_ADDRESSES_SQL`), which are handed to `apply_choice`.
 
 A validly signed token whose contact no longer exists (erased) writes nothing and is answered
 exactly like a success, so the answer never tells whether a person is known.
@@ -26,23 +26,11 @@ from service.consent.ledger import Proof
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
 from service.security.tokens import TokenData
+from service.unsubscribe import queries as q
 
 log = logging.getLogger("service.unsubscribe")
 UNDO_WORDING = "unsubscribe-undo-v1"  # the undo button's text, recorded with the re-subscription
 MAX_USER_AGENT = 500
-
-# Is everything the unsubscribe would write already there? (read-only, one query)
-DONE_SQL = """
-SELECT
- (SELECT status FROM preference WHERE contact_id = $1 AND channel = $2 AND topic = $3),
- (SELECT COUNT(*) FROM address a WHERE a.contact_id = $1 AND a.channel = $2 AND NOT EXISTS (
-    SELECT 1 FROM suppression s WHERE s.channel = $2 AND s.address_key = a.address_key
-       AND s.topic = $3 AND s.reason = 'unsubscribed'))
-"""
-CONTACT_ADDRESSES_SQL = (
-    "SELECT a.address_key FROM contact c LEFT JOIN address a ON a.contact_id = c.id"
-    " AND a.channel = $2 WHERE c.id = $1 ORDER BY a.id"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +48,7 @@ class Origin:
 
 async def already_unsubscribed(db: Database, data: TokenData) -> bool:
     topic = data.topic_or_none or WHOLE_CHANNEL
-    row = await db.fetchrow(DONE_SQL, data.contact_id, data.channel, topic)
+    row = await db.fetchrow(q.DONE_SQL, data.contact_id, data.channel, topic)
     return row is not None and row[0] == "opted_out" and row[1] == 0
 
 
@@ -73,7 +61,7 @@ async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
         await tx.lock_feed()
         # The contact and its addresses on the channel in one statement (a contact without
         # one gives a row of NULL).
-        rows = await tx.fetch(CONTACT_ADDRESSES_SQL, data.contact_id, data.channel)
+        rows = await tx.fetch(q.CONTACT_ADDRESSES_SQL, data.contact_id, data.channel)
         if not rows:
             return False  # erased or never existed: nothing to write, same answer
         keys = [row["address_key"] for row in rows if row["address_key"] is not None]
@@ -97,10 +85,8 @@ async def undo(db: Database, data: TokenData, proof: Proof) -> bool:
     topic = data.topic_or_none
     async with db.transaction() as tx:
         await tx.lock_feed()
-        status = await tx.fetchval(
-            "SELECT status FROM preference WHERE contact_id = $1 AND channel = $2 AND topic = $3",
-            data.contact_id, data.channel, topic or WHOLE_CHANNEL,
-        )
+        status = await tx.fetchval(q.STATUS_SQL, data.contact_id, data.channel,
+                                   topic or WHOLE_CHANNEL)
         if status != "opted_out":
             return False
         changed = await apply_choice(tx, stop=False, contact_id=data.contact_id,

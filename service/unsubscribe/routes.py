@@ -32,7 +32,8 @@ TOKEN_PATH = "/u/{token:str}"  # noqa: S105  (a path, not a secret)
 
 
 @post(
-    "/links", opt={"scope": "links:write"}, tags=["links"], status_code=200,
+    "/links", operation_id="createLinks",
+    opt={"scope": "links:write"}, tags=["links"], status_code=200,
     responses={200: ResponseSpec(data_container=LinksResponse, description="One link per "
                                  "recipient, in request order (streamed).")},
 )

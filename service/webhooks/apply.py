@@ -30,6 +30,7 @@ from service.consent.ledger import Proof
 from service.contacts.normalize import AddressError
 from service.runtime import Runtime
 from service.suppression.store import add_suppressions, contacts_of
+from service.webhooks import queries as q
 from service.webhooks.events import SUPPRESSING, EspEvent
 
 CHANNEL = "email"
@@ -80,17 +81,11 @@ async def apply_events(rt: Runtime, events: list[EspEvent]) -> Applied:
                 continue
             result.soft_bounces += 1
             window_start = event.occurred_at - timedelta(days=settings.soft_bounce_window_days)
-            await tx.execute("DELETE FROM soft_bounce WHERE channel = $1 AND address_key = $2"
-                             " AND occurred_at < $3", CHANNEL, key, window_start)
-            seen = await tx.fetchval(
-                "SELECT 1 FROM soft_bounce WHERE channel = $1 AND address_key = $2"
-                " AND occurred_at = $3", CHANNEL, key, event.occurred_at)
+            await tx.execute(q.FORGET_SOFT_BOUNCES, CHANNEL, key, window_start)
+            seen = await tx.fetchval(q.SOFT_BOUNCE_SEEN, CHANNEL, key, event.occurred_at)
             if not seen:
-                await tx.execute("INSERT INTO soft_bounce (channel, address_key, occurred_at)"
-                                 " VALUES ($1, $2, $3)", CHANNEL, key, event.occurred_at)
-            count = await tx.fetchval(
-                "SELECT COUNT(*) FROM soft_bounce WHERE channel = $1 AND address_key = $2"
-                " AND occurred_at >= $3", CHANNEL, key, window_start)
+                await tx.execute(q.ADD_SOFT_BOUNCE, CHANNEL, key, event.occurred_at)
+            count = await tx.fetchval(q.COUNT_SOFT_BOUNCES, CHANNEL, key, window_start)
             if count >= settings.soft_bounce_limit:
                 added = await add_suppressions(
                     tx, channel=CHANNEL, address_keys=[key], reason="invalid",

@@ -29,6 +29,7 @@ import httpx
 from service import outbox
 from service.errors import InputError, NotFound
 from service.runtime import Runtime
+from service.webhooks import queries as q
 
 log = logging.getLogger("service.webhooks.outgoing")
 KIND = "webhook"
@@ -60,23 +61,17 @@ async def create_subscription(rt: Runtime, url: str, from_start: bool) -> dict[s
     secret = "whsec_" + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     async with rt.db.transaction() as tx:
-        start = 0 if from_start else await tx.fetchval(
-            "SELECT COALESCE(MAX(seq), 0) FROM change_feed")
-        sub_id = await tx.fetchval(
-            "INSERT INTO webhook_subscription (url, secret, active, last_seq, created_at)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING id", url, secret, True, int(start), now)
+        start = 0 if from_start else await tx.fetchval(q.LAST_SEQ)
+        sub_id = await tx.fetchval(q.CREATE_SUBSCRIPTION, url, secret, True, int(start), now)
     return {"id": sub_id, "url": url, "secret": secret, "active": True, "last_seq": int(start),
             "created_at": now}
 
 
 async def list_subscriptions(rt: Runtime) -> list[dict[str, Any]]:
-    rows = await rt.db.fetch(
-        "SELECT id, url, active, last_seq, created_at FROM webhook_subscription ORDER BY id")
+    rows = await rt.db.fetch(q.LIST_SUBSCRIPTIONS)
     result = []
     for row in rows:
-        job = await rt.db.fetchrow(
-            "SELECT status, attempts, last_error FROM outbox WHERE dedupe_key = $1",
-            dedupe_key(row["id"], row["last_seq"]))
+        job = await rt.db.fetchrow(q.JOB, dedupe_key(row["id"], row["last_seq"]))
         result.append({**dict(row), "active": bool(row["active"]),
                        "failing": bool(job and job["last_error"]),
                        "last_error": job["last_error"] if job else None})
@@ -85,20 +80,17 @@ async def list_subscriptions(rt: Runtime) -> list[dict[str, Any]]:
 
 async def set_active(rt: Runtime, sub_id: int, active: bool) -> None:
     async with rt.db.transaction() as tx:
-        row = await tx.fetchrow("SELECT last_seq FROM webhook_subscription WHERE id = $1",
-                                sub_id)
+        row = await tx.fetchrow(q.CURSOR, sub_id)
         if row is None:
             raise NotFound("id", "no webhook subscription with this id")
-        await tx.execute("UPDATE webhook_subscription SET active = $1 WHERE id = $2",
-                         active, sub_id)
+        await tx.execute(q.SET_ACTIVE, active, sub_id)
         if active:  # a job the outbox gave up on would block the position for ever
-            await tx.execute("DELETE FROM outbox WHERE dedupe_key = $1 AND status = 'dead'",
-                             dedupe_key(sub_id, row["last_seq"]))
+            await tx.execute(q.DELETE_DEAD_JOB, dedupe_key(sub_id, row["last_seq"]))
 
 
 async def delete_subscription(rt: Runtime, sub_id: int) -> None:
     async with rt.db.transaction() as tx:
-        if not await tx.execute("DELETE FROM webhook_subscription WHERE id = $1", sub_id):
+        if not await tx.execute(q.DELETE_SUBSCRIPTION, sub_id):
             raise NotFound("id", "no webhook subscription with this id")
 
 
@@ -106,20 +98,18 @@ async def delete_subscription(rt: Runtime, sub_id: int) -> None:
 async def schedule(rt: Runtime) -> int:
     """Queue a delivery job for every active subscription behind the feed; returns how many
     were queued. Switches off subscriptions whose job the outbox gave up on."""
-    high = await rt.db.fetchval("SELECT COALESCE(MAX(seq), 0) FROM change_feed")
-    subs = await rt.db.fetch("SELECT id, last_seq FROM webhook_subscription"
-                             " WHERE active = $1 AND last_seq < $2", True, high)
+    high = await rt.db.fetchval(q.LAST_SEQ)
+    subs = await rt.db.fetch(q.BEHIND, True, high)
     queued = 0
     for sub in subs:
         key = dedupe_key(sub["id"], sub["last_seq"])
         async with rt.db.transaction() as tx:
-            status = await tx.fetchval("SELECT status FROM outbox WHERE dedupe_key = $1", key)
+            status = await tx.fetchval(q.JOB_STATUS, key)
             if status == "dead":
                 log.error("webhook subscription %s stopped: deliveries after change %s kept "
                           "failing; switch it on again when the endpoint works", sub["id"],
                           sub["last_seq"])
-                await tx.execute("UPDATE webhook_subscription SET active = $1 WHERE id = $2",
-                                 False, sub["id"])
+                await tx.execute(q.SET_ACTIVE, False, sub["id"])
             elif status is None:
                 queued += await outbox.enqueue(
                     tx, KIND, {"subscription_id": sub["id"], "from_seq": sub["last_seq"]},
@@ -139,15 +129,10 @@ def _change(row: Any) -> dict[str, Any]:
 
 async def deliver(rt: Runtime, payload: dict[str, Any]) -> None:
     """The outbox sender: post the next batch after the cursor; raise to be retried."""
-    sub = await rt.db.fetchrow(
-        "SELECT id, url, secret, active, last_seq FROM webhook_subscription WHERE id = $1",
-        payload["subscription_id"])
+    sub = await rt.db.fetchrow(q.SUBSCRIPTION, payload["subscription_id"])
     if sub is None or not sub["active"] or sub["last_seq"] != payload["from_seq"]:
         return  # deleted, switched off, or this position was delivered already
-    rows = await rt.db.fetch(
-        "SELECT seq, kind, op, channel, address_key, topic, contact_id, value, source,"
-        " occurred_at FROM change_feed WHERE seq > $1 ORDER BY seq LIMIT $2",
-        sub["last_seq"], rt.settings.webhook_batch_size)
+    rows = await rt.db.fetch(q.CHANGES_AFTER, sub["last_seq"], rt.settings.webhook_batch_size)
     if not rows:
         return
     changes = [_change(row) for row in rows]
@@ -165,6 +150,4 @@ async def deliver(rt: Runtime, payload: dict[str, Any]) -> None:
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"{sub['url']} answered {response.status_code}")
     async with rt.db.transaction() as tx:
-        await tx.execute("UPDATE webhook_subscription SET last_seq = $1"
-                         " WHERE id = $2 AND last_seq = $3",
-                         changes[-1]["seq"], sub["id"], sub["last_seq"])
+        await tx.execute(q.MOVE_CURSOR, changes[-1]["seq"], sub["id"], sub["last_seq"])

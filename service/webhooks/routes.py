@@ -24,7 +24,8 @@ PUBLIC = {"public_webhook": True}  # the API-key guard lets these through; they 
 ADMIN = {"scope": "admin"}
 
 
-@post("/webhooks/{provider:str}", opt=PUBLIC, tags=["esp webhooks"], status_code=200,
+@post("/webhooks/{provider:str}", operation_id="receiveProviderEvents",
+      opt=PUBLIC, tags=["esp webhooks"], status_code=200,
       summary="Receive ESP bounce, complaint and unsubscribe events", security=[{}])
 async def esp_webhook(rt: RT, request: Request, provider: FromPath[str]) -> EspWebhookResult:
     """`provider`: ses (SNS), sendgrid, mailgun or postmark. No API key: each request is
@@ -43,7 +44,8 @@ async def esp_webhook(rt: RT, request: Request, provider: FromPath[str]) -> EspW
                             confirmed=parsed.confirmed)
 
 
-@post("/webhook-subscriptions", opt=ADMIN, tags=["webhook subscriptions"], status_code=201,
+@post("/webhook-subscriptions", operation_id="createWebhookSubscription",
+      opt=ADMIN, tags=["webhook subscriptions"], status_code=201,
       summary="Register a URL for every change of the feed")
 async def create_subscription(rt: RT, data: JSONBody[SubscriptionCreate]) -> SubscriptionCreated:
     """The answer holds the signing secret; it is not shown again."""
@@ -51,12 +53,14 @@ async def create_subscription(rt: RT, data: JSONBody[SubscriptionCreate]) -> Sub
                                                                     data.from_start))
 
 
-@get("/webhook-subscriptions", opt=ADMIN, tags=["webhook subscriptions"])
+@get("/webhook-subscriptions", operation_id="listWebhookSubscriptions",
+     opt=ADMIN, tags=["webhook subscriptions"])
 async def list_subscriptions(rt: RT) -> list[SubscriptionOut]:
     return [SubscriptionOut(**row) for row in await outgoing.list_subscriptions(rt)]
 
 
-@patch("/webhook-subscriptions/{sub_id:int}", opt=ADMIN, tags=["webhook subscriptions"])
+@patch("/webhook-subscriptions/{sub_id:int}", operation_id="updateWebhookSubscription",
+       opt=ADMIN, tags=["webhook subscriptions"])
 async def update_subscription(rt: RT, sub_id: RowId,
                               data: JSONBody[SubscriptionUpdate]) -> SubscriptionOut:
     """Switch deliveries off or on again (resuming after the last acknowledged change)."""
@@ -67,7 +71,8 @@ async def update_subscription(rt: RT, sub_id: RowId,
     raise NotFound("id", "no webhook subscription with this id")
 
 
-@delete("/webhook-subscriptions/{sub_id:int}", opt=ADMIN, tags=["webhook subscriptions"],
+@delete("/webhook-subscriptions/{sub_id:int}", operation_id="deleteWebhookSubscription",
+        opt=ADMIN, tags=["webhook subscriptions"],
         status_code=204)
 async def delete_subscription(rt: RT, sub_id: RowId) -> None:
     await outgoing.delete_subscription(rt, sub_id)

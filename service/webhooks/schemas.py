@@ -6,6 +6,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from service.topics.schemas import JSONBool
+
+# what check_url() accepts: a scheme, a host name or IPv4 address, an optional port and path
+URL_PATTERN = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?([/?#][!-~]*)?$"
+
 
 class EspWebhookResult(BaseModel):
     received: int = Field(description="Events that concern an address")
@@ -16,11 +21,13 @@ class EspWebhookResult(BaseModel):
 
 
 class SubscriptionCreate(BaseModel):
-    url: str = Field(max_length=2000, examples=["https://crm.example.com/hooks/preferences"])
-    from_start: bool = Field(False, description="Deliver the whole feed, not only new changes")
+    url: str = Field(max_length=2000, examples=["https://crm.example.com/hooks/preferences"],
+                     pattern=URL_PATTERN, description="An http(s) URL (https in production).")
+    from_start: JSONBool = Field(
+        False, description="Deliver the whole feed, not only new changes")
 
 
-class SubscriptionOut(BaseModel):
+class WebhookSubscription(BaseModel):
     id: int
     url: str
     active: bool
@@ -40,4 +47,9 @@ class SubscriptionCreated(BaseModel):
 
 
 class SubscriptionUpdate(BaseModel):
-    active: bool
+    active: JSONBool
+
+
+# The OpenAPI component is named after the class: `WebhookSubscription`, not a module-prefixed
+# `webhooks_schemas_SubscriptionOut` beside the sign-up's answer. Old name kept for importers.
+SubscriptionOut = WebhookSubscription

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import subprocess
 import sys
-import types
-from argparse import Namespace
 
 import pytest
 
 from service.contacts import commands, import_writes, importer
+from service.progress import Progress
 from tests.conftest import ROOT, cli_env
 
 HEADER = "external_ref,channel,address,topic,status,occurred_at,wording_version,campaign\n"
@@ -91,8 +91,8 @@ async def test_many_batches_from_an_unseekable_stream(rt, db, monkeypatch):
     os.close(write)
     progress_out = io.StringIO()
     with os.fdopen(read, "rb") as stream:
-        stats = await importer.import_contacts(rt, stream,
-                                               progress=importer.Progress(None, progress_out))
+        progress = Progress("import contacts", None, progress_out)
+        stats = await importer.import_contacts(rt, stream, progress=progress)
     assert stats.created == 10 and stats.consents == 10
     assert "10 rows, 0 rejected" in progress_out.getvalue()
     assert await db.fetchval("SELECT COUNT(*) FROM consent_event WHERE source = 'import'") == 10
@@ -151,23 +151,19 @@ async def test_the_command_line_imports_with_a_summary(settings, client, db, tmp
     assert exported.returncode == 0 and "ann@example.com" in exported.stdout
 
 
-def test_suppressions_go_to_the_suppression_importer(monkeypatch):
-    calls = []
-    fake = types.ModuleType("service.suppression.importer")
-    fake.run_import = lambda args: calls.append(("import", args)) or 0
-
-    async def run_export(args):
-        calls.append(("export", args))
-        return 3
-
-    fake.run_export = run_export
-    monkeypatch.setitem(sys.modules, "service.suppression.importer", fake)
-    args = Namespace(kind="suppressions", file="x.csv", channel="email", reason="hard_bounce",
-                     source="esp", list_name=None, dry_run=True, rejects=None)
-    assert commands.run_import(args) == 0
-    assert commands.run_export(args) == 3
-    assert [c[0] for c in calls] == ["import", "export"]
-    assert calls[0][1].reason == "hard_bounce" and calls[0][1].dry_run is True
+async def test_rejected_rows_name_the_line_they_are_on_past_blank_lines(rt, db, tmp_path):
+    rejects = io.StringIO()
+    text = ("\ufeff" + HEADER + "\n" + ",email,ann@example.com,,opted_in,,,\n\n"
+            + ",email,bad,,,,,\n")
+    stats = await importer.import_contacts(rt, io.BytesIO(text.encode() + b",email,\xff@x,,,,,\n"),
+                                           rejects=rejects)
+    assert (stats.rows, stats.created, stats.rejected) == (3, 1, 2)
+    assert [line for line, _ in stats.rejections] == [5, 6]  # the lines an editor shows
+    assert stats.rejections[1][1] == "is not UTF-8 text (save the file as UTF-8)"
+    written = list(csv.reader(io.StringIO(rejects.getvalue())))
+    assert written[0][:3] == ["row", "reason", "external_ref"]  # the BOM is not in the name
+    assert [row[0] for row in written[1:]] == ["5", "6"] and written[1][3:6] == [
+        "email", "bad", ""]
 
 
 def test_the_shared_parser_has_the_agreed_options():

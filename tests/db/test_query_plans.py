@@ -18,7 +18,7 @@ from service.suppression.queries import (
     contacts_sql,
     existing_sql,
 )
-from service.unsubscribe import links
+from service.unsubscribe import queries as unsub
 from tests.db.plans import assert_indexed, fake_key, fill
 
 KEYS = [fake_key(i) for i in (3, 5_000, 9_999)] + ["f" * 64]
@@ -59,10 +59,10 @@ async def test_bulk_check_probes_every_table_it_reads(filled):
 
 async def test_link_lookup_probes_the_address_index(filled):
     if filled.is_sqlite:
-        await assert_indexed(filled, links.LOOKUP_SQLITE, "email", json.dumps(KEYS))
-        await assert_indexed(filled, links.LOOKUP_SQLITE_JSON, "email", json.dumps(KEYS))
+        await assert_indexed(filled, unsub.LOOKUP_SQLITE, "email", json.dumps(KEYS))
+        await assert_indexed(filled, unsub.LOOKUP_SQLITE_JSON, "email", json.dumps(KEYS))
     else:
-        await assert_indexed(filled, links.LOOKUP_PG, "email", KEYS)
+        await assert_indexed(filled, unsub.LOOKUP_PG, "email", KEYS)
 
 
 async def test_postgres_bulk_add_probes_indexes_even_with_stale_statistics(db):

@@ -89,3 +89,31 @@ async def test_export_streams_csv_that_imports_again(world, settings, db, tmp_pa
     keys = {(r[0], r[1]) for r in await db.fetch("SELECT address_key, topic FROM suppression")}
     assert keys == {(world.key("email", "ann@example.com"), ""),
                     (world.key("email", "bob@example.com"), "offers")}
+
+
+async def test_rejects_file_progress_lines_and_unwritable_outputs(world, settings, db, tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_bytes("\ufeffemail\n\nann@example.com\nnot-an-address\n".encode()
+                     + b"\xff@example.com\n" + b"bob@example.com\n")
+    rejects = tmp_path / "rejects.csv"
+    result = run(settings, "import", "suppressions", str(path), "--channel", "email",
+                 "--reason", "manual", "--rejects", str(rejects))
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "row 4: 'not-an-address' is not a valid email address" in err
+    assert "row 5: is not UTF-8 text (save the file as UTF-8)" in err
+    # off a terminal the bar is a plain line per tenth of the file, the last at 100%
+    assert "import suppressions" in err and "100% 4 rows: added 2" in err and "\r" not in err
+    written = list(csv.reader(rejects.open(encoding="utf-8")))
+    assert written[0] == ["row", "reason", "email"] and len(written) == 3
+    assert written[1][0] == "4" and written[1][2] == "not-an-address"
+    assert written[1][1].startswith("'not-an-address' is not a valid email address")
+    assert written[2] == ["5", "is not UTF-8 text (save the file as UTF-8)"]
+    assert await db.fetchval("SELECT COUNT(*) FROM suppression") == 2
+
+    nowhere = str(tmp_path / "missing" / "out.csv")
+    for argv in (("export", "suppressions", nowhere), ("export", "contacts", nowhere),
+                 ("import", "suppressions", str(path), "--channel", "email", "--reason",
+                  "manual", "--rejects", nowhere)):
+        refused = run(settings, *argv)
+        assert refused.returncode == 2 and f"cannot write {nowhere}" in refused.stderr.decode()

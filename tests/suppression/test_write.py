@@ -113,6 +113,7 @@ async def test_lifting_by_key_without_a_contact_and_the_404s(client, world, writ
     assert await db.fetchval("SELECT COUNT(*) FROM consent_event") == 0
     no_reason = await client.delete(f"/v1/suppressions/phone/{key}", headers=writer)
     assert no_reason.status_code == 422
+    assert no_reason.json()["errors"] == [{"field": "query.reason", "message": "is required"}]
     bad = await client.delete("/v1/suppressions/email/nonsense", params={"reason": "manual"},
                               headers=writer)
     assert bad.status_code == 422
