@@ -26,7 +26,8 @@ TAGS = ["contacts"]
 
 @post("/contacts", operation_id="createContact",
       opt=WRITE, tags=TAGS, status_code=201, summary="Create or match a contact",
-      responses={200: ResponseSpec(ContactOut, description="Matched an existing contact")})
+      responses={200: ResponseSpec(ContactOut, description="Matched an existing contact",
+                                   generate_examples=False)})
 async def upsert_contact(rt: RT, data: JSONBody[ContactUpsert]) -> Response[ContactOut]:
     """201 with a new contact, or 200 with the contact that already has this `external_ref`
     or one of these addresses (addresses it lacks are added). 422 naming the first address
