@@ -7,10 +7,14 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from service.consent.ledger import LEDGER_ACTIONS, SOURCES, STATUS_AFTER
 from service.topics.schemas import Channel, Text, with_example
 
-Source = Literal["api", "one_click", "unsubscribe_page", "preference_centre", "double_opt_in",
-                 "import", "esp_webhook", "mailto", "admin"]
+# The fixed sets of the ledger, as enums of the schema (each list is written in ledger.py)
+Source = Literal[SOURCES]
+LedgerAction = Literal[LEDGER_ACTIONS]
+# the statuses an action leaves behind, and `none`: only a pause was ever recorded
+PreferenceStatus = Literal[(*dict.fromkeys(STATUS_AFTER.values()), "none")]
 
 
 class PreferenceIn(BaseModel):
@@ -51,8 +55,7 @@ class PreferencesUpdate(BaseModel):
 class PreferenceOut(BaseModel):
     channel: Channel
     topic: str | None = Field(description="null: the whole channel")
-    status: Literal["opted_in", "opted_out", "pending", "none"] = Field(
-        description="none: only a pause was ever recorded")
+    status: PreferenceStatus = Field(description="none: only a pause was ever recorded")
     paused_until: datetime | None = None
     updated_at: datetime
 
@@ -74,8 +77,7 @@ class ConsentEventOut(BaseModel):
     id: int
     channel: Channel
     topic: str | None = Field(description="null: the whole channel")
-    action: str = Field(examples=["opt_in"],
-                        description="opt_in, opt_out, pending, confirmed, paused or resumed")
+    action: LedgerAction = Field(examples=["opt_in"])
     source: str
     occurred_at: datetime
     ip: str | None = None
