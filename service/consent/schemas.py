@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from service.consent.ledger import LEDGER_ACTIONS, SOURCES, STATUS_AFTER
+from service.contacts.normalize import CHANNELS
 from service.topics.schemas import Channel, Text, with_example
 
 # The fixed sets of the ledger, as enums of the schema (each list is written in ledger.py)
@@ -15,6 +16,9 @@ Source = Literal[SOURCES]
 LedgerAction = Literal[LEDGER_ACTIONS]
 # the statuses an action leaves behind, and `none`: only a pause was ever recorded
 PreferenceStatus = Literal[(*dict.fromkeys(STATUS_AFTER.values()), "none")]
+# `*`: an event of the contact as a whole (restricting a contact that has no address)
+LedgerChannel = Literal[(*CHANNELS, "*")]
+LEDGER_CHANNEL_DOC = "`*`: the contact as a whole (a restriction of a contact without addresses)"
 
 
 class PreferenceIn(BaseModel):
@@ -75,7 +79,7 @@ class PreferencesOut(BaseModel):
 
 class ConsentEventOut(BaseModel):
     id: int
-    channel: Channel
+    channel: LedgerChannel = Field(description=LEDGER_CHANNEL_DOC)
     topic: str | None = Field(description="null: the whole channel")
     action: LedgerAction = Field(examples=["opt_in"])
     source: str

@@ -8,7 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.consent.schemas import LedgerAction, PreferenceStatus
+from service.consent.schemas import (
+    LEDGER_CHANNEL_DOC,
+    LedgerAction,
+    LedgerChannel,
+    PreferenceStatus,
+)
 from service.suppression.schemas import Reason
 from service.topics.schemas import Channel, JSONBool
 
@@ -48,7 +53,7 @@ class ExportEvent(BaseModel):
     """One consent ledger event, as recorded."""
 
     id: int
-    channel: Channel
+    channel: LedgerChannel = Field(description=LEDGER_CHANNEL_DOC)
     topic: str | None = Field(description="Topic key; null means the whole channel.")
     action: LedgerAction
     source: str
@@ -144,7 +149,7 @@ class ProofEntry(BaseModel):
     contact_id: str
     addresses: list[str] = Field(description="The contact's current addresses on the channel; "
                                              "empty once erased.")
-    channel: Channel
+    channel: LedgerChannel = Field(description=LEDGER_CHANNEL_DOC)
     topic: str | None
     action: LedgerAction
     kind: Literal["consent", "pending", "withdrawal", "other"]
