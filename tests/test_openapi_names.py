@@ -1,21 +1,28 @@
 """The OpenAPI schema reads well to a client generator (openapi-python-client, openapi-generator):
 every operation has an explicit camelCase operationId (a method name), unique, never derived
 from the path (`V1SuppressionsCheckCheckMany`); components and inline bodies have plain names
-(no module prefixes, no `...JsonBody`); enums where the service accepts a fixed set; and the
-`Allow` header of OPTIONS lists every documented method of the path."""
+(no module prefixes, no `...JsonBody`, no generic one-word names, no two names that differ
+only by word order); enums where the service accepts or answers a fixed set; the same schema,
+byte for byte, from every build (no generated examples); and the `Allow` header of OPTIONS
+lists every documented method of the path."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from litestar.testing import TestClient
 
+from service.apikeys.logic import SCOPES
 from service.app import create_app
+from service.consent.decision import BLOCK_REASONS
+from service.consent.ledger import LEDGER_ACTIONS
 from tests.conftest import make_settings
 
 CAMEL = re.compile(r"^[a-z]+(?:[A-Z][a-z0-9]+)*$")
 NAME = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+WORD = re.compile(r"[A-Z][a-z0-9]*")
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 CHANNELS = ["email", "sms", "phone", "fax", "post"]
 REASONS = {"hard_bounce", "invalid", "erased", "complaint", "unsubscribed", "manual",
@@ -33,13 +40,24 @@ EXPECTED = {  # the names the integration docs and the brief use
 }
 
 
-@pytest.fixture(scope="module")
-def schema(tmp_path_factory) -> dict:
-    """The served schema; it does not depend on the database, so one app builds it."""
-    folder = tmp_path_factory.mktemp("openapi")
+def served_schema(folder) -> bytes:
+    """The schema as an app built now serves it; it does not depend on the database."""
     app = create_app(make_settings(f"sqlite:///{folder}/schema.db", folder))
     with TestClient(app) as client:
-        return client.get("/schema/openapi.json").json()
+        return client.get("/schema/openapi.json").content
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory) -> dict:
+    return json.loads(served_schema(tmp_path_factory.mktemp("openapi")))
+
+
+def test_every_build_serves_the_same_schema(tmp_path_factory):
+    """A published schema, a generated client or a diff in review changes only when the API
+    does: no faker examples, nothing a build appends to shared state."""
+    first = served_schema(tmp_path_factory.mktemp("first"))
+    second = served_schema(tmp_path_factory.mktemp("second"))
+    assert first == second
 
 
 def operations(schema: dict):
@@ -63,9 +81,14 @@ def test_every_operation_has_a_readable_unique_operation_id(schema):
 
 
 def test_component_and_inline_body_names_read_well(schema):
+    by_words: dict[tuple[str, ...], str] = {}
     for name in schema["components"]["schemas"]:
         assert NAME.match(name), f"component {name!r} is not a plain class name"
         assert not name.endswith("JsonBody"), name
+        words = WORD.findall(name)
+        assert len(words) > 1, f"component {name!r}: one generic word; say what it is of"
+        twin = by_words.setdefault(tuple(sorted(words)), name)
+        assert twin == name, f"components {twin!r} and {name!r} differ only by word order"
     for method, path, operation in operations(schema):
         for media in operation.get("requestBody", {}).get("content", {}).values():
             body = media["schema"]
@@ -108,6 +131,8 @@ def test_channel_and_reason_are_enums_everywhere(schema):
         values = _values(value)
         assert values is not None, f"{where} is a free string"
         values.discard(None)  # an optional parameter's enum lists null
+        if any(f"/{event}/" in where for event in ("ConsentEventOut", "ExportEvent", "ProofEntry")):
+            values.discard("*")  # a ledger event of the contact as a whole
         assert values <= set(CHANNELS) or values <= REASONS, (where, values)
         found += 1
     assert found >= 20
@@ -134,3 +159,32 @@ async def test_options_allow_every_documented_method(client, admin_headers):
         response = await client.options(url, headers=admin_headers)
         allowed = {m.strip().lower() for m in response.headers.get("allow", "").split(",")}
         assert set(item) & METHODS <= allowed, (path, response.headers.get("allow"))
+
+
+# (component, property): the one list each enum must come from
+FIXED_SETS = {
+    ("CheckResult", "reasons"): BLOCK_REASONS, ("BlockedItem", "reasons"): BLOCK_REASONS,
+    ("ConsentEventOut", "action"): LEDGER_ACTIONS, ("ExportEvent", "action"): LEDGER_ACTIONS,
+    ("ProofEntry", "action"): LEDGER_ACTIONS,
+    ("PreferenceOut", "status"): ("opted_in", "opted_out", "pending", "none"),
+    ("ExportPreference", "status"): ("opted_in", "opted_out", "pending", "none"),
+    ("ApiKeyCreate", "scopes"): SCOPES, ("ApiKeyCreated", "scopes"): SCOPES,
+    ("ApiKeyOut", "scopes"): SCOPES,
+}
+
+
+def test_reasons_actions_statuses_and_scopes_are_enums_everywhere(schema):
+    """Every property so named is an enum: a generated client gets a type, not a `str`."""
+    found = set()
+    for component, body in schema["components"]["schemas"].items():
+        for prop, value in body.get("properties", {}).items():
+            if prop not in ("reasons", "action", "status", "scopes"):
+                continue
+            values = _values(value)
+            assert values is not None, f"{component}.{prop} is a free string"
+            values.discard(None)
+            expected = FIXED_SETS.get((component, prop))
+            if expected is not None:
+                assert values == set(expected), (component, prop)
+                found.add((component, prop))
+    assert found == set(FIXED_SETS)

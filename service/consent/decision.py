@@ -20,6 +20,8 @@ from service.topics.cache import TopicInfo
 HARD_REASONS = ("hard_bounce", "invalid", "erased")
 SOFT_REASONS = ("complaint", "unsubscribed", "manual", "external_list")
 SUPPRESSION_REASONS = HARD_REASONS + SOFT_REASONS
+# every reason decide() may give (the enum of the check answers)
+BLOCK_REASONS = SUPPRESSION_REASONS + ("restricted", "opted_out", "paused", "no_consent")
 WHOLE_CHANNEL = ""
 
 

@@ -18,8 +18,8 @@ from service.ops.counters import UNSUBSCRIBES
 
 Tx = SqliteTx | PostgresTx
 ACTIONS = ("opt_in", "opt_out", "pending", "confirmed", "paused", "resumed")
-# every action the ledger may hold: ACTIONS plus those written only by record_event (privacy)
-LEDGER_ACTIONS = ACTIONS + ("restricted", "unrestricted", "erased")
+# every action the ledger may hold: ACTIONS plus those only record_event writes (privacy, DELETE)
+LEDGER_ACTIONS = ACTIONS + ("restricted", "unrestricted", "erased", "suppressed", "unsuppressed")
 SOURCES = (
     "api", "one_click", "unsubscribe_page", "preference_centre", "double_opt_in", "import",
     "esp_webhook", "mailto", "admin",

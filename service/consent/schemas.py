@@ -7,10 +7,18 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from service.consent.ledger import LEDGER_ACTIONS, SOURCES, STATUS_AFTER
+from service.contacts.normalize import CHANNELS
 from service.topics.schemas import Channel, Text, with_example
 
-Source = Literal["api", "one_click", "unsubscribe_page", "preference_centre", "double_opt_in",
-                 "import", "esp_webhook", "mailto", "admin"]
+# The fixed sets of the ledger, as enums of the schema (each list is written in ledger.py)
+Source = Literal[SOURCES]
+LedgerAction = Literal[LEDGER_ACTIONS]
+# the statuses an action leaves behind, and `none`: only a pause was ever recorded
+PreferenceStatus = Literal[(*dict.fromkeys(STATUS_AFTER.values()), "none")]
+# `*`: an event of the contact as a whole (restricting a contact that has no address)
+LedgerChannel = Literal[(*CHANNELS, "*")]
+LEDGER_CHANNEL_DOC = "`*`: the contact as a whole (a restriction of a contact without addresses)"
 
 
 class PreferenceIn(BaseModel):
@@ -51,8 +59,7 @@ class PreferencesUpdate(BaseModel):
 class PreferenceOut(BaseModel):
     channel: Channel
     topic: str | None = Field(description="null: the whole channel")
-    status: Literal["opted_in", "opted_out", "pending", "none"] = Field(
-        description="none: only a pause was ever recorded")
+    status: PreferenceStatus = Field(description="none: only a pause was ever recorded")
     paused_until: datetime | None = None
     updated_at: datetime
 
@@ -72,10 +79,9 @@ class PreferencesOut(BaseModel):
 
 class ConsentEventOut(BaseModel):
     id: int
-    channel: Channel
+    channel: LedgerChannel = Field(description=LEDGER_CHANNEL_DOC)
     topic: str | None = Field(description="null: the whole channel")
-    action: str = Field(examples=["opt_in"],
-                        description="opt_in, opt_out, pending, confirmed, paused or resumed")
+    action: LedgerAction = Field(examples=["opt_in"])
     source: str
     occurred_at: datetime
     ip: str | None = None

@@ -205,3 +205,13 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 def is_address_key(value: str) -> bool:
     """A caller may send the hex address key instead of the address."""
     return len(value) == 64 and _HEX64.fullmatch(value) is not None
+
+
+def from_query(channel: str, value: str) -> str:
+    """An email address as read from a query string: a `+` sent unencoded arrives as a space,
+    and spaces are never valid in an address, so they are read back as `+`. Query strings
+    only (the check, `GET /v1/contacts`): in JSON bodies, CSV files, forms and paths a space
+    is a space, and the address is invalid."""
+    if channel == "email" and " " in value:
+        return value.strip().replace(" ", "+")
+    return value

@@ -7,7 +7,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from service.contacts import logic
-from service.contacts.normalize import CHANNELS
+from service.contacts.normalize import CHANNELS, from_query
 from service.contacts.schemas import (
     AddressIn,
     AddressQuery,
@@ -26,7 +26,8 @@ TAGS = ["contacts"]
 
 @post("/contacts", operation_id="createContact",
       opt=WRITE, tags=TAGS, status_code=201, summary="Create or match a contact",
-      responses={200: ResponseSpec(ContactOut, description="Matched an existing contact")})
+      responses={200: ResponseSpec(ContactOut, description="Matched an existing contact",
+                                   generate_examples=False)})
 async def upsert_contact(rt: RT, data: JSONBody[ContactUpsert]) -> Response[ContactOut]:
     """201 with a new contact, or 200 with the contact that already has this `external_ref`
     or one of these addresses (addresses it lacks are added). 422 naming the first address
@@ -53,8 +54,8 @@ async def find_contacts(
         raise InputError("address" if address is None else "channel",
                          "give channel and address together")
     if channel is not None and address is not None:
-        parsed = logic.parse_addresses(rt.parse_address, [AddressIn(channel=channel,
-                                                                    address=address)], "query")[0]
+        parsed = logic.parse_addresses(rt.parse_address, [AddressIn(
+            channel=channel, address=from_query(channel, address))], "query")[0]
     elif external_ref is None:
         raise InputError("external_ref", "give external_ref, or channel and address")
     found = await logic.find_contacts(rt.db, external_ref=external_ref, address=parsed)

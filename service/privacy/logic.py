@@ -50,7 +50,7 @@ async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
     keys = sorted({e["wording_version"] for e in events if e["wording_version"]})
     return s.ContactExport(
         generated_at=datetime.now(UTC),
-        contact=s.ExportContact(id=contact["id"], external_ref=contact["external_ref"],
+        contact=s.ExportedContact(id=contact["id"], external_ref=contact["external_ref"],
                                 restricted=bool(contact["restricted"]),
                                 created_at=contact["created_at"],
                                 updated_at=contact["updated_at"]),

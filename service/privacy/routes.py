@@ -139,7 +139,8 @@ async def topic_proof(rt: RT, request: Request, key: FromPath[str], format: Form
 
 @post("/wording-versions", operation_id="createWordingVersion",
       opt=ADMIN, tags=TAGS, summary="Register a consent wording version",
-      responses={200: ResponseSpec(s.WordingOut, description="The same version exists already")})
+      responses={200: ResponseSpec(s.WordingOut, generate_examples=False,
+                                   description="The same version exists already")})
 async def create_wording(rt: RT, data: JSONBody[s.WordingIn]) -> Response[s.WordingOut]:
     """Immutable: 201 when created, 200 when the same key, text and language exist already,
     409 when the key exists with a different text (a changed text needs a new key)."""

@@ -8,6 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.consent.schemas import (
+    LEDGER_CHANNEL_DOC,
+    LedgerAction,
+    LedgerChannel,
+    PreferenceStatus,
+)
 from service.suppression.schemas import Reason
 from service.topics.schemas import Channel, JSONBool
 
@@ -17,7 +23,9 @@ WORDING_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$"
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$"
 
 
-class ExportContact(BaseModel):
+class ExportedContact(BaseModel):
+    """The contact record itself (`ContactExport` is the whole document)."""
+
     id: str = Field(description="Opaque contact id (never derived from an address).")
     external_ref: str | None = Field(description="The CRM's id of this person, if given.")
     restricted: bool = Field(description="Processing restricted (GDPR art. 18).")
@@ -36,7 +44,7 @@ class ExportAddress(BaseModel):
 class ExportPreference(BaseModel):
     channel: Channel
     topic: str | None = Field(description="Topic key; null means the whole channel.")
-    status: str = Field(description="opted_in, opted_out or pending.")
+    status: PreferenceStatus = Field(description="none: only a pause was ever recorded.")
     paused_until: datetime | None
     updated_at: datetime
 
@@ -45,10 +53,9 @@ class ExportEvent(BaseModel):
     """One consent ledger event, as recorded."""
 
     id: int
-    channel: Channel
+    channel: LedgerChannel = Field(description=LEDGER_CHANNEL_DOC)
     topic: str | None = Field(description="Topic key; null means the whole channel.")
-    action: str = Field(description="opt_in, opt_out, pending, confirmed, paused, resumed, "
-                                    "restricted, unrestricted or erased.")
+    action: LedgerAction
     source: str
     occurred_at: datetime
     ip: str | None
@@ -83,7 +90,7 @@ class ContactExport(BaseModel):
     format: Literal["prefservice.contact-export"] = EXPORT_FORMAT
     schema_version: int = EXPORT_SCHEMA_VERSION
     generated_at: datetime
-    contact: ExportContact
+    contact: ExportedContact
     addresses: list[ExportAddress]
     preferences: list[ExportPreference]
     consent_events: list[ExportEvent]
@@ -142,9 +149,9 @@ class ProofEntry(BaseModel):
     contact_id: str
     addresses: list[str] = Field(description="The contact's current addresses on the channel; "
                                              "empty once erased.")
-    channel: Channel
+    channel: LedgerChannel = Field(description=LEDGER_CHANNEL_DOC)
     topic: str | None
-    action: str
+    action: LedgerAction
     kind: Literal["consent", "pending", "withdrawal", "other"]
     occurred_at: datetime
     source: str

@@ -15,7 +15,7 @@ def _text_or_null(value: object) -> object:
     return value
 
 
-class SubscriptionIn(BaseModel):
+class SignupRequest(BaseModel):
     """A sign-up from a form: pending until the person confirms by email (double opt-in)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -47,7 +47,7 @@ class SignupAccepted(BaseModel):
                     "undeliverable: the address is suppressed as hard_bounce or invalid.")
 
 
-# The OpenAPI component is named after the class: `SignupAccepted`, not a module-prefixed
-# `subscriptions_schemas_SubscriptionOut` beside the webhooks' subscriptions. Old name kept for
-# its importers.
+# OpenAPI components are named after the classes: `SignupRequest` and `SignupAccepted`, not
+# `SubscriptionIn` beside the webhooks' subscriptions. Old names kept for their importers.
+SubscriptionIn = SignupRequest
 SubscriptionOut = SignupAccepted

@@ -13,7 +13,7 @@ import msgspec
 
 from service.consent.decision import decide, state_from_rows
 from service.consent.queries import STATE_SQL
-from service.contacts.normalize import CHANNELS, AddressError, is_address_key
+from service.contacts.normalize import CHANNELS, AddressError, from_query, is_address_key
 from service.errors import InputError
 from service.ops.counters import observe_check
 from service.runtime import Runtime
@@ -83,7 +83,7 @@ def key_of(rt: Runtime, channel: str, value: str) -> str:
     """The address key of an address, or of an address key sent as is; AddressError if neither.
 
     The value is read as given: JSON bodies, CSV files, forms and paths carry a `+` as a `+`,
-    so an email address with a space in it is invalid there (see `from_query` for the one
+    so an email address with a space in it is invalid there (see `normalize.from_query`, the one
     place a space is repaired).
     """
     if len(value) == 64:
@@ -91,15 +91,6 @@ def key_of(rt: Runtime, channel: str, value: str) -> str:
         if is_address_key(lowered):
             return lowered
     return rt.keyer.parse(channel, value, rt.settings.default_phone_region)[1]
-
-
-def from_query(channel: str, value: str) -> str:
-    """An email address as read from a query string: a `+` sent unencoded arrives as a space,
-    and spaces are never valid in an address, so they are read back as `+`. Query strings
-    only: in every other input a space is a space, and the address is invalid."""
-    if channel == "email" and " " in value:
-        return value.strip().replace(" ", "+")
-    return value
 
 
 async def check_one(

@@ -56,7 +56,8 @@ class _CheckOperation(Operation):
 @get("/suppressions/check", operation_id="checkSuppression",
      opt=READ, tags=TAGS, summary="Check one address",
      operation_class=_CheckOperation,
-     responses={200: ResponseSpec(CheckResult, description="The send decision")})
+     responses={200: ResponseSpec(CheckResult, description="The send decision",
+                                  generate_examples=False)})
 async def check(request: Request) -> ASGIApp:
     """May this address be sent `topic` (absent: anything marketing) on `channel`?
 
@@ -95,7 +96,7 @@ class _BulkCheckOperation(Operation):
       responses={200: ResponseSpec(BulkCheckResult, description=(
           "JSON body: addresses not listed in `blocked` or `invalid` are allowed. A text or "
           "NDJSON body is answered as application/x-ndjson, line by line (docs/suppression.md)."
-      ))})
+      ), generate_examples=False)})
 async def check_many(
     rt: RT, request: Request,
     channel: FromQuery[Channel | None] = None, topic: FromQuery[str | None] = None,
@@ -122,7 +123,8 @@ async def check_many(
 
 @get("/suppressions", operation_id="listSuppressions",
      opt=READ, tags=TAGS, summary="List suppressions and follow changes",
-     responses={200: ResponseSpec(FeedPage, description="A page of the listing")})
+     responses={200: ResponseSpec(FeedPage, description="A page of the listing",
+                                  generate_examples=False)})
 async def list_suppressions(
     rt: RT,
     request: Request,

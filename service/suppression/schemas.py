@@ -18,14 +18,12 @@ from litestar.openapi.spec import Parameter as OpenAPIParameter
 from msgspec import Meta
 from pydantic import BaseModel, Field
 
-from service.consent.decision import SUPPRESSION_REASONS
+from service.consent.decision import BLOCK_REASONS, SUPPRESSION_REASONS
 from service.contacts.normalize import CHANNELS
 from service.topics.schemas import Channel
 
-Reason = Literal["hard_bounce", "invalid", "erased", "complaint", "unsubscribed", "manual",
-                 "external_list"]
-assert set(Reason.__args__) == set(SUPPRESSION_REASONS)  # kept in step with decide()
-assert Channel.__args__ == CHANNELS  # the enum the schema shows is the one addresses use
+Reason = Literal[SUPPRESSION_REASONS]  # why an address is suppressed
+BlockReason = Literal[BLOCK_REASONS]  # why decide() blocks a send: a Reason or a consent state
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ class CheckResult(msgspec.Struct):
     address: Annotated[str, Meta(description=_ADDRESS_DOC)]
     topic: Annotated[str | None, Meta(description="null: the channel as a whole")]
     allowed: bool
-    reasons: Annotated[list[str], Meta(description=_REASONS_DOC)]
+    reasons: Annotated[list[BlockReason], Meta(description=_REASONS_DOC)]
 
 
 class BulkCheckRequest(msgspec.Struct):
@@ -83,7 +81,7 @@ class BulkCheckRequest(msgspec.Struct):
 
 class BlockedItem(msgspec.Struct):
     address: str
-    reasons: list[str]
+    reasons: list[BlockReason]
 
 
 class InvalidItem(msgspec.Struct):
@@ -133,7 +131,7 @@ class SuppressionAddResult(BaseModel):
     already: int
 
 
-class Remaining(BaseModel):
+class RemainingSuppression(BaseModel):
     topic: str | None
     reason: Reason
 
@@ -143,7 +141,8 @@ class SuppressionRemoved(BaseModel):
     address_key: str
     topic: str | None
     reason: Reason
-    remaining: list[Remaining] = Field(description="Suppressions still in force on the address.")
+    remaining: list[RemainingSuppression] = Field(
+        description="Suppressions still in force on the address.")
 
 
 def openapi_schema(json_schema: dict) -> Schema:

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-Channel = Literal["email", "sms", "phone", "fax", "post"]
+from service.contacts.normalize import CHANNELS
+
+Channel = Literal[CHANNELS]  # the channels addresses are parsed for, as the schema's enum
 LegalBasis = Literal["consent", "soft_opt_in", "legitimate_interest"]
 TOPIC_KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 

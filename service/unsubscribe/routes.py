@@ -35,7 +35,8 @@ TOKEN_PATH = "/u/{token:str}"  # noqa: S105  (a path, not a secret)
     "/links", operation_id="createLinks",
     opt={"scope": "links:write"}, tags=["links"], status_code=200,
     responses={200: ResponseSpec(data_container=LinksResponse, description="One link per "
-                                 "recipient, in request order (streamed).")},
+                                 "recipient, in request order (streamed).",
+                                 generate_examples=False)},
 )
 async def create_links(rt: RT, data: JSONBody[LinksRequest]) -> Response:
     """List-Unsubscribe headers and footer links for one message or a whole campaign.

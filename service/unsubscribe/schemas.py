@@ -4,13 +4,13 @@ No `from __future__ import annotations` here: TypedDicts need their `NotRequired
 at class creation for the OpenAPI schema to mark them optional.
 """
 
-from typing import Annotated, Literal, NotRequired
+from typing import Annotated, NotRequired
 
 from annotated_types import MaxLen, MinLen
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-Channel = Literal["email", "sms", "phone", "fax", "post"]
+from service.topics.schemas import Channel
 
 
 def _no_nul(value: str | None) -> str | None:
@@ -70,7 +70,9 @@ ListHeaders = TypedDict("ListHeaders", {
 })
 
 
-class Link(BaseModel):
+class UnsubscribeLinks(BaseModel):
+    """The unsubscribe headers and footer links for one recipient."""
+
     model_config = ConfigDict(example=_LINK_EXAMPLE,
                               json_schema_extra={"examples": [_LINK_EXAMPLE]})
 
@@ -88,4 +90,4 @@ class LinksResponse(BaseModel):
     model_config = ConfigDict(example={"links": [_LINK_EXAMPLE]},
                               json_schema_extra={"examples": [{"links": [_LINK_EXAMPLE]}]})
 
-    links: list[Link]
+    links: list[UnsubscribeLinks]

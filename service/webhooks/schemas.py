@@ -20,7 +20,7 @@ class EspWebhookResult(BaseModel):
     confirmed: bool = Field(False, description="SNS: the subscription was confirmed")
 
 
-class SubscriptionCreate(BaseModel):
+class WebhookSubscriptionCreate(BaseModel):
     url: str = Field(max_length=2000, examples=["https://crm.example.com/hooks/preferences"],
                      pattern=URL_PATTERN, description="An http(s) URL (https in production).")
     from_start: JSONBool = Field(
@@ -37,7 +37,7 @@ class WebhookSubscription(BaseModel):
     last_error: str | None = None
 
 
-class SubscriptionCreated(BaseModel):
+class WebhookSubscriptionCreated(BaseModel):
     id: int
     url: str
     active: bool
@@ -46,10 +46,13 @@ class SubscriptionCreated(BaseModel):
     secret: str = Field(description="Signs every delivery; shown only this once.")
 
 
-class SubscriptionUpdate(BaseModel):
+class WebhookSubscriptionUpdate(BaseModel):
     active: JSONBool
 
 
-# The OpenAPI component is named after the class: `WebhookSubscription`, not a module-prefixed
-# `webhooks_schemas_SubscriptionOut` beside the sign-up's answer. Old name kept for importers.
+# OpenAPI components are named after the classes, so each says it is about webhooks (beside
+# the sign-up's `SignupRequest`/`SignupAccepted`). Old names kept for the route handlers.
 SubscriptionOut = WebhookSubscription
+SubscriptionCreate = WebhookSubscriptionCreate
+SubscriptionCreated = WebhookSubscriptionCreated
+SubscriptionUpdate = WebhookSubscriptionUpdate
