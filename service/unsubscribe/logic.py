@@ -19,7 +19,6 @@ exactly like a success, so the answer never tells whether a person is known.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof
@@ -30,20 +29,6 @@ from service.unsubscribe import queries as q
 
 log = logging.getLogger("service.unsubscribe")
 UNDO_WORDING = "unsubscribe-undo-v1"  # the undo button's text, recorded with the re-subscription
-MAX_USER_AGENT = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Who asked: what the ledger records besides the source."""
-
-    ip: str | None = None
-    user_agent: str | None = None
-
-    def proof(self, source: str, data: TokenData, wording: str | None = None) -> Proof:
-        agent = self.user_agent[:MAX_USER_AGENT] if self.user_agent else None
-        return Proof(source=source, ip=(self.ip or None) and self.ip[:64], user_agent=agent,
-                     campaign=data.campaign or None, wording_version=wording)
 
 
 async def already_unsubscribed(db: Database, data: TokenData) -> bool:
