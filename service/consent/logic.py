@@ -22,6 +22,7 @@ from service.consent import queries as q
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof, Tx, set_preference
 from service.contacts.logic import check_contact_id
+from service.contacts.store import contact_addresses, contact_exists
 from service.db.engine import Database
 from service.errors import InputError, NotFound
 from service.topics.cache import TopicCache
@@ -83,13 +84,12 @@ async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proo
     """Write the changes with their ledger events; the number that changed anything (an
     opt-out whose preference was already recorded but whose suppression was missing counts)."""
     check_contact_id(contact_id)
-    rows = await tx.fetch(q.CONTACT_ADDRESSES, contact_id)
-    if not rows:
+    rows = await contact_addresses(tx, contact_id)
+    if rows is None:
         raise NotFound("contact_id", "no contact with this id")
     keys: dict[str, list[str]] = {}
-    for r in rows:
-        if r["channel"] is not None:
-            keys.setdefault(r["channel"], []).append(r["address_key"])
+    for channel, address_key in rows:
+        keys.setdefault(channel, []).append(address_key)
     changed = 0
     for c in changes:
         on_channel = keys.get(c.channel, [])
@@ -120,10 +120,6 @@ async def preferences_of(db_or_tx: Any, contact_id: str) -> list[dict]:
     rows = await db_or_tx.fetch(q.PREFERENCES_OF, contact_id)
     return [{"channel": r["channel"], "topic": r["topic"] or None, "status": r["status"],
              "paused_until": r["paused_until"], "updated_at": r["updated_at"]} for r in rows]
-
-
-async def contact_exists(db_or_tx: Any, contact_id: str) -> bool:
-    return await db_or_tx.fetchval(q.CONTACT_EXISTS, contact_id) is not None
 
 
 # -- the ledger view -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from service.consent import logic
 from service.consent.ledger import Proof
 from service.consent.schemas import EventPage, PreferencesOut, PreferencesUpdate
 from service.contacts.logic import check_contact_id
+from service.contacts.store import contact_exists
 from service.errors import NotFound
 from service.runtime import RT
 from service.security.origin import request_origin
@@ -36,7 +37,7 @@ async def get_preferences(rt: RT, contact_id: FromPath[str]) -> PreferencesOut:
     """Every (channel, topic) with a recorded status; `topic` null is the whole channel."""
     check_contact_id(contact_id)
     prefs = await logic.preferences_of(rt.db, contact_id)
-    if not prefs and not await logic.contact_exists(rt.db, contact_id):
+    if not prefs and not await contact_exists(rt.db, contact_id):
         raise NotFound("contact_id", "no contact with this id")
     return PreferencesOut(contact_id=contact_id, preferences=prefs)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from service import outbox
 from service.consent.ledger import Proof, record_change, record_event
+from service.consent.logic import preferences_of
 from service.contacts.store import addresses_of
 from service.db.engine import Database
 from service.errors import Conflict, NotFound
@@ -20,7 +21,6 @@ from service.privacy.erasure import Removal, remove_person
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS, TokenData
 
-PRIVACY_ACTIONS = ("download", "delete")
 GONE = "no contact with this id (it may have been erased)"
 
 
@@ -38,7 +38,7 @@ async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
     if contact is None:
         raise NotFound("contact_id", GONE)
     addresses = await db.fetch(q.ADDRESSES, contact_id)
-    preferences = await db.fetch(q.PREFERENCES, contact_id)
+    preferences = await preferences_of(db, contact_id)
     events = await db.fetch_long(q.EVENTS, contact_id)
     suppressions = []
     for a in addresses:
@@ -57,9 +57,7 @@ async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
         addresses=[s.ExportAddress(channel=a["channel"], address=a["normalized"],
                                    given=a["given"], address_key=a["address_key"],
                                    created_at=a["created_at"]) for a in addresses],
-        preferences=[s.ExportPreference(channel=p["channel"], topic=_topic(p["topic"]),
-                                        status=p["status"], paused_until=p["paused_until"],
-                                        updated_at=p["updated_at"]) for p in preferences],
+        preferences=[s.ExportPreference(**p) for p in preferences],
         consent_events=[s.ExportEvent(**{**dict(zip(q.EVENT_COLUMNS, e, strict=True)),
                                          "topic": _topic(e["topic"]),
                                          "detail": _json(e["detail"])}) for e in events],

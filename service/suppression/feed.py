@@ -25,6 +25,7 @@ from service.db.engine import Database
 from service.errors import InputError
 from service.suppression import queries as q
 from service.suppression.schemas import FeedEntry, FeedPage
+from service.suppression.store import last_seq
 
 _encoder = msgspec.json.Encoder()
 MAX_LIMIT = 10_000
@@ -63,8 +64,8 @@ async def start_cursor(db: Database, channel: str | None, reason: str | None,
     if since is not None:
         before = await db.fetchval(q.FEED_BEFORE, _utc(since))
         return Cursor("f", before or 0, channel=channel, reason=reason, topic=topic)
-    high = await db.fetchval(q.LAST_SEQ)
-    return Cursor("s", 0, high=int(high), channel=channel, reason=reason, topic=topic)
+    high = await last_seq(db)
+    return Cursor("s", 0, high=high, channel=channel, reason=reason, topic=topic)
 
 
 def _filters(cursor: Cursor, reason_column: str) -> tuple[list[str], list]:

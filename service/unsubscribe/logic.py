@@ -10,7 +10,7 @@ leave one ledger event and one suppression per real change.
 
 The one-click is benchmarked, so its path stays short: a read-only "already done?" query
 (`queries.DONE_SQL`) answers repeats without taking the write lock, and one statement reads the
-contact and its addresses (`queries.CONTACT_ADDRESSES_SQL`), which are handed to `apply_choice`.
+contact and its addresses (`contacts.store.contact_addresses`), which are handed to `apply_choice`.
 
 A validly signed token whose contact no longer exists (erased) writes nothing and is answered
 exactly like a success, so the answer never tells whether a person is known.
@@ -22,6 +22,7 @@ import logging
 
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof
+from service.contacts.store import contact_addresses
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
 from service.security.tokens import TokenData
@@ -44,12 +45,11 @@ async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
     topic = data.topic_or_none
     async with db.transaction() as tx:
         await tx.lock_feed()
-        # The contact and its addresses on the channel in one statement (a contact without
-        # one gives a row of NULL).
-        rows = await tx.fetch(q.CONTACT_ADDRESSES_SQL, data.contact_id, data.channel)
-        if not rows:
+        # The contact and its addresses on the channel in one statement.
+        rows = await contact_addresses(tx, data.contact_id, data.channel)
+        if rows is None:
             return False  # erased or never existed: nothing to write, same answer
-        keys = [row["address_key"] for row in rows if row["address_key"] is not None]
+        keys = [row[1] for row in rows]
         changed = await apply_choice(tx, stop=True, contact_id=data.contact_id,
                                      channel=data.channel, topic=topic, address_keys=keys,
                                      proof=proof)
