@@ -13,6 +13,7 @@ from service import outbox
 from service.consent.ledger import Proof, record_change, record_event
 from service.consent.logic import preferences_of
 from service.contacts.store import addresses_of
+from service.csvfiles import guard_cell
 from service.db.engine import Database
 from service.errors import Conflict, NotFound
 from service.privacy import queries as q
@@ -66,13 +67,6 @@ async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
     )
 
 
-def _cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas (CSV injection) in text cells."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def ledger_csv(export: s.ContactExport) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -80,7 +74,7 @@ def ledger_csv(export: s.ContactExport) -> str:
     for event in export.consent_events:
         row = event.model_dump(mode="json")
         row["detail"] = json.dumps(row["detail"]) if row["detail"] is not None else ""
-        writer.writerow([_cell("" if row[c] is None else row[c]) for c in q.EVENT_COLUMNS])
+        writer.writerow([guard_cell("" if row[c] is None else row[c]) for c in q.EVENT_COLUMNS])
     return out.getvalue()
 
 

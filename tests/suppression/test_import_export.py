@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 
+from service.csvfiles import guard_cell
 from tests.conftest import ROOT, cli_env
 
 
@@ -117,3 +118,30 @@ async def test_rejects_file_progress_lines_and_unwritable_outputs(world, setting
                   "manual", "--rejects", nowhere)):
         refused = run(settings, *argv)
         assert refused.returncode == 2 and f"cannot write {nowhere}" in refused.stderr.decode()
+
+
+async def test_export_neutralises_formula_cells_like_the_ledger_csv_and_imports_again(
+        world, settings, db, tmp_path):
+    """CSV injection: a `=cmd` address is written `'=cmd…` by the CLI, as the privacy ledger CSV
+    writes its cells (one guard, service/csvfiles.guard_cell); a phone number keeps its `+`;
+    the file still imports again to the same suppressions."""
+    await world.contact("=cmd@example.com")
+    await world.suppress("=cmd@example.com", "manual")
+    await world.contact("+442079460958", channel="phone")
+    await world.suppress("+442079460958", "manual", channel="phone")
+    phones = run(settings, "export", "suppressions", "-", "--channel", "phone")
+    assert [r["address"] for r in csv.DictReader(io.StringIO(phones.stdout.decode()))] == [
+        "+442079460958"]
+    out = run(settings, "export", "suppressions", "-", "--channel", "email")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout.decode())))
+    assert [r["address"] for r in rows] == ["'=cmd@example.com"]
+    assert guard_cell("=cmd@example.com") == "'=cmd@example.com"
+    path = tmp_path / "export.csv"
+    path.write_bytes(out.stdout)
+    await db.execute("DELETE FROM suppression")
+    again = run(settings, "import", "suppressions", str(path), "--channel", "email",
+                "--reason", "manual")
+    assert again.returncode == 0, again.stderr
+    assert [r[0] for r in await db.fetch("SELECT address_key FROM suppression")] == [
+        world.key("email", "=cmd@example.com")]
