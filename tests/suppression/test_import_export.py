@@ -17,6 +17,17 @@ def run(settings, *argv: str, stdin: bytes | None = None) -> subprocess.Complete
                           input=stdin, capture_output=True, timeout=120)
 
 
+async def import_again(settings, db, tmp_path, exported: bytes, reason: str) -> set:
+    """Empty the suppression list, import an exported file into it; (address_key, topic)s."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(exported)
+    await db.execute("DELETE FROM suppression")
+    again = run(settings, "import", "suppressions", str(path), "--channel", "email",
+                "--reason", reason)
+    assert again.returncode == 0, again.stderr
+    return {(r[0], r[1]) for r in await db.fetch("SELECT address_key, topic FROM suppression")}
+
+
 async def test_import_adds_never_lifts_and_reports_bad_rows(world, settings, db, tmp_path):
     await world.suppress("ann@example.com", "complaint")
     await world.suppress("bob@example.com", "unsubscribed")
@@ -81,13 +92,7 @@ async def test_export_streams_csv_that_imports_again(world, settings, db, tmp_pa
         ("ann@example.com", "", "hard_bounce"), ("", "offers", "hard_bounce")]
     assert rows[1]["address_key"] == world.key("email", "bob@example.com")
     assert b"2 rows written" in out.stderr
-    path = tmp_path / "export.csv"
-    path.write_bytes(out.stdout)
-    await db.execute("DELETE FROM suppression")
-    again = run(settings, "import", "suppressions", str(path), "--channel", "email",
-                "--reason", "hard_bounce")
-    assert again.returncode == 0, again.stderr
-    keys = {(r[0], r[1]) for r in await db.fetch("SELECT address_key, topic FROM suppression")}
+    keys = await import_again(settings, db, tmp_path, out.stdout, "hard_bounce")
     assert keys == {(world.key("email", "ann@example.com"), ""),
                     (world.key("email", "bob@example.com"), "offers")}
 
@@ -137,11 +142,5 @@ async def test_export_neutralises_formula_cells_like_the_ledger_csv_and_imports_
     rows = list(csv.DictReader(io.StringIO(out.stdout.decode())))
     assert [r["address"] for r in rows] == ["'=cmd@example.com"]
     assert guard_cell("=cmd@example.com") == "'=cmd@example.com"
-    path = tmp_path / "export.csv"
-    path.write_bytes(out.stdout)
-    await db.execute("DELETE FROM suppression")
-    again = run(settings, "import", "suppressions", str(path), "--channel", "email",
-                "--reason", "manual")
-    assert again.returncode == 0, again.stderr
-    assert [r[0] for r in await db.fetch("SELECT address_key FROM suppression")] == [
-        world.key("email", "=cmd@example.com")]
+    keys = await import_again(settings, db, tmp_path, out.stdout, "manual")
+    assert keys == {(world.key("email", "=cmd@example.com"), "")}
