@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from service import background
+from service import background, transfer
 from service.apikeys.logic import (
     ScopeError,
     create_api_key,
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_extra_commands() -> None:
     """Each `service/<capability>/commands.py` may define COMMANDS:
     name -> (add_arguments(parser), run(args) -> exit code)."""
+    EXTRA_COMMANDS.update(transfer.COMMANDS)  # import/export, each kind from its capability
     EXTRA_COMMANDS.update(collect("commands", "COMMANDS"))
 
 

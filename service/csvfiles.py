@@ -7,6 +7,12 @@ Each record carries the line it starts on (a quoted field may span lines), the n
 in their editor. Rejected rows may also go to a `--rejects` file, with their line and reason
 before the cells, so the file can be fixed and imported again. Writing: a header, then pages of
 rows as the exporter reads them, so memory stays bounded whatever the table's size.
+
+Every exported text cell goes through `guard_cell` (CSV injection): a cell a spreadsheet would
+run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`, as OWASP advises, except
+a plain number such as an E.164 phone number (`+447700900123`), which no spreadsheet runs as a
+command and which must import again unchanged. Reading undoes the guard (`'=x` reads as `=x`),
+so an exported file imports again as it was.
 """
 
 from __future__ import annotations
@@ -24,6 +30,23 @@ from service.progress import Progress
 
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 NOT_UTF8 = "is not UTF-8 text (save the file as UTF-8)"
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?").fullmatch
+
+
+def guard_cell(value: Any) -> Any:
+    """A text cell a spreadsheet cannot run as a formula; other values as they are."""
+    if (isinstance(value, str) and value[:1] in _FORMULA_START
+            and _PLAIN_NUMBER(value) is None):
+        return "'" + value
+    return value
+
+
+def unguard_cell(cell: str) -> str:
+    """The cell `guard_cell` was given: `'=x` reads as `=x`; any other cell as it is."""
+    if cell[:1] == "'" and cell[1:2] in _FORMULA_START:
+        return cell[1:]
+    return cell
 
 
 class UsageError(Exception):
@@ -75,7 +98,10 @@ def records(binary: IO[bytes]) -> Iterator[tuple[int, list[str] | None, str | No
             line, end = end + 1, max(reader.line_num, end + 1)
             if not cells:
                 continue
-            if _NOT_UTF8.search("".join(cells)) is None:
+            joined = "".join(cells)
+            if _NOT_UTF8.search(joined) is None:
+                if "'" in joined:
+                    cells = [unguard_cell(cell) for cell in cells]
                 yield line, cells, None
             else:
                 yield line, None, NOT_UTF8
@@ -110,24 +136,25 @@ class RejectsFile:
     def start(self, header: Sequence[str]) -> None:
         """The header line: row, reason, then the file's own column names (once)."""
         if self._writer is not None and not self._started:
-            self._writer.writerow(["row", "reason", *header])
+            self._writer.writerow(["row", "reason", *map(guard_cell, header)])
         self._started = True
 
     def add(self, line: int, reason: str, cells: Sequence[str] | None) -> None:
         self.start(())
         if self._writer is not None:
-            self._writer.writerow([line, reason, *(cells or ())])
+            self._writer.writerow([line, guard_cell(reason), *map(guard_cell, cells or ())])
 
 
 async def write_pages(out: IO[str], columns: Sequence[str],
                       pages: AsyncIterable[Sequence[Sequence[Any]]],
                       progress: Progress | None = None, total: int | None = None) -> int:
-    """Write the header and every page of rows to `out`; returns the rows written."""
+    """Write the header and every page of rows to `out`, every cell guarded (`guard_cell`);
+    returns the rows written."""
     writer = csv.writer(out)
     writer.writerow(columns)
     written = 0
     async for page in pages:
-        writer.writerows(page)
+        writer.writerows([guard_cell(cell) for cell in row] for row in page)
         written += len(page)
         if progress is not None:
             of = f" of {total:,}" if total is not None else ""

@@ -11,9 +11,14 @@ from service.i18n import negotiate, translator
 from service.runtime import Runtime
 
 
+def page_language(request: Request, rt: Runtime) -> str:
+    """The visitor's language: the best of Accept-Language we have a catalogue for."""
+    return negotiate(request.headers.get("accept-language"), rt.settings.default_language)
+
+
 def page_context(request: Request, rt: Runtime, **extra: Any) -> dict[str, Any]:
     settings = rt.settings
-    lang = negotiate(request.headers.get("accept-language"), settings.default_language)
+    lang = page_language(request, rt)
     return {
         "lang": lang,
         "_": translator(lang),

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from litestar.di import NamedDependency
 
-from service.apikeys.guard import acting_key
+from service.apikeys.guard import acting_key_id
 from service.apikeys.logic import ApiKeyCache
 from service.contacts.normalize import AddressKeyer
 from service.db.engine import Database
@@ -34,8 +34,7 @@ class Runtime:
         """Whether this request's reads must come from the primary (its caller just wrote)."""
         if self.db.replicas is None:
             return False
-        key = acting_key(request)
-        return await self.recent_writers.wrote_recently(key.id if key else None)
+        return await self.recent_writers.wrote_recently(acting_key_id(request))
 
     def parse_address(self, channel: str, raw: str) -> tuple[str, str]:
         """(normalized, address key); AddressError when the address cannot be used."""

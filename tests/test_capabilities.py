@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from service import capabilities, cli
+from service import capabilities, cli, transfer
 from service.app import create_app
 from service.background import loops
 from tests.conftest import make_settings
@@ -31,7 +31,8 @@ def test_the_app_mounts_every_registered_route(tmp_path):
 
 def test_the_command_line_and_the_worker_read_the_same_registry():
     cli._load_extra_commands()
-    commands = set(capabilities.collect("commands", "COMMANDS"))
+    commands = set(capabilities.collect("commands", "COMMANDS")) | set(transfer.COMMANDS)
+    assert list(transfer.transfers()) == ["contacts", "suppressions"]  # each from its folder
     assert {"import", "export", "retention", "smtp", "seed-demo"} <= commands
     choices = cli.build_parser()._subparsers._group_actions[0].choices
     assert commands <= set(choices)

@@ -40,6 +40,12 @@ def acting_key(request: Any) -> ApiKeyInfo | None:
     return request.scope.get("state", {}).get(_STATE_KEY)
 
 
+def acting_key_id(request: Any) -> int | None:
+    """The id of the acting API key (the ledger's `api_key_id`); None without one."""
+    key = acting_key(request)
+    return key.id if key is not None else None
+
+
 class ApiKeyMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         opt = scope["route_handler"].opt

@@ -10,8 +10,6 @@ every input is checked (`plan_changes`) before the transaction starts.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from service.consent import queries as q
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof, Tx, set_preference
 from service.contacts.logic import check_contact_id
+from service.contacts.store import contact_addresses, contact_exists
+from service.cursors import decode_cursor, encode_cursor
 from service.db.engine import Database
 from service.errors import InputError, NotFound
 from service.topics.cache import TopicCache
@@ -83,13 +83,12 @@ async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proo
     """Write the changes with their ledger events; the number that changed anything (an
     opt-out whose preference was already recorded but whose suppression was missing counts)."""
     check_contact_id(contact_id)
-    rows = await tx.fetch(q.CONTACT_ADDRESSES, contact_id)
-    if not rows:
+    rows = await contact_addresses(tx, contact_id)
+    if rows is None:
         raise NotFound("contact_id", "no contact with this id")
     keys: dict[str, list[str]] = {}
-    for r in rows:
-        if r["channel"] is not None:
-            keys.setdefault(r["channel"], []).append(r["address_key"])
+    for channel, address_key in rows:
+        keys.setdefault(channel, []).append(address_key)
     changed = 0
     for c in changes:
         on_channel = keys.get(c.channel, [])
@@ -122,24 +121,13 @@ async def preferences_of(db_or_tx: Any, contact_id: str) -> list[dict]:
              "paused_until": r["paused_until"], "updated_at": r["updated_at"]} for r in rows]
 
 
-async def contact_exists(db_or_tx: Any, contact_id: str) -> bool:
-    return await db_or_tx.fetchval(q.CONTACT_EXISTS, contact_id) is not None
-
-
 # -- the ledger view -------------------------------------------------------------------------
-def encode_cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{event_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, _, value = text.partition(":")
-        if version != "v1" or not value.isdigit() or len(value) > 18:
-            raise ValueError
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InputError("cursor", "is not a cursor this service gave out") from None
+def _event_id(position: bytes) -> int:
+    """A ledger cursor's position: `v1:<event id>`."""
+    version, _, value = position.decode().partition(":")
+    if version != "v1" or not value.isdigit() or len(value) > 18:
+        raise ValueError(position)
+    return int(value)
 
 
 async def events_page(db: Database, contact_id: str, cursor: str | None,
@@ -149,7 +137,7 @@ async def events_page(db: Database, contact_id: str, cursor: str | None,
     The ledger outlives an erased contact, so a contact id with events but no contact row
     still answers; 404 only when there is neither."""
     check_contact_id(contact_id)
-    before = decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor, "cursor", _event_id) if cursor else None
     if before is None:
         rows = await db.fetch(q.EVENTS_FIRST, contact_id, limit + 1)
     else:
@@ -157,7 +145,7 @@ async def events_page(db: Database, contact_id: str, cursor: str | None,
     if not rows and before is None and not await contact_exists(db, contact_id):
         raise NotFound("contact_id", "no contact with this id")
     events = [_event(r) for r in rows[:limit]]
-    next_cursor = encode_cursor(events[-1]["id"]) if len(rows) > limit else None
+    next_cursor = encode_cursor(f"v1:{events[-1]['id']}".encode()) if len(rows) > limit else None
     return events, next_cursor
 
 

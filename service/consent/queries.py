@@ -108,16 +108,10 @@ UPSERT_PREFERENCE = (
 )
 
 # -- the preferences API and the ledger view (logic.py) -----------------------------------------
-# The contact and every address it holds (one row of NULLs for a contact without addresses).
-CONTACT_ADDRESSES = (
-    "SELECT c.id, a.channel, a.address_key FROM contact c"
-    " LEFT JOIN address a ON a.contact_id = c.id WHERE c.id = $1"
-)
 PREFERENCES_OF = (
     "SELECT channel, topic, status, paused_until, updated_at FROM preference"
     " WHERE contact_id = $1 ORDER BY channel, topic"
 )
-CONTACT_EXISTS = "SELECT 1 FROM contact WHERE id = $1"
 # One page of a contact's ledger, newest first: $2 the page size (one more than shown, to know
 # whether another page follows), $3 the id the page starts below (EVENTS_BEFORE).
 EVENTS = (

@@ -8,13 +8,15 @@ from typing import Annotated
 from litestar import Request, get, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from service.apikeys.guard import acting_key
+from service.apikeys.guard import acting_key_id
 from service.consent import logic
 from service.consent.ledger import Proof
 from service.consent.schemas import EventPage, PreferencesOut, PreferencesUpdate
 from service.contacts.logic import check_contact_id
+from service.contacts.store import contact_exists
 from service.errors import NotFound
 from service.runtime import RT
+from service.security.origin import request_origin
 
 READ = {"scope": "contacts:read"}
 WRITE = {"scope": "contacts:write"}
@@ -23,13 +25,9 @@ TAGS = ["preferences"]
 
 def proof_of(request: Request, data: PreferencesUpdate) -> Proof:
     """The proof every ledger event of this request carries."""
-    key = acting_key(request)
-    return Proof(
-        source=data.source,
-        ip=(request.client.host if request.client else None),
-        user_agent=(request.headers.get("user-agent") or "").replace("\x00", "")[:1000] or None,
-        wording_version=data.wording_version, campaign=data.campaign,
-        message_ref=data.message_ref, api_key_id=key.id if key else None,
+    return request_origin(request).proof(
+        data.source, wording_version=data.wording_version, campaign=data.campaign,
+        message_ref=data.message_ref, api_key_id=acting_key_id(request),
     )
 
 
@@ -39,7 +37,7 @@ async def get_preferences(rt: RT, contact_id: FromPath[str]) -> PreferencesOut:
     """Every (channel, topic) with a recorded status; `topic` null is the whole channel."""
     check_contact_id(contact_id)
     prefs = await logic.preferences_of(rt.db, contact_id)
-    if not prefs and not await logic.contact_exists(rt.db, contact_id):
+    if not prefs and not await contact_exists(rt.db, contact_id):
         raise NotFound("contact_id", "no contact with this id")
     return PreferencesOut(contact_id=contact_id, preferences=prefs)
 

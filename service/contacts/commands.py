@@ -1,10 +1,8 @@
-"""`python -m service import|export contacts|suppressions FILE ...`: one dispatcher for both.
+"""The contacts kind of `python -m service import|export` (dispatched by service/transfer.py).
 
-Contacts are handled here (service.contacts.importer: CRM headers, `--map COLUMN=FIELD`,
-`--rejects FILE`); suppressions by `service.suppression.importer.run_import(args)` and
-`service.suppression.exporter.run_export(args)`, which read args.file, args.channel,
-args.reason, args.source, args.list_name, args.dry_run and args.rejects. Both kinds read and
-write their files through service.csvfiles.
+`import contacts` (service.contacts.importer: CRM headers, `--map COLUMN=FIELD`, `--rejects
+FILE`) and `export contacts`; the suppression-only options are refused here (exit code 2).
+Files are read and written through the one CSV pipeline, service.csvfiles.
 """
 
 from __future__ import annotations
@@ -16,55 +14,16 @@ import sys
 from contextlib import ExitStack
 
 from service.contacts import import_columns, importer
-from service.contacts.normalize import CHANNELS
 from service.csvfiles import UsageError, file_size, open_input, open_output
 from service.errors import InputError
 from service.progress import Progress
 from service.runtime import with_runtime
-from service.suppression import exporter as suppression_exporter
-from service.suppression import importer as suppression_importer
 
-KINDS = ("contacts", "suppressions")
 SUPPRESSION_ONLY = ("reason", "list_name")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", choices=KINDS, help="what the file holds")
-    parser.add_argument("file", metavar="FILE", help="a CSV file; '-' for standard in/out")
-    parser.add_argument("--channel", choices=CHANNELS,
-                        help="contacts: the channel of the 'address' column when there is no "
-                             "'channel' column; suppressions: the channel of every row")
-
-
-def add_import_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = ("Import a CSV file, streamed, with a progress bar on stderr and a "
-                          "summary of rejected rows. Contacts: see docs/consent.md.")
-    _common(parser)
-    parser.add_argument("--reason", help="suppressions: the reason of every row")
-    parser.add_argument("--source", help="suppressions: the source recorded (contacts: "
-                                         "always 'import')")
-    parser.add_argument("--list-name", help="suppressions: the external list (e.g. TPS)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="check every row and report, but write nothing")
-    parser.add_argument("--rejects", metavar="FILE",
-                        help="also write every rejected row, with its line and reason, here")
-    parser.add_argument("--map", metavar="COLUMN=FIELD", action="append", default=[],
-                        help="contacts: read this column as FIELD (email, sms, phone, fax, "
-                             "post, external_ref, topic, status, ..., or ignore); repeatable")
-
-
-def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = "Export as CSV, streamed (FILE '-' writes to standard output)."
-    _common(parser)
-    parser.add_argument("--reason", help="suppressions: only this reason")
-
-
 def run_import(args: argparse.Namespace) -> int:
-    if args.kind == "suppressions":
-        if getattr(args, "map", None):
-            print("error: --map applies to contacts only", file=sys.stderr)
-            return 2
-        return suppression_importer.run_import(args)
+    """The `import contacts` command (exit code)."""
     given = [f"--{n.replace('_', '-')}" for n in SUPPRESSION_ONLY if getattr(args, n, None)]
     if given or args.source not in (None, "import"):
         print(f"error: {', '.join(given) or '--source'} applies to suppressions only; "
@@ -125,8 +84,7 @@ def _summary(stats, dry_run: bool) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    if args.kind == "suppressions":
-        return suppression_exporter.run_export(args)
+    """The `export contacts` command (exit code)."""
     if args.reason:
         print("error: --reason applies to suppressions only", file=sys.stderr)
         return 2
@@ -142,7 +100,4 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {
-    "import": (add_import_arguments, run_import),
-    "export": (add_export_arguments, run_export),
-}
+TRANSFERS = {"contacts": (run_import, run_export)}

@@ -17,7 +17,7 @@ from typing import Any
 from service.consent.ledger import Tx
 from service.contacts import queries as q
 from service.contacts.normalize import AddressError
-from service.contacts.store import add_address, new_contact_id
+from service.contacts.store import add_address, contact_exists, new_contact_id
 from service.db.engine import Database
 from service.db.keys import rows_arg
 from service.errors import Conflict, InputError, NotFound
@@ -129,7 +129,7 @@ async def update_contact(
     now = datetime.now(UTC)
     check_contact_id(contact_id)
     await tx.lock_feed()
-    if await tx.fetchval(q.EXISTS, contact_id) is None:
+    if not await contact_exists(tx, contact_id):
         raise NotFound("contact_id", "no contact with this id")
     if set_external_ref and external_ref is not None:
         other = await tx.fetchval(q.OTHER_BY_REF, external_ref, contact_id)

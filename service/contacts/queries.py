@@ -21,6 +21,13 @@ ADDRESSES_OF = ("SELECT channel, address_key, normalized, given FROM address"
 ADDRESSES_OF_ON = ("SELECT channel, address_key, normalized, given FROM address"
                    " WHERE contact_id = $1 AND channel = $2 ORDER BY id")
 EXISTS = "SELECT 1 FROM contact WHERE id = $1"
+# The contact and its addresses in one statement (the writes of a person's choice read them in
+# their transaction): no row for an unknown contact, one row of NULLs for one without any.
+WITH_ADDRESSES = ("SELECT a.channel, a.address_key FROM contact c"
+                  " LEFT JOIN address a ON a.contact_id = c.id WHERE c.id = $1 ORDER BY a.id")
+WITH_ADDRESSES_ON = ("SELECT a.channel, a.address_key FROM contact c"
+                     " LEFT JOIN address a ON a.contact_id = c.id AND a.channel = $2"
+                     " WHERE c.id = $1 ORDER BY a.id")
 ID_BY_REF = "SELECT id FROM contact WHERE external_ref = $1"
 OTHER_BY_REF = "SELECT id FROM contact WHERE external_ref = $1 AND id <> $2"
 SET_REF = "UPDATE contact SET external_ref = $2 WHERE id = $1"

@@ -54,3 +54,20 @@ async def addresses_of(tx_or_db, contact_id: str, channel: str | None = None) ->
     if channel is None:
         return await tx_or_db.fetch(q.ADDRESSES_OF, contact_id)
     return await tx_or_db.fetch(q.ADDRESSES_OF_ON, contact_id, channel)
+
+
+async def contact_exists(tx_or_db, contact_id: str) -> bool:
+    return await tx_or_db.fetchval(q.EXISTS, contact_id) is not None
+
+
+async def contact_addresses(tx_or_db, contact_id: str, channel: str | None = None
+                            ) -> list | None:
+    """(channel, address_key) rows of a contact (on one channel), read with the contact in one
+    statement (the one-click's path is benchmarked); None when there is no such contact."""
+    if channel is None:
+        rows = await tx_or_db.fetch(q.WITH_ADDRESSES, contact_id)
+    else:
+        rows = await tx_or_db.fetch(q.WITH_ADDRESSES_ON, contact_id, channel)
+    if not rows:
+        return None
+    return [row for row in rows if row[1] is not None]

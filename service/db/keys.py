@@ -53,3 +53,9 @@ def rows_arg(engine: str, rows: Sequence[Sequence[str | None]], width: int) -> t
     if engine == "postgres":
         return tuple([row[i] for row in rows] for i in range(width))
     return (json.dumps([list(row) for row in rows]),)
+
+
+def placeholders(n: int, start: int = 1) -> str:
+    """`$start, …, $(start+n-1)`: the parameters of an `IN (…)` list of n values (short lists
+    only; a long one joins `keys_from` instead)."""
+    return ", ".join(f"${i}" for i in range(start, start + n))

@@ -14,31 +14,18 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from service.consent.ledger import Proof
 from service.contacts.normalize import AddressError
-from service.i18n import negotiate
-from service.pages import render
+from service.pages import page_language, render
 from service.preferences.links import CLIENT_STORE, client_allowed, request_link
 from service.preferences.save import WORDING_VERSION, save_form
 from service.preferences.view import load_centre
 from service.runtime import RT, Runtime
 from service.security import links as signed
 from service.security.links import Link
+from service.security.origin import request_origin
 from service.security.tokens import TokenData
 
 MAX_ADDRESS_INPUT = 320
-
-
-def client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def user_agent(request: Request) -> str | None:
-    return (request.headers.get("user-agent") or "")[:500] or None
-
-
-def language(request: Request, rt: Runtime) -> str:
-    return negotiate(request.headers.get("accept-language"), rt.settings.default_language)
 
 
 def fmt_date(value: datetime, lang: str) -> str:
@@ -66,9 +53,8 @@ async def centre_save(request: Request, rt: RT, token: FromPath[str], link: Link
     """Save the choices (or unsubscribe from all) and show what changed."""
     form = await request.form()
     now = datetime.now(UTC)
-    proof = Proof(source="preference_centre", ip=client_ip(request),
-                  user_agent=user_agent(request), wording_version=WORDING_VERSION,
-                  campaign=link.campaign or None)
+    proof = request_origin(request).proof("preference_centre", wording_version=WORDING_VERSION,
+                                          campaign=link.campaign or None)
     topics = await rt.topics.all(rt.db)
     changes = await save_form(
         rt.db, topics, link.contact_id, unsubscribe=form.get("action") == "unsubscribe_all",
@@ -87,7 +73,7 @@ async def link_request(request: Request, rt: RT) -> Template:
     """Send a link if we know the address; the answer is the same either way."""
     now = datetime.now(UTC)
     store = request.app.stores.get(CLIENT_STORE)
-    allowed, retry_after = await client_allowed(store, client_ip(request) or "unknown", now)
+    allowed, retry_after = await client_allowed(store, request_origin(request).ip or "unknown", now)
     if not allowed:
         page = render(request, rt, "preferences/too_many.html", status_code=429)
         page.headers["Retry-After"] = str(retry_after)
@@ -98,7 +84,7 @@ async def link_request(request: Request, rt: RT) -> Template:
         return render(request, rt, "preferences/request_link.html", status_code=400,
                       error="missing" if not raw else "invalid", email=raw[:MAX_ADDRESS_INPUT])
     try:
-        await request_link(rt, raw, language(request, rt), now)
+        await request_link(rt, raw, page_language(request, rt), now)
     except AddressError:
         return render(request, rt, "preferences/request_link.html", status_code=400,
                       error="invalid", email=raw)

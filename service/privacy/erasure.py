@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from service.consent.ledger import Proof, Tx, record_event
-from service.contacts.store import addresses_of
+from service.contacts.store import addresses_of, contact_exists
 from service.db.tables import WHOLE_CHANNEL
 from service.privacy import queries as q
 from service.suppression.store import add_suppression
@@ -47,7 +47,7 @@ async def remove_person(
     """Erase (`why="request"`) or retire (`why="retention"`) a contact; None when unknown."""
     now = now or datetime.now(UTC)
     await tx.lock_feed()  # serialize with consent writers: nobody adds to this contact meanwhile
-    if await tx.fetchval(q.CONTACT_EXISTS, contact_id) is None:
+    if not await contact_exists(tx, contact_id):
         return None
     result = Removal(contact_id)
     addresses = await addresses_of(tx, contact_id)

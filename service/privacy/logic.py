@@ -11,7 +11,9 @@ from typing import Any
 
 from service import outbox
 from service.consent.ledger import Proof, record_change, record_event
+from service.consent.logic import preferences_of
 from service.contacts.store import addresses_of
+from service.csvfiles import guard_cell
 from service.db.engine import Database
 from service.errors import Conflict, NotFound
 from service.privacy import queries as q
@@ -20,7 +22,6 @@ from service.privacy.erasure import Removal, remove_person
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS, TokenData
 
-PRIVACY_ACTIONS = ("download", "delete")
 GONE = "no contact with this id (it may have been erased)"
 
 
@@ -38,7 +39,7 @@ async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
     if contact is None:
         raise NotFound("contact_id", GONE)
     addresses = await db.fetch(q.ADDRESSES, contact_id)
-    preferences = await db.fetch(q.PREFERENCES, contact_id)
+    preferences = await preferences_of(db, contact_id)
     events = await db.fetch_long(q.EVENTS, contact_id)
     suppressions = []
     for a in addresses:
@@ -57,22 +58,13 @@ async def export_contact(db: Database, contact_id: str) -> s.ContactExport:
         addresses=[s.ExportAddress(channel=a["channel"], address=a["normalized"],
                                    given=a["given"], address_key=a["address_key"],
                                    created_at=a["created_at"]) for a in addresses],
-        preferences=[s.ExportPreference(channel=p["channel"], topic=_topic(p["topic"]),
-                                        status=p["status"], paused_until=p["paused_until"],
-                                        updated_at=p["updated_at"]) for p in preferences],
+        preferences=[s.ExportPreference(**p) for p in preferences],
         consent_events=[s.ExportEvent(**{**dict(zip(q.EVENT_COLUMNS, e, strict=True)),
                                          "topic": _topic(e["topic"]),
                                          "detail": _json(e["detail"])}) for e in events],
         suppressions=suppressions,
         wording_versions=[s.ExportWording(**w) for w in await wordings(db, keys)],
     )
-
-
-def _cell(value: Any) -> Any:
-    """Neutralise spreadsheet formulas (CSV injection) in text cells."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def ledger_csv(export: s.ContactExport) -> str:
@@ -82,7 +74,7 @@ def ledger_csv(export: s.ContactExport) -> str:
     for event in export.consent_events:
         row = event.model_dump(mode="json")
         row["detail"] = json.dumps(row["detail"]) if row["detail"] is not None else ""
-        writer.writerow([_cell("" if row[c] is None else row[c]) for c in q.EVENT_COLUMNS])
+        writer.writerow([guard_cell("" if row[c] is None else row[c]) for c in q.EVENT_COLUMNS])
     return out.getvalue()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from service.contacts.store import contact_exists
 from service.db.engine import Database
 from service.errors import NotFound
 from service.privacy import queries as q
@@ -62,7 +63,7 @@ async def _report(db: Database, subject: str, key: str, rows: list, limit: int) 
 async def contact_proof(db: Database, contact_id: str, after: int = 0,
                         limit: int = DEFAULT_LIMIT) -> ProofReport:
     rows = await db.fetch_long(q.CONTACT_PROOF, contact_id, after, limit)
-    if not rows and not after and await db.fetchval(q.CONTACT_EXISTS, contact_id) is None:
+    if not rows and not after and not await contact_exists(db, contact_id):
         raise NotFound("contact_id", "no contact and no ledger events with this id")
     return await _report(db, "contact", contact_id, rows, limit)
 

@@ -7,6 +7,8 @@ retention.py (what is kept how long), proof.py (consent proof from the ledger) a
 
 from __future__ import annotations
 
+from service.db.keys import placeholders
+
 # -- export and restriction (logic.py) ---------------------------------------------------------
 EVENT_COLUMNS = ("id", "channel", "topic", "action", "source", "occurred_at", "ip",
                  "user_agent", "wording_version", "campaign", "message_ref", "api_key_id",
@@ -14,8 +16,6 @@ EVENT_COLUMNS = ("id", "channel", "topic", "action", "source", "occurred_at", "i
 CONTACT = "SELECT id, external_ref, restricted, created_at, updated_at FROM contact WHERE id = $1"
 ADDRESSES = ("SELECT channel, address_key, normalized, given, created_at"
              " FROM address WHERE contact_id = $1 ORDER BY id")
-PREFERENCES = ("SELECT channel, topic, status, paused_until, updated_at FROM preference"
-               " WHERE contact_id = $1 ORDER BY channel, topic")
 EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM consent_event WHERE contact_id = $1 ORDER BY id"
 SUPPRESSIONS = ("SELECT channel, topic, reason, source, list_name, created_at FROM suppression"
                 " WHERE channel = $1 AND address_key = $2 ORDER BY id")
@@ -30,13 +30,11 @@ WORDING = "SELECT key, text, language, created_at FROM wording_version WHERE key
 
 def wordings_sql(n: int) -> str:
     """The wording versions with any of the n keys $1…$n, by key."""
-    marks = ", ".join(f"${i}" for i in range(1, n + 1))
     return ("SELECT key, text, language, created_at FROM wording_version"
-            f" WHERE key IN ({marks}) ORDER BY key")
+            f" WHERE key IN ({placeholders(n)}) ORDER BY key")
 
 
 # -- removing a person (erasure.py) ------------------------------------------------------------
-CONTACT_EXISTS = "SELECT 1 FROM contact WHERE id = $1"
 PERSONAL = ("SELECT DISTINCT ip, user_agent FROM consent_event WHERE contact_id = $1"
             " AND (ip IS NOT NULL OR user_agent IS NOT NULL)")
 WHOLE_CHANNEL_SUPPRESSED = ("SELECT 1 FROM suppression WHERE channel = $1 AND"
@@ -116,6 +114,5 @@ TOPIC_EXISTS = "SELECT 1 FROM topic WHERE key = $1"
 
 def addresses_of_contacts_sql(n: int) -> str:
     """The addresses of the n contacts $1…$n."""
-    marks = ", ".join(f"${i}" for i in range(1, n + 1))
     return ("SELECT contact_id, channel, address_key, normalized FROM address"
-            f" WHERE contact_id IN ({marks}) ORDER BY id")
+            f" WHERE contact_id IN ({placeholders(n)}) ORDER BY id")

@@ -19,15 +19,15 @@ from litestar.params import Body, FromPath, JSONBody, QueryParameter
 
 from service.apikeys.guard import acting_key
 from service.consent.ledger import Proof
-from service.consent.logic import contact_exists
+from service.contacts.store import contact_exists
 from service.errors import MAX_JSON_INT
-from service.i18n import negotiate
-from service.pages import render
+from service.pages import page_language, render
 from service.privacy import logic, proof
 from service.privacy import schemas as s
 from service.runtime import RT, Runtime
 from service.security import links as signed
 from service.security.links import Link
+from service.security.tokens import PRIVACY_ACTIONS
 
 log = logging.getLogger("service.privacy")
 READ = {"scope": "contacts:read"}
@@ -180,10 +180,10 @@ async def request_link(rt: RT, request: Request, token: FromPath[str], link: Lin
     if not await contact_exists(rt.db, link.contact_id):
         return _gone(request, rt)
     action = data.get("action", "")
-    if action not in logic.PRIVACY_ACTIONS:
+    if action not in PRIVACY_ACTIONS:
         return render(request, rt, "privacy/data.html", status_code=400, token=token,
                       minutes=_minutes(rt), error=True)
-    lang = negotiate(request.headers.get("accept-language"), rt.settings.default_language)
+    lang = page_language(request, rt)
     sent_to = await logic.send_privacy_link(rt, link.contact_id, action, lang)
     return render(request, rt, "privacy/sent.html", sent_to=sent_to, action=action,
                   minutes=_minutes(rt), token=token)

@@ -26,10 +26,14 @@ from litestar.response import Template
 
 from service.contacts.normalize import CHANNELS
 from service.pages import render
-from service.privacy.logic import PRIVACY_ACTIONS
 from service.runtime import RT, Runtime
-from service.security.tokens import BadToken, TokenData, TokenSigner
-from service.subscriptions.logic import LONG_AGO_SECONDS
+from service.security.tokens import (
+    LONG_AGO_SECONDS,
+    PRIVACY_ACTIONS,
+    BadToken,
+    TokenData,
+    TokenSigner,
+)
 
 log = logging.getLogger("service.links")
 INVALID_PAGE = "links/invalid.html"

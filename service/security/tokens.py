@@ -28,6 +28,8 @@ PURPOSES = ("unsubscribe", "preferences", "confirm", "privacy")
 PLAIN_PURPOSES = ("unsubscribe", "preferences")
 TIMED_PURPOSES = ("confirm", "privacy")
 ALL_TOPICS = "*"
+PRIVACY_ACTIONS = ("download", "delete")  # what a privacy link's `extra` may ask for
+LONG_AGO_SECONDS = 20 * 365 * 86400  # a max age that tells an expired link from a forged one
 # Longer than any token we sign (campaigns are at most 200 characters); longer input is refused
 # before any decoding.
 MAX_TOKEN_LENGTH = 2048

@@ -28,7 +28,6 @@ from service.suppression.store import remove_suppression
 from service.topics.cache import TopicInfo
 
 UNDELIVERABLE = ("hard_bounce", "invalid")
-LONG_AGO_SECONDS = 20 * 365 * 86400  # to tell an expired link from a forged one
 
 
 @dataclass(slots=True)

@@ -14,13 +14,12 @@ from litestar import Request, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 
-from service.apikeys.guard import acting_key
-from service.consent.ledger import Proof
-from service.pages import render
-from service.preferences.routes import client_ip, language, user_agent
+from service.apikeys.guard import acting_key_id
+from service.pages import page_language, render
 from service.runtime import RT, Runtime
 from service.security import links as signed
 from service.security.links import Link
+from service.security.origin import request_origin
 from service.security.tokens import TokenData
 from service.subscriptions.logic import confirm_chosen, load_target, renew
 from service.subscriptions.schemas import SubscriptionIn, SubscriptionOut
@@ -36,8 +35,7 @@ async def create_subscription(request: Request, rt: RT,
                               data: JSONBody[SubscriptionIn]) -> SubscriptionOut:
     """Sign-up with double opt-in: records a `pending` consent per topic (with the wording
     version and, when given, the form's IP and user agent) and queues a confirmation email."""
-    key = acting_key(request)
-    return await subscribe(rt, data, key.id if key else None, datetime.now(UTC))
+    return await subscribe(rt, data, acting_key_id(request), datetime.now(UTC))
 
 
 async def _target(request: Request, rt: Runtime, link: TokenData):
@@ -65,8 +63,8 @@ async def confirm_submit(request: Request, rt: RT, link: Link) -> Template:
     if page is not None:
         return page
     form = await request.form()
-    proof = Proof(source="double_opt_in", ip=client_ip(request), user_agent=user_agent(request),
-                  wording_version=CONFIRM_WORDING, campaign=link.campaign or None)
+    proof = request_origin(request).proof("double_opt_in", wording_version=CONFIRM_WORDING,
+                                          campaign=link.campaign or None)
     topics = await rt.topics.all(rt.db)
     confirmed = await confirm_chosen(rt.db, topics, link, set(form.getall("topic", [])),
                                      proof, datetime.now(UTC))
@@ -78,7 +76,7 @@ async def confirm_submit(request: Request, rt: RT, link: Link) -> Template:
 async def confirm_renew(request: Request, rt: RT, link: Link) -> Template:
     """A new confirmation link for a genuine (possibly expired) one."""
     topics = await rt.topics.all(rt.db)
-    target = await renew(rt, topics, link, language(request, rt), datetime.now(UTC))
+    target = await renew(rt, topics, link, page_language(request, rt), datetime.now(UTC))
     if target is None:
         return signed.invalid_page(request, rt, status_code=404)
     if not target.pending:

@@ -15,16 +15,16 @@ reader that has seen N can never later find a committed number below N. See docs
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, datetime
 
 import msgspec
 
+from service import cursors
 from service.db.engine import Database
 from service.errors import InputError
 from service.suppression import queries as q
 from service.suppression.schemas import FeedEntry, FeedPage
+from service.suppression.store import last_seq
 
 _encoder = msgspec.json.Encoder()
 MAX_LIMIT = 10_000
@@ -40,18 +40,18 @@ class Cursor(msgspec.Struct, omit_defaults=True):
 
 
 def encode_cursor(cursor: Cursor) -> str:
-    return base64.urlsafe_b64encode(_encoder.encode(cursor)).decode().rstrip("=")
+    return cursors.encode_cursor(_encoder.encode(cursor))
+
+
+def _position(raw: bytes) -> Cursor:
+    cursor = msgspec.json.decode(raw, type=Cursor)
+    if cursor.phase not in ("s", "f") or cursor.after < 0:
+        raise ValueError(cursor)
+    return cursor
 
 
 def decode_cursor(text: str) -> Cursor:
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        cursor = msgspec.json.decode(raw, type=Cursor)
-    except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise InputError("query.cursor", "is not a cursor this service gave out") from None
-    if cursor.phase not in ("s", "f") or cursor.after < 0:
-        raise InputError("query.cursor", "is not a cursor this service gave out")
-    return cursor
+    return cursors.decode_cursor(text, "query.cursor", _position)
 
 
 def _utc(value: datetime) -> datetime:
@@ -63,8 +63,8 @@ async def start_cursor(db: Database, channel: str | None, reason: str | None,
     if since is not None:
         before = await db.fetchval(q.FEED_BEFORE, _utc(since))
         return Cursor("f", before or 0, channel=channel, reason=reason, topic=topic)
-    high = await db.fetchval(q.LAST_SEQ)
-    return Cursor("s", 0, high=int(high), channel=channel, reason=reason, topic=topic)
+    high = await last_seq(db)
+    return Cursor("s", 0, high=high, channel=channel, reason=reason, topic=topic)
 
 
 def _filters(cursor: Cursor, reason_column: str) -> tuple[list[str], list]:

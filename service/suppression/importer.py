@@ -1,7 +1,7 @@
 """CSV import and export of suppressions, streamed, with progress on stderr.
 
 `python -m service import suppressions FILE --channel C --reason R [--source S]
-[--list-name TPS] [--dry-run] [--rejects FILE]` (wired in service/contacts/commands.py) calls
+[--list-name TPS] [--dry-run] [--rejects FILE]` (dispatched by service/transfer.py) calls
 `run_import(args)`; the file is read by the one CSV pipeline (service.csvfiles).
 
 Import file: one address (or 64-hex address key) per row. A first row naming its columns is a

@@ -13,7 +13,7 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ASGIApp
 
-from service.apikeys.guard import acting_key
+from service.apikeys.guard import acting_key_id
 from service.errors import InputError
 from service.runtime import RT
 from service.suppression import feed, logic, stream
@@ -37,11 +37,6 @@ TAGS = ["suppressions"]
 NDJSON = "application/x-ndjson"
 _TEXT_TYPES = ("text/plain", NDJSON, "application/jsonl", "application/x-jsonlines")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _api_key_id(request: Request) -> int | None:
-    key = acting_key(request)
-    return key.id if key is not None else None
 
 
 @dataclass
@@ -157,7 +152,7 @@ async def add_suppressions(
     added, already = await logic.add_many(
         rt, channel=data.channel, reason=data.reason, source=data.source,
         addresses=data.addresses, topic=data.topic, list_name=data.list_name,
-        api_key_id=_api_key_id(request))
+        api_key_id=acting_key_id(request))
     return SuppressionAddResult(added=added, already=already)
 
 
@@ -173,7 +168,7 @@ async def remove_suppression(
     feed and, when a contact holds the address, in the ledger. `complaint` and `erased`: 409."""
     key, remaining = await logic.remove_one(
         rt, channel=channel, address=address, reason=reason, topic=topic or None, note=note,
-        api_key_id=_api_key_id(request))
+        api_key_id=acting_key_id(request))
     return SuppressionRemoved(
         channel=channel, address_key=key, topic=topic or None, reason=reason,
         remaining=[{"topic": t, "reason": r} for t, r in remaining])

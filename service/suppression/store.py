@@ -57,6 +57,11 @@ async def remove_suppression(
     return True
 
 
+async def last_seq(tx_or_db) -> int:
+    """The change feed's high-water mark: the last sequence number drawn (0 when empty)."""
+    return int(await tx_or_db.fetchval(q.LAST_SEQ))
+
+
 async def contacts_of(tx: Tx, channel: str, keys: list[str]) -> dict[str, str]:
     """address key -> contact id, for the keys a contact holds."""
     if not keys:
@@ -102,7 +107,7 @@ async def add_suppressions(
     if not new:
         return []
     contacts = await contacts_of(tx, channel, new)
-    before = await tx.fetchval(q.LAST_SEQ)
+    before = await last_seq(tx)
     await tx.executemany(q.SQLITE_INSERT_FEED, [
         (channel, key, topic_value, contacts.get(key), reason, source, now) for key in new])
     await tx.execute(q.SQLITE_INSERT_FROM_FEED, before, list_name)

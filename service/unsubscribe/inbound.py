@@ -25,6 +25,7 @@ from aiosmtpd.smtp import SMTP
 from service.errors import is_database_error
 from service.runtime import Runtime
 from service.security.links import read_link
+from service.security.origin import origin
 from service.unsubscribe import logic
 from service.unsubscribe.links import mailto_parts
 
@@ -88,11 +89,12 @@ class UnsubscribeHandler:
         if not tokens:
             log.warning("rejected a mailto unsubscribe without a valid token")
             return "550 5.7.1 No valid unsubscribe token in the address or subject"
-        origin = logic.Origin(ip=session.peer[0] if session.peer else None,
-                              user_agent=str(agent) if agent else None)
+        sender = origin(session.peer[0] if session.peer else None,
+                        str(agent) if agent else None)
         try:
             for data in tokens:
-                await logic.unsubscribe(self.rt.db, data, origin.proof("mailto", data))
+                proof = sender.proof("mailto", campaign=data.campaign or None)
+                await logic.unsubscribe(self.rt.db, data, proof)
         except Exception as exc:
             if is_database_error(exc):
                 log.error("mailto unsubscribe deferred, database unavailable: %s",

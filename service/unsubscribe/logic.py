@@ -10,7 +10,7 @@ leave one ledger event and one suppression per real change.
 
 The one-click is benchmarked, so its path stays short: a read-only "already done?" query
 (`queries.DONE_SQL`) answers repeats without taking the write lock, and one statement reads the
-contact and its addresses (`queries.CONTACT_ADDRESSES_SQL`), which are handed to `apply_choice`.
+contact and its addresses (`contacts.store.contact_addresses`), which are handed to `apply_choice`.
 
 A validly signed token whose contact no longer exists (erased) writes nothing and is answered
 exactly like a success, so the answer never tells whether a person is known.
@@ -19,10 +19,10 @@ exactly like a success, so the answer never tells whether a person is known.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof
+from service.contacts.store import contact_addresses
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
 from service.security.tokens import TokenData
@@ -30,20 +30,6 @@ from service.unsubscribe import queries as q
 
 log = logging.getLogger("service.unsubscribe")
 UNDO_WORDING = "unsubscribe-undo-v1"  # the undo button's text, recorded with the re-subscription
-MAX_USER_AGENT = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Who asked: what the ledger records besides the source."""
-
-    ip: str | None = None
-    user_agent: str | None = None
-
-    def proof(self, source: str, data: TokenData, wording: str | None = None) -> Proof:
-        agent = self.user_agent[:MAX_USER_AGENT] if self.user_agent else None
-        return Proof(source=source, ip=(self.ip or None) and self.ip[:64], user_agent=agent,
-                     campaign=data.campaign or None, wording_version=wording)
 
 
 async def already_unsubscribed(db: Database, data: TokenData) -> bool:
@@ -59,12 +45,11 @@ async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
     topic = data.topic_or_none
     async with db.transaction() as tx:
         await tx.lock_feed()
-        # The contact and its addresses on the channel in one statement (a contact without
-        # one gives a row of NULL).
-        rows = await tx.fetch(q.CONTACT_ADDRESSES_SQL, data.contact_id, data.channel)
-        if not rows:
+        # The contact and its addresses on the channel in one statement.
+        rows = await contact_addresses(tx, data.contact_id, data.channel)
+        if rows is None:
             return False  # erased or never existed: nothing to write, same answer
-        keys = [row["address_key"] for row in rows if row["address_key"] is not None]
+        keys = [row[1] for row in rows]
         changed = await apply_choice(tx, stop=True, contact_id=data.contact_id,
                                      channel=data.channel, topic=topic, address_keys=keys,
                                      proof=proof)

@@ -16,11 +16,6 @@ SELECT
     SELECT 1 FROM suppression s WHERE s.channel = $2 AND s.address_key = a.address_key
        AND s.topic = $3 AND s.reason = 'unsubscribed'))
 """
-# The contact and its addresses on channel $2 (a contact without one gives a row of NULL).
-CONTACT_ADDRESSES_SQL = (
-    "SELECT a.address_key FROM contact c LEFT JOIN address a ON a.contact_id = c.id"
-    " AND a.channel = $2 WHERE c.id = $1 ORDER BY a.id"
-)
 # The contact's preference on (channel, topic), read by the undo before it writes.
 STATUS_SQL = "SELECT status FROM preference WHERE contact_id = $1 AND channel = $2 AND topic = $3"
 

@@ -17,13 +17,15 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream, Template
 
+from service.consent.ledger import Proof
 from service.errors import InputError, error_body
-from service.i18n import negotiate, translator
-from service.pages import render
+from service.i18n import translator
+from service.pages import page_language, render
 from service.runtime import RT, Runtime
 from service.security import links as signed
 from service.security.headers import PAGE as PAGE_HEADERS
 from service.security.links import Link
+from service.security.origin import request_origin
 from service.security.tokens import ALL_TOPICS, TokenData
 from service.unsubscribe import links, logic
 from service.unsubscribe.schemas import LinksRequest, LinksResponse
@@ -59,9 +61,10 @@ async def create_links(rt: RT, data: JSONBody[LinksRequest]) -> Response:
     return Stream(links.render_links(rt, items, contacts), media_type=MediaType.JSON)
 
 
-def _origin(request: Request) -> logic.Origin:
-    return logic.Origin(ip=request.client.host if request.client else None,
-                        user_agent=request.headers.get("user-agent"))
+def _proof(request: Request, source: str, link: TokenData, wording: str | None = None) -> Proof:
+    """The ledger proof of a change through this link: the client, the link's campaign."""
+    return request_origin(request).proof(source, campaign=link.campaign or None,
+                                         wording_version=wording)
 
 
 async def _what(rt: Runtime, data: TokenData) -> dict:
@@ -117,11 +120,11 @@ async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str], link:
     one_click = form.get("List-Unsubscribe") == "One-Click"
     from_page = form.get("source") == "page" and not one_click
     source = "unsubscribe_page" if from_page else "one_click"
-    await logic.unsubscribe(rt.db, link, _origin(request).proof(source, link))
+    await logic.unsubscribe(rt.db, link, _proof(request, source, link))
     if one_click:
         # A mailbox provider's RFC 8058 POST: nobody reads the answer, so it gets one line,
         # not the page (which cost more than the unsubscribe itself).
-        lang = negotiate(request.headers.get("accept-language"), rt.settings.default_language)
+        lang = page_language(request, rt)
         return Response(translator(lang)("You are unsubscribed") + ".\n",
                         media_type=MediaType.TEXT, headers=PAGE_HEADERS)
     preferences = rt.signer.sign(
@@ -138,7 +141,7 @@ async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str], link:
       dependencies=signed.UNSUBSCRIBE)
 async def undo_post(request: Request, rt: RT, link: Link) -> Template:
     """The confirmation page's "undo" (CSRF-protected): lifts the unsubscribe again."""
-    proof = _origin(request).proof("unsubscribe_page", link, wording=logic.UNDO_WORDING)
+    proof = _proof(request, "unsubscribe_page", link, logic.UNDO_WORDING)
     await logic.undo(rt.db, link, proof)
     preferences = rt.signer.sign(
         "preferences", TokenData(link.contact_id, link.channel, ALL_TOPICS, link.campaign))

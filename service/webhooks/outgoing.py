@@ -29,6 +29,7 @@ import httpx
 from service import outbox
 from service.errors import InputError, NotFound
 from service.runtime import Runtime
+from service.suppression.store import last_seq
 from service.webhooks import queries as q
 
 log = logging.getLogger("service.webhooks.outgoing")
@@ -61,7 +62,7 @@ async def create_subscription(rt: Runtime, url: str, from_start: bool) -> dict[s
     secret = "whsec_" + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     async with rt.db.transaction() as tx:
-        start = 0 if from_start else await tx.fetchval(q.LAST_SEQ)
+        start = 0 if from_start else await last_seq(tx)
         sub_id = await tx.fetchval(q.CREATE_SUBSCRIPTION, url, secret, True, int(start), now)
     return {"id": sub_id, "url": url, "secret": secret, "active": True, "last_seq": int(start),
             "created_at": now}
@@ -98,7 +99,7 @@ async def delete_subscription(rt: Runtime, sub_id: int) -> None:
 async def schedule(rt: Runtime) -> int:
     """Queue a delivery job for every active subscription behind the feed; returns how many
     were queued. Switches off subscriptions whose job the outbox gave up on."""
-    high = await rt.db.fetchval(q.LAST_SEQ)
+    high = await last_seq(rt.db)
     subs = await rt.db.fetch(q.BEHIND, True, high)
     queued = 0
     for sub in subs:

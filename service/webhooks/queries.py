@@ -18,8 +18,6 @@ COUNT_SOFT_BOUNCES = ("SELECT COUNT(*) FROM soft_bounce WHERE channel = $1 AND a
                       " AND occurred_at >= $3")
 
 # -- outgoing webhooks (outgoing.py) ------------------------------------------------------------
-# The change feed's high-water mark: where a new subscription starts, and what schedule sees.
-LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM change_feed"
 CREATE_SUBSCRIPTION = ("INSERT INTO webhook_subscription (url, secret, active, last_seq,"
                        " created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
 LIST_SUBSCRIPTIONS = ("SELECT id, url, active, last_seq, created_at FROM webhook_subscription"

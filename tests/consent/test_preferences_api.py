@@ -59,6 +59,18 @@ async def test_set_and_read_per_topic_and_whole_channel(client, admin_headers, a
     assert again.json()["changed"] == 0  # repeating the current state records nothing
 
 
+async def test_a_long_user_agent_is_kept_to_the_one_limit_of_every_source(
+        client, db, ann, admin_headers):
+    """The ledger keeps 500 characters of a user agent, as the one-click and the recipient
+    pages do (security/origin.py), not 1,000."""
+    headers = {**admin_headers, "User-Agent": "crm-sync/" + "x" * 2000}
+    response = await put(client, headers, ann,
+                         {"channel": "email", "topic": "newsletter", "status": "opted_in"})
+    assert response.status_code == 200
+    [row] = await events(db, ann)
+    assert row["user_agent"] == ("crm-sync/" + "x" * 2000)[:500]
+
+
 async def test_every_event_carries_its_proof(client, db, ann):
     key_id, secret = await create_api_key(db, "crm", ["contacts:write"])
     headers = {"Authorization": f"Bearer {secret}", "User-Agent": "crm-sync/2.1"}

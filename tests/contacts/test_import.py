@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from service.contacts import commands, import_writes, importer
+from service import transfer
+from service.contacts import import_writes, importer
 from service.progress import Progress
 from tests.conftest import ROOT, cli_env
 
@@ -170,7 +171,7 @@ def test_the_shared_parser_has_the_agreed_options():
     import argparse
 
     parser = argparse.ArgumentParser()
-    commands.add_import_arguments(parser)
+    transfer.add_import_arguments(parser)
     args = parser.parse_args(["suppressions", "tps.csv", "--channel", "phone", "--reason",
                               "external_list", "--source", "tps", "--list-name", "TPS",
                               "--dry-run"])

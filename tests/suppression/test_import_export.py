@@ -7,6 +7,7 @@ import io
 import subprocess
 import sys
 
+from service.csvfiles import guard_cell
 from tests.conftest import ROOT, cli_env
 
 
@@ -14,6 +15,17 @@ def run(settings, *argv: str, stdin: bytes | None = None) -> subprocess.Complete
     return subprocess.run([sys.executable, "-m", "service", *argv], cwd=ROOT,
                           env=cli_env(settings),
                           input=stdin, capture_output=True, timeout=120)
+
+
+async def import_again(settings, db, tmp_path, exported: bytes, reason: str) -> set:
+    """Empty the suppression list, import an exported file into it; (address_key, topic)s."""
+    path = tmp_path / "export.csv"
+    path.write_bytes(exported)
+    await db.execute("DELETE FROM suppression")
+    again = run(settings, "import", "suppressions", str(path), "--channel", "email",
+                "--reason", reason)
+    assert again.returncode == 0, again.stderr
+    return {(r[0], r[1]) for r in await db.fetch("SELECT address_key, topic FROM suppression")}
 
 
 async def test_import_adds_never_lifts_and_reports_bad_rows(world, settings, db, tmp_path):
@@ -80,13 +92,7 @@ async def test_export_streams_csv_that_imports_again(world, settings, db, tmp_pa
         ("ann@example.com", "", "hard_bounce"), ("", "offers", "hard_bounce")]
     assert rows[1]["address_key"] == world.key("email", "bob@example.com")
     assert b"2 rows written" in out.stderr
-    path = tmp_path / "export.csv"
-    path.write_bytes(out.stdout)
-    await db.execute("DELETE FROM suppression")
-    again = run(settings, "import", "suppressions", str(path), "--channel", "email",
-                "--reason", "hard_bounce")
-    assert again.returncode == 0, again.stderr
-    keys = {(r[0], r[1]) for r in await db.fetch("SELECT address_key, topic FROM suppression")}
+    keys = await import_again(settings, db, tmp_path, out.stdout, "hard_bounce")
     assert keys == {(world.key("email", "ann@example.com"), ""),
                     (world.key("email", "bob@example.com"), "offers")}
 
@@ -117,3 +123,24 @@ async def test_rejects_file_progress_lines_and_unwritable_outputs(world, setting
                   "manual", "--rejects", nowhere)):
         refused = run(settings, *argv)
         assert refused.returncode == 2 and f"cannot write {nowhere}" in refused.stderr.decode()
+
+
+async def test_export_neutralises_formula_cells_like_the_ledger_csv_and_imports_again(
+        world, settings, db, tmp_path):
+    """CSV injection: a `=cmd` address is written `'=cmd…` by the CLI, as the privacy ledger CSV
+    writes its cells (one guard, service/csvfiles.guard_cell); a phone number keeps its `+`;
+    the file still imports again to the same suppressions."""
+    await world.contact("=cmd@example.com")
+    await world.suppress("=cmd@example.com", "manual")
+    await world.contact("+442079460958", channel="phone")
+    await world.suppress("+442079460958", "manual", channel="phone")
+    phones = run(settings, "export", "suppressions", "-", "--channel", "phone")
+    assert [r["address"] for r in csv.DictReader(io.StringIO(phones.stdout.decode()))] == [
+        "+442079460958"]
+    out = run(settings, "export", "suppressions", "-", "--channel", "email")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout.decode())))
+    assert [r["address"] for r in rows] == ["'=cmd@example.com"]
+    assert guard_cell("=cmd@example.com") == "'=cmd@example.com"
+    keys = await import_again(settings, db, tmp_path, out.stdout, "manual")
+    assert keys == {(world.key("email", "=cmd@example.com"), "")}
