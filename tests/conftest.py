@@ -180,3 +180,23 @@ async def make_key(db):
         return {"Authorization": f"Bearer {key}"}
 
     return make
+
+
+async def feed_page(client, headers, **params) -> dict:
+    """One page of `GET /v1/suppressions` (params left out when None)."""
+    response = await client.get("/v1/suppressions", headers=headers,
+                                params={k: v for k, v in params.items() if v is not None})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def follow_feed(client, headers, cursor=None, **params) -> tuple[list, str]:
+    """Every entry of the listing from `cursor` until caught up, and the cursor to go on (a
+    mirror of the suppression list, as a mailer keeps one)."""
+    entries = []
+    while True:
+        body = await feed_page(client, headers, cursor=cursor, **params)
+        entries += body["entries"]
+        cursor = body["next_cursor"]
+        if not body["has_more"]:
+            return entries, cursor

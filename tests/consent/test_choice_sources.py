@@ -19,7 +19,7 @@ from service.consent.choice import apply_choice
 from service.consent.ledger import Proof
 from service.security.tokens import ALL_TOPICS, TokenData
 from service.suppression.store import add_suppression
-from tests.conftest import make_settings
+from tests.conftest import follow_feed, make_settings
 from tests.preferences.seed import add_contact, add_topic, csrf_token
 from tests.unsubscribe.helpers import GMAIL_HEADERS, ONE_CLICK_BODY, form_value
 from tests.unsubscribe.test_inbound import listener, message, send  # noqa: F401  (fixture)
@@ -50,16 +50,7 @@ class Person:
         return self.rt.signer.sign(purpose, TokenData(self.id, "email", topic, "spring", extra))
 
     async def _follow(self, cursor: str | None) -> tuple[list[dict], str]:
-        entries = []
-        while True:
-            response = await self.client.get("/v1/suppressions", headers=self.reader,
-                                              params={"cursor": cursor} if cursor else {})
-            assert response.status_code == 200, response.text
-            body = response.json()
-            entries += body["entries"]
-            cursor = body["next_cursor"]
-            if not body["has_more"]:
-                return entries, cursor
+        return await follow_feed(self.client, self.reader, cursor)
 
     async def sync(self) -> list[dict]:
         """Follow the feed from where the mirror stopped; the new entries."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 from service.contacts import importer
+from tests.conftest import follow_feed as follow
 
 HEADER = "external_ref,channel,address,topic,status,occurred_at\n"
 LIST = "/v1/suppressions"
@@ -17,20 +18,6 @@ async def run(rt, text: str):
     stats = await importer.import_contacts(rt, io.BytesIO(text.encode()))
     assert stats.rejected == 0, stats.rejections
     return stats
-
-
-async def follow(client, headers, cursor=None) -> tuple[list, str]:
-    """Every entry of the listing from `cursor` until caught up, and the cursor to go on."""
-    entries = []
-    while True:
-        params = {"cursor": cursor} if cursor else {}
-        response = await client.get(LIST, params=params, headers=headers)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        entries += body["entries"]
-        cursor = body["next_cursor"]
-        if not body["has_more"]:
-            return entries, cursor
 
 
 def changes(entries: list, keys: dict) -> set:

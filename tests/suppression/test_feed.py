@@ -9,25 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from service.suppression.feed import decode_cursor
 from service.suppression.store import add_suppression, remove_suppression
+from tests.conftest import feed_page as page
+from tests.conftest import follow_feed as follow
 
 LIST = "/v1/suppressions"
-
-
-async def page(client, headers, **params):
-    response = await client.get(LIST, params={k: v for k, v in params.items() if v is not None},
-                                headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def follow(client, headers, cursor=None, **params) -> tuple[list, str]:
-    entries = []
-    while True:
-        body = await page(client, headers, cursor=cursor, **params)
-        entries += body["entries"]
-        cursor = body["next_cursor"]
-        if not body["has_more"]:
-            return entries, cursor
 
 
 async def test_snapshot_then_changes_with_next_cursor(client, world, reader):
