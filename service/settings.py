@@ -86,6 +86,19 @@ class Settings(BaseSettings):
     postmark_webhook_username: str = ""  # basic auth in the webhook URL, or:
     postmark_webhook_password: str = ""
     postmark_webhook_header: str = ""  # "Header-Name: secret value"
+    # Inbound SMS keywords (docs/channels-sms.md): a provider whose secret is unset refuses all.
+    twilio_auth_token: str = ""
+    plivo_auth_token: str = ""
+    # language -> {"stop"|"start"|"help": words}; every language is matched on every message,
+    # so a German STOPP to any number stops. Words are matched case-, space- and
+    # punctuation-insensitively (service/sms/keywords.py).
+    sms_keywords: dict[str, dict[str, list[str]]] = Field(default_factory=lambda: {
+        "en": {"stop": ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                        "OPTOUT", "OPT OUT"],
+               "start": ["START", "UNSTOP", "YES"], "help": ["HELP", "INFO"]},
+        "de": {"stop": ["STOPP", "ABMELDEN"], "start": ["ANMELDEN"], "help": ["HILFE"]},
+        "es": {"stop": ["ALTO", "BAJA"], "start": ["ALTA"], "help": ["AYUDA"]},
+    })
     soft_bounce_limit: int = 5  # soft bounces within the window that make an address invalid
     soft_bounce_window_days: int = 30
     # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
