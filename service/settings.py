@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     postmark_webhook_username: str = ""  # basic auth in the webhook URL, or:
     postmark_webhook_password: str = ""
     postmark_webhook_header: str = ""  # "Header-Name: secret value"
+    soft_bounce_limit: int = 5  # soft bounces within the window that make an address invalid
+    soft_bounce_window_days: int = 30
+    # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
+    webhook_batch_size: int = 100
+    webhook_timeout_seconds: float = 10.0
     # Inbound SMS keywords (docs/channels-sms.md): a provider whose secret is unset refuses all.
     twilio_auth_token: str = ""
     plivo_auth_token: str = ""
@@ -99,11 +104,6 @@ class Settings(BaseSettings):
         "de": {"stop": ["STOPP", "ABMELDEN"], "start": ["ANMELDEN"], "help": ["HILFE"]},
         "es": {"stop": ["ALTO", "BAJA"], "start": ["ALTA"], "help": ["AYUDA"]},
     })
-    soft_bounce_limit: int = 5  # soft bounces within the window that make an address invalid
-    soft_bounce_window_days: int = 30
-    # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
-    webhook_batch_size: int = 100
-    webhook_timeout_seconds: float = 10.0
 
     org_name: str = "Example Ltd"
     org_logo_url: str = ""

@@ -48,7 +48,8 @@ def form_pairs(body: bytes) -> list[tuple[str, str]]:
 
 
 def international(number: str) -> str:
-    """`+` before a number given as bare digits: Plivo and Vonage send E.164 without it, and
-    without it the number would be read as a national one of DEFAULT_PHONE_REGION."""
+    """`+` before a number given as bare digits (logic.py, for every provider): Plivo and Vonage
+    send E.164 without it, which would otherwise read as a national number of
+    DEFAULT_PHONE_REGION."""
     number = number.strip()
     return f"+{number}" if number.isdigit() else number

@@ -27,7 +27,7 @@ from service.contacts.store import contact_for_address
 from service.errors import InputError
 from service.runtime import Runtime
 from service.sms import queries as q
-from service.sms.inbound import InboundSms
+from service.sms.inbound import InboundSms, international
 from service.sms.keywords import classify
 
 CHANNEL = "sms"
@@ -70,7 +70,7 @@ async def receive(rt: Runtime, message: InboundSms, now: datetime | None = None)
     key = None
     if kind in ("stop", "start"):
         try:
-            key = rt.parse_address(CHANNEL, message.from_number)[1]
+            key = rt.parse_address(CHANNEL, international(message.from_number))[1]
         except AddressError:
             kind = None  # a short code or alphanumeric sender: nobody to stop or resume
     async with rt.db.transaction() as tx:

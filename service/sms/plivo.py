@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from service.errors import InputError
-from service.sms.inbound import BadSignature, InboundSms, form_pairs, international
+from service.sms.inbound import BadSignature, InboundSms, form_pairs
 
 HEADER = "x-plivo-signature-v3"
 NONCE_HEADER = "x-plivo-signature-v3-nonce"
@@ -76,8 +76,7 @@ def read(url: str, headers: Mapping[str, str], body: bytes, settings: Any,
         if not fields.get(name):
             raise InputError(name, "is required")
     return InboundSms(provider="plivo", message_id=fields["MessageUUID"],
-                      from_number=international(fields["From"]),
-                      to_number=international(fields["To"]),
+                      from_number=fields["From"], to_number=fields["To"],
                       text=fields.get("Text", ""))
 
 
