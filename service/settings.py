@@ -91,6 +91,19 @@ class Settings(BaseSettings):
     # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
     webhook_batch_size: int = 100
     webhook_timeout_seconds: float = 10.0
+    # Inbound SMS keywords (docs/channels-sms.md): a provider whose secret is unset refuses all.
+    twilio_auth_token: str = ""
+    plivo_auth_token: str = ""
+    # language -> {"stop"|"start"|"help": words}; every language is matched on every message,
+    # so a German STOPP to any number stops. Words are matched case-, space- and
+    # punctuation-insensitively (service/sms/keywords.py).
+    sms_keywords: dict[str, dict[str, list[str]]] = Field(default_factory=lambda: {
+        "en": {"stop": ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
+                        "OPTOUT", "OPT OUT"],
+               "start": ["START", "UNSTOP", "YES"], "help": ["HELP", "INFO"]},
+        "de": {"stop": ["STOPP", "ABMELDEN"], "start": ["ANMELDEN"], "help": ["HILFE"]},
+        "es": {"stop": ["ALTO", "BAJA"], "start": ["ALTA"], "help": ["AYUDA"]},
+    })
 
     org_name: str = "Example Ltd"
     org_logo_url: str = ""

@@ -166,6 +166,16 @@ class SoftBounce(Table, tablename="soft_bounce"):
     occurred_at = Timestamptz()
 
 
+class SmsMessage(Table, tablename="sms_message"):
+    """An inbound SMS, by the provider's own id: a provider's retry is answered from here and
+    writes nothing twice. Unique on (provider, message_id) (migration 2026-12-06)."""
+
+    provider = Varchar(length=16)
+    message_id = Varchar(length=100)
+    received_at = Timestamptz()
+    outcome = Varchar(length=32)
+
+
 TABLES = [
     Contact,
     Address,
@@ -179,4 +189,5 @@ TABLES = [
     Outbox,
     WebhookSubscription,
     SoftBounce,
+    SmsMessage,
 ]
