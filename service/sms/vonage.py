@@ -70,7 +70,7 @@ def _sms_api(url: str, headers: Mapping[str, str], body: bytes, secret: str, met
     sig = params.get("sig")
     if not isinstance(sig, str) or not sig:
         raise BadSignature("missing Vonage signature (sig)")
-    if not hmac.compare_digest(signature(params, secret, method), sig.lower()):
+    if not hmac.compare_digest(signature(params, secret, method).encode(), sig.lower().encode()):
         raise BadSignature("bad Vonage signature")
     _fresh(params.get("timestamp"), now, "timestamp")
     return InboundSms("vonage", _field(params, "messageId"), _field(params, "msisdn"),
@@ -87,7 +87,8 @@ def _messages_api(token: str, body: bytes, secret: str, now: datetime) -> Inboun
         raise BadSignature("bad Vonage JWT") from None
     _fresh(claims.get("iat"), now, "iat")
     expected = hashlib.sha256(body).hexdigest()
-    if not hmac.compare_digest(expected, str(claims.get("payload_hash", "")).lower()):
+    given = str(claims.get("payload_hash", "")).lower().encode()
+    if not hmac.compare_digest(expected.encode(), given):
         raise BadSignature("the body does not match the Vonage JWT's payload_hash")
     payload = _json(body)
     if payload.get("channel") != "sms":

@@ -100,6 +100,7 @@ def test_an_upper_case_hex_signature_is_accepted():
     lambda p: {**p, "msisdn": "447700900999"},        # someone else's number
     lambda p: {k: v for k, v in p.items() if k != "sig"},  # unsigned
     lambda p: {**p, "sig": ""},
+    lambda p: {**p, "sig": "é" * 32},                 # not even hex
 ])
 def test_a_forged_or_altered_request_is_refused(forge):
     body = urlencode(forge(signed(INBOUND))).encode()
@@ -177,6 +178,9 @@ def test_a_tampered_body_fails_the_payload_hash():
     without["authorization"] = bearer(body, payload_hash=None)["authorization"]
     with pytest.raises(BadSignature):
         vonage.read(URL, without, body, settings(), NOW)
+    accented = bearer(body, payload_hash="é")
+    with pytest.raises(BadSignature):
+        vonage.read(URL, accented, body, settings(), NOW)
 
 
 def test_a_jwt_with_another_secret_or_no_signature_is_refused():
