@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     postmark_webhook_username: str = ""  # basic auth in the webhook URL, or:
     postmark_webhook_password: str = ""
     postmark_webhook_header: str = ""  # "Header-Name: secret value"
+    # Inbound SMS from Vonage and Bird (docs/channels-sms-vonage-bird.md): unset refuses all.
+    vonage_signature_secret: str = ""  # SMS API signed webhooks and Messages API JWTs
+    # As set in the Vonage dashboard; md5hash is its (and the SDKs') default.
+    vonage_signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "md5hash"
+    bird_signing_key: str = ""  # the webhook subscription's signingKey
     soft_bounce_limit: int = 5  # soft bounces within the window that make an address invalid
     soft_bounce_window_days: int = 30
     # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
