@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 CAPABILITIES = ("apikeys", "topics", "contacts", "consent", "suppression", "unsubscribe",
-                "preferences", "subscriptions", "mail", "privacy", "webhooks", "ops")
+                "preferences", "subscriptions", "mail", "privacy", "webhooks", "ops", "codes")
 
 
 def modules(module: str) -> list[ModuleType]:
