@@ -10,6 +10,7 @@ so 50-bit codes cannot be guessed by trying.
 from __future__ import annotations
 
 from litestar import Request, get, post
+from litestar.exceptions import TooManyRequestsException
 from litestar.params import FromQuery
 from litestar.response import Template
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -52,6 +53,14 @@ class AttemptLimit:
         await self.limited(scope, receive, send)
 
 
+def too_many(request: Request, exc: TooManyRequestsException) -> Template:
+    """The limit's answer as a page in the person's language, with the limiter's Retry-After."""
+    rt = request.app.state.rt
+    page = render(request, rt, "codes/too_many.html", status_code=429)
+    page.headers.update(exc.headers or {})
+    return page
+
+
 @get(codes.PAGE_PATH, include_in_schema=False)
 async def code_page(request: Request, rt: RT, code: FromQuery[str | None] = None) -> Template:
     """The form, prefilled from `?code=`. Changes nothing, whoever fetches it."""
@@ -59,7 +68,7 @@ async def code_page(request: Request, rt: RT, code: FromQuery[str | None] = None
 
 
 @post(codes.PAGE_PATH, include_in_schema=False, exclude_from_csrf=True, status_code=200,
-      middleware=[AttemptLimit])
+      middleware=[AttemptLimit], exception_handlers={TooManyRequestsException: too_many})
 async def code_post(request: Request, rt: RT) -> Template:
     """Opt out with the typed code: exactly a one-click of the same recipient's link (ledger
     source `printed_code`, committed before the answer); a repeat is harmless."""

@@ -176,5 +176,16 @@ async def test_guessing_is_rate_limited_per_ip(database_url, tmp_path, db):
         limited = await client.post("/o", data={"code": "K7QM-3XPD-2W"})
         assert limited.status_code == 429
         assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        assert "too many attempts" in limited.text  # a page, not JSON: a person reads it
         assert (await client.get("/o")).status_code == 200  # the form itself is not limited
     assert await db.fetchval("SELECT COUNT(*) FROM consent_event") == 0
+
+
+async def test_codes_go_with_their_contact_on_erasure(client, db, rt, headers, admin_headers):
+    [link] = await links_for(client, headers, {"channel": "post", "address": LETTER})
+    token = rt.signer.verify("preferences", link["preferences_url"].rsplit("/", 1)[1])
+    erased = await client.delete(f"/v1/contacts/{token.contact_id}", headers=admin_headers)
+    assert erased.status_code in (200, 204), erased.text
+    assert await db.fetchval("SELECT COUNT(*) FROM opt_out_code") == 0
+    response = await client.post("/o", data={"code": link["opt_out_code"]})
+    assert response.status_code == 404
