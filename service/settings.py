@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     # Requests per minute; 0 turns a limit off.
     rate_limit_api_per_minute: int = 600_000
     rate_limit_pages_per_minute: int = 120
+    rate_limit_codes_per_minute: int = 10  # POST /o per client IP: guesses at printed codes
     api_key_cache_seconds: float = 2.0
 
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"

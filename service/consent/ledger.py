@@ -24,6 +24,7 @@ SOURCES = (
     "api", "one_click", "unsubscribe_page", "preference_centre", "double_opt_in", "import",
     "esp_webhook", "mailto", "admin",
     "sms_keyword",
+    "printed_code",  # a code printed on a letter or a fax, typed at /o (service/codes)
 )
 # the preference status each ledger action leaves behind (pause keeps the status)
 STATUS_AFTER = {"opt_in": "opted_in", "confirmed": "opted_in", "opt_out": "opted_out",

@@ -176,6 +176,18 @@ class SmsMessage(Table, tablename="sms_message"):
     outcome = Varchar(length=32)
 
 
+class OptOutCode(Table, tablename="opt_out_code"):
+    """A printed opt-out code (post, fax): only HMAC-SHA256(HASH_KEY, code) is kept, never the
+    code itself; what it stops is the (contact, channel, topic, campaign) of a signed link."""
+
+    code_hash = Varchar(length=64, primary_key=True)
+    contact_id = ForeignKey(Contact, on_delete=OnDelete.cascade, index=True)
+    channel = Varchar(length=8)
+    topic = Varchar(length=64)  # a topic key, or WHOLE_CHANNEL
+    campaign = Varchar(length=200)
+    created_at = Timestamptz()
+
+
 TABLES = [
     Contact,
     Address,
@@ -190,4 +202,5 @@ TABLES = [
     WebhookSubscription,
     SoftBounce,
     SmsMessage,
+    OptOutCode,
 ]

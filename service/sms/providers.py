@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service.sms import plivo, twilio
+from service.sms import bird, plivo, twilio, vonage
 from service.sms.inbound import InboundSms
 
 
@@ -28,6 +28,6 @@ class Provider:
 PROVIDERS: dict[str, Provider] = {
     "twilio": Provider("Twilio", twilio.read, twilio.answer, twilio.MEDIA_TYPE),
     "plivo": Provider("Plivo", plivo.read, plivo.answer, plivo.MEDIA_TYPE),
-    # the lead adds, when service/sms/vonage.py and bird.py land:
-    # "vonage": Provider("Vonage", vonage.read), "bird": Provider("Bird", bird.read),
+    "vonage": Provider("Vonage", vonage.read),
+    "bird": Provider("Bird", bird.read),
 }

@@ -4,8 +4,9 @@ Three steps, so that bad input is refused before anything is written and the ans
 streamed: `check_recipients` parses every address and topic and collects every error, while a
 `ContactResolver` looks up the contacts of each parsed chunk in the background (one query per
 chunk and channel); `ContactResolver.finish` creates the unknown ones in one transaction
-(batched inserts, not a query per recipient); `render_links` signs two tokens per recipient
-and yields the JSON answer in chunks.
+(batched inserts, not a query per recipient); `add_codes` issues the printed opt-out codes of
+post and fax recipients in one batch; `render_links` signs two tokens per recipient and yields
+the JSON answer in chunks.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from service.codes import logic as codes
 from service.contacts.normalize import AddressError
 from service.contacts.store import new_contact_id
 from service.db.engine import Database, to_sqlite
@@ -46,6 +48,7 @@ class Item:
     campaign: str
     normalized: str
     key: str
+    code: str = ""  # the printed opt-out code (post and fax recipients), set by add_codes
 
 
 async def check_recipients(
@@ -201,6 +204,29 @@ async def _insert(db: Database, tx, channel: str, new: list[Item],
                      [i.normalized for i in new], [i.given for i in new], now)
 
 
+async def add_codes(rt: Runtime, items: list[Item],
+                    contacts: dict[tuple[str, str], str]) -> None:
+    """A printed opt-out code for every post and fax recipient, issued in one batch (codes
+    stored only as keyed hashes: service/codes/logic.py). Email recipients get none."""
+    coded = [item for item in items if item.channel in codes.CODED_CHANNELS]
+    if not coded:
+        return
+    targets = [(contacts[(i.channel, i.key)], i.channel, i.topic, i.campaign) for i in coded]
+    issued = await codes.issue(rt.db, rt.settings.hash_key, targets)
+    for item, code in zip(coded, issued, strict=True):
+        item.code = code
+
+
+def _code_fields(rt: Runtime, item: Item) -> str:
+    """`,"opt_out_code":…,"opt_out_url":…` (and the fax `notice`) of a coded recipient."""
+    quote = msgspec.json.encode
+    url = rt.settings.public_base_url.rstrip("/") + codes.PAGE_PATH
+    fields = f',"opt_out_code":"{item.code}","opt_out_url":{quote(url).decode()}'
+    if item.channel == "fax":
+        fields += f',"notice":{quote(codes.fax_notice(rt.settings, item.code)).decode()}'
+    return fields
+
+
 def mailto_parts(address: str) -> tuple[str, str] | None:
     """(local, domain) of UNSUBSCRIBE_MAILTO, or None when it is not set."""
     address = address.strip().removeprefix("mailto:")
@@ -258,7 +284,8 @@ async def render_links(
                            f'?subject=unsubscribe%20{token}>",{ONE_CLICK_JSON}}}')
             parts.append(f'{{"address":{quote(item.given).decode()},"headers":{headers},'
                          f'"unsubscribe_url":"{u_prefix}{token}",'
-                         f'"preferences_url":"{p_prefix}{pref}"}}')
+                         f'"preferences_url":"{p_prefix}{pref}"'
+                         f'{_code_fields(rt, item) if item.code else ""}}}')
         body = ",".join(parts).encode()
         yield body if start == 0 else b"," + body
     yield b"]}"

@@ -25,11 +25,22 @@ from service.consent.ledger import Proof
 from service.contacts.store import contact_addresses
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
-from service.security.tokens import TokenData
+from service.runtime import Runtime
+from service.security.tokens import ALL_TOPICS, TokenData
 from service.unsubscribe import queries as q
 
 log = logging.getLogger("service.unsubscribe")
 UNDO_WORDING = "unsubscribe-undo-v1"  # the undo button's text, recorded with the re-subscription
+
+
+async def what_stops(rt: Runtime, data: TokenData) -> dict:
+    """What the link (or printed code) stops, for the pages: the topic's name, or the whole
+    channel."""
+    topic_name = None
+    if data.topic != ALL_TOPICS:
+        info = await rt.topics.get(rt.db, data.topic)
+        topic_name = info.name if info is not None else data.topic
+    return {"channel": data.channel, "topic_name": topic_name}
 
 
 async def already_unsubscribed(db: Database, data: TokenData) -> bool:

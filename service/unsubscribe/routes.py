@@ -21,7 +21,7 @@ from service.consent.ledger import Proof
 from service.errors import InputError, error_body
 from service.i18n import translator
 from service.pages import page_language, render
-from service.runtime import RT, Runtime
+from service.runtime import RT
 from service.security import links as signed
 from service.security.headers import PAGE as PAGE_HEADERS
 from service.security.links import Link
@@ -44,7 +44,8 @@ async def create_links(rt: RT, data: JSONBody[LinksRequest]) -> Response:
     """List-Unsubscribe headers and footer links for one message or a whole campaign.
 
     Addresses not yet known become contacts, so every link works. Any bad recipient fails the
-    whole request (422, every bad index listed) and nothing is created.
+    whole request (422, every bad index listed) and nothing is created. Post and fax recipients
+    also get a printed opt-out code (`opt_out_code`, `opt_out_url`; fax a ready `notice`).
     """
     limit = rt.settings.bulk_max_items
     if len(data.recipients) > limit:
@@ -58,6 +59,7 @@ async def create_links(rt: RT, data: JSONBody[LinksRequest]) -> Response:
             error_body(f"{len(errors)} invalid recipient field(s); nothing was created",
                        errors), status_code=422, media_type=MediaType.JSON)
     contacts = await resolver.finish()
+    await links.add_codes(rt, items, contacts)  # post and fax recipients: printed codes
     return Stream(links.render_links(rt, items, contacts), media_type=MediaType.JSON)
 
 
@@ -67,20 +69,12 @@ def _proof(request: Request, source: str, link: TokenData, wording: str | None =
                                          wording_version=wording)
 
 
-async def _what(rt: Runtime, data: TokenData) -> dict:
-    """What the token stops, for the templates: the topic's name, or the whole channel."""
-    topic_name = None
-    if data.topic != ALL_TOPICS:
-        info = await rt.topics.get(rt.db, data.topic)
-        topic_name = info.name if info is not None else data.topic
-    return {"channel": data.channel, "topic_name": topic_name}
-
-
 @get(TOKEN_PATH, include_in_schema=False, dependencies=signed.UNSUBSCRIBE)
 async def unsubscribe_page(request: Request, rt: RT, token: FromPath[str], link: Link
                            ) -> Template:
     """Says what will stop, with one button. Changes nothing, whoever fetches it."""
-    return render(request, rt, "unsubscribe/confirm.html", token=token, **await _what(rt, link))
+    return render(request, rt, "unsubscribe/confirm.html", token=token,
+                  **await logic.what_stops(rt, link))
 
 
 @head(TOKEN_PATH, include_in_schema=False, dependencies=signed.UNSUBSCRIBE)
@@ -131,7 +125,7 @@ async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str], link:
         "preferences", TokenData(link.contact_id, link.channel, ALL_TOPICS, link.campaign))
     response = render(request, rt, "unsubscribe/done.html", token=token,
                       preferences_token=preferences, show_undo=from_page,
-                      **await _what(rt, link))
+                      **await logic.what_stops(rt, link))
     if from_page:
         response.context["undo_csrf"] = _csrf_for_undo(request, response)
     return response
@@ -146,7 +140,7 @@ async def undo_post(request: Request, rt: RT, link: Link) -> Template:
     preferences = rt.signer.sign(
         "preferences", TokenData(link.contact_id, link.channel, ALL_TOPICS, link.campaign))
     return render(request, rt, "unsubscribe/undone.html", preferences_token=preferences,
-                  **await _what(rt, link))
+                  **await logic.what_stops(rt, link))
 
 
 api_routes = [create_links]  # mounted under /v1, behind the API-key guard

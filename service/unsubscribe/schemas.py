@@ -84,6 +84,22 @@ class UnsubscribeLinks(BaseModel):
     )
     unsubscribe_url: str = Field(description="For the footer: the page and one-click endpoint.")
     preferences_url: str = Field(description="The preference centre of this contact.")
+    opt_out_code: str | None = Field(
+        default=None, examples=["K7QM-3XPD-2W"],
+        description="Post and fax recipients only (absent otherwise): a printed opt-out code, "
+                    "10 characters of Crockford base32 (50 random bits), grouped for reading. "
+                    "Typed at `opt_out_url` it stops what `unsubscribe_url` stops. Every "
+                    "request issues new codes; all issued codes keep working.",
+    )
+    opt_out_url: str | None = Field(
+        default=None, examples=["https://prefs.example.com/o"],
+        description="Post and fax recipients only: where the code is typed (PUBLIC_BASE_URL/o).",
+    )
+    notice: str | None = Field(
+        default=None,
+        description="Fax recipients only: the opt-out notice for the first page (Junk Fax "
+                    "Prevention Act): the 30-day rule, the page and code, ORG_SUPPORT_CONTACT.",
+    )
 
 
 class LinksResponse(BaseModel):
