@@ -3,7 +3,8 @@
 Every source calls `apply_choice`: the one-click link, the unsubscribe page and its undo, mailto,
 the preference centre, `PUT /v1/contacts/{id}/preferences`, ESP unsubscribe events, double
 opt-in, the demo seed, SMS STOP/START keywords (service/sms) and printed opt-out codes
-(service/codes). One function, so "opted out" means the same to the send decision and to a mailer that only mirrors `GET /v1/suppressions`:
+(service/codes). One function, so "opted out" means the same to the send decision and to a
+mailer that only mirrors `GET /v1/suppressions`:
 - stop (`opt_out`) records the preference with its ledger event (`set_preference`) and adds an
   `unsubscribed` suppression for (channel, topic or whole channel) to every address concerned,
   each with its change-feed row;
