@@ -166,6 +166,25 @@ class SoftBounce(Table, tablename="soft_bounce"):
     occurred_at = Timestamptz()
 
 
+class ExternalList(Table, tablename="external_list"):
+    """A national do-not-call list (TPS, CTPS, FPS, MPS, DNC) as of its last snapshot import:
+    its date (ISO text, the same on both engines) drives the staleness rule of the checks."""
+
+    name = Varchar(length=32, unique=True)
+    channel = Varchar(length=8)
+    as_of = Varchar(length=10)  # YYYY-MM-DD
+    size = BigInt(default=0)
+    imported_at = Timestamptz()
+
+
+class ExternalListKey(Table, tablename="external_list_key"):
+    """The address keys of a snapshot import in progress, by list: what the lift compares the
+    list's suppressions against; emptied when the import ends."""
+
+    list_name = Varchar(length=32)
+    address_key = Varchar(length=64)
+
+
 TABLES = [
     Contact,
     Address,
@@ -179,4 +198,6 @@ TABLES = [
     Outbox,
     WebhookSubscription,
     SoftBounce,
+    ExternalList,
+    ExternalListKey,
 ]
