@@ -108,7 +108,8 @@ async def unstage(db: Database, list_name: str) -> None:
     while True:
         with batches.timed(batches.size):
             async with db.transaction() as tx:
-                gone = await tx.fetch(q.UNSTAGE_SOME, list_name, after, batches.size)
+                gone = await tx.fetch(q.unstage_sql(tx.engine), list_name, after,
+                                      batches.size)
         if not gone:
             return
         after = max(row[0] for row in gone)

@@ -201,10 +201,15 @@ def stage_keys_sql(engine: str) -> str:
 
 
 STAGED_COUNT = "SELECT COUNT(*) FROM external_list_key WHERE list_name = $1"
-# Emptied a slice at a time (after id $2, in id order: a walk of the primary key that never
-# passes the rows already deleted), so no transaction holds the write lock for long.
-UNSTAGE_SOME = ("DELETE FROM external_list_key WHERE id IN (SELECT id FROM external_list_key"
-                " WHERE id > $2 AND list_name = $1 ORDER BY id LIMIT $3) RETURNING id")
+def unstage_sql(engine: str) -> str:
+    """Forget a slice of list $1's noted keys (after id $2, in id order: a walk of the primary
+    key that never passes the rows already deleted), so no transaction holds the write lock
+    for long. PostgreSQL: `= ANY(ARRAY(…))`, since `IN (…)` was planned as a hash join over
+    the whole table."""
+    page = ("SELECT id FROM external_list_key WHERE id > $2 AND list_name = $1"
+            " ORDER BY id LIMIT $3")
+    ids = f"= ANY(ARRAY({page}))" if engine == "postgres" else f"IN ({page})"
+    return f"DELETE FROM external_list_key WHERE id {ids} RETURNING id"
 # The next page (after id $3) of list $2's suppressions on channel $1 whose number is not in
 # the snapshot: `suppression_list_name (list_name, id)` walks the list alone, in id order, and
 # each row probes `external_list_key_list_key`; no other reason or list is ever read. A scalar

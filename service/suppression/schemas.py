@@ -58,7 +58,8 @@ CHECK_QUERY = (
 
 _ADDRESS_DOC = "The address as given, or its 64-hex address key."
 _REASONS_DOC = ("What blocks sending (suppression reasons, `opted_out`, `paused`, `no_consent`, "
-                "`restricted`); empty when allowed.")
+                "`restricted`, `external_list_stale`: a national list of the channel is past its "
+                "maximum age); empty when allowed.")
 
 
 class CheckResult(msgspec.Struct):

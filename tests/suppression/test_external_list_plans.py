@@ -41,4 +41,4 @@ async def test_the_lift_walks_one_list_and_probes_the_snapshot(listed):
 async def test_noting_keys_and_forgetting_them_probe_indexes(listed):
     keys = keys_arg(listed.engine, [fake_key(i) for i in (1, 2, 3)])
     await assert_indexed(listed, q.stage_keys_sql(listed.engine), "TPS", keys)
-    await assert_indexed(listed, q.UNSTAGE_SOME, "TPS", 0, 500)
+    await assert_indexed(listed, q.unstage_sql(listed.engine), "TPS", 0, 500)
