@@ -5,11 +5,12 @@ past its maximum age blocks marketing checks on its channel. Real command line, 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from service.ops.counters import STALE_LIST_CHECKS
+from service.suppression.lists import ExternalListCache
 from tests.conftest import make_settings
 from tests.suppression.test_import_export import run
 
@@ -207,3 +208,13 @@ def test_the_max_age_setting_merges_over_the_defaults(database_url, tmp_path):
         "TPS": 14, "CTPS": 28, "FPS": 28, "MPS": 30, "DNC": 31, "OWN": 7}
     with pytest.raises(ValueError, match="at least 1 day"):
         make_settings(database_url, tmp_path, external_list_max_age_days={"TPS": 0})
+
+
+async def test_the_checks_read_list_dates_from_memory_not_per_check(db):
+    cache = ExternalListCache({"TPS": 28}, ttl_seconds=60)
+    assert await cache.deadlines(db, "phone") == ()
+    await db.execute("INSERT INTO external_list (name, channel, as_of, size, imported_at)"
+                     " VALUES ('TPS', 'phone', '2026-11-30', 5, $1)", datetime.now(UTC))
+    assert await cache.deadlines(db, "phone") == ()  # within the ttl: no query
+    cache.invalidate()
+    assert await cache.deadlines(db, "phone") == (("TPS", date(2026, 12, 28)),)
