@@ -15,6 +15,7 @@ from service.db.engine import Database
 from service.db.replicas import RecentWriters
 from service.security.tokens import TokenSigner
 from service.settings import Settings, get_settings
+from service.suppression.lists import ExternalListCache
 from service.topics.cache import TopicCache
 
 
@@ -27,6 +28,7 @@ class Runtime:
     api_keys: ApiKeyCache
     topics: TopicCache
     recent_writers: RecentWriters
+    external_lists: ExternalListCache  # the national lists' dates, for the checks
     # background tasks started by the lifespan, by name
     tasks: dict[str, Any] = field(default_factory=dict)
 
@@ -59,6 +61,8 @@ def build_runtime(settings: Settings) -> Runtime:
         api_keys=ApiKeyCache(settings.api_key_cache_seconds),
         topics=TopicCache(),
         recent_writers=RecentWriters(settings.read_your_writes_seconds, settings.redis_url),
+        external_lists=ExternalListCache(settings.external_list_max_age_days,
+                                         settings.external_list_cache_seconds),
     )
 
 

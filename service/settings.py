@@ -16,6 +16,9 @@ DEFAULT_DATA_DIR = Path("data")
 DEV_SECRETS_FILE = "dev-secrets.json"
 # Values that must never sign or hash anything in production.
 KNOWN_DEFAULTS = {"", "change-me", "changeme", "secret", "dev", "development"}
+# Days a national list's snapshot stays current: TPS/CTPS/FPS 28 (the UK regulator's
+# screening window), the US National DNC 31 (the FTC's 31-day refresh), MPS 30 (DMA code).
+EXTERNAL_LIST_MAX_AGE_DAYS = {"TPS": 28, "CTPS": 28, "FPS": 28, "MPS": 30, "DNC": 31}
 
 
 class ConfigError(SystemExit):
@@ -111,6 +114,14 @@ class Settings(BaseSettings):
         "es": {"stop": ["ALTO", "BAJA"], "start": ["ALTA"], "help": ["AYUDA"]},
     })
 
+    # National do-not-call lists (docs/channels-lists.md): days a snapshot stays current, by
+    # list (given names are merged over these defaults); a list past it makes marketing checks
+    # on its channel answer `external_list_stale` (`block`) or only warn (`warn`).
+    external_list_max_age_days: dict[str, int] = Field(
+        default_factory=lambda: dict(EXTERNAL_LIST_MAX_AGE_DAYS))
+    external_list_stale: Literal["block", "warn"] = "block"
+    external_list_cache_seconds: float = 5.0
+
     org_name: str = "Example Ltd"
     org_logo_url: str = ""
     org_primary_colour: str = "#1d4ed8"
@@ -124,6 +135,15 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("external_list_max_age_days", mode="after")
+    @classmethod
+    def _merge_list_ages(cls, value: dict[str, int]) -> dict[str, int]:
+        given = {name.upper(): days for name, days in value.items()}
+        bad = [name for name, days in given.items() if days < 1]
+        if bad:
+            raise ValueError(f"maximum ages must be at least 1 day: {', '.join(bad)}")
+        return {**EXTERNAL_LIST_MAX_AGE_DAYS, **given}
 
     @property
     def is_sqlite(self) -> bool:

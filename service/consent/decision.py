@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from service.consent.queries import STATE_SQL
 from service.db.engine import Database, PostgresTx, SqliteTx
@@ -21,8 +21,10 @@ HARD_REASONS = ("hard_bounce", "invalid", "erased")
 SOFT_REASONS = ("complaint", "unsubscribed", "manual", "external_list")
 SUPPRESSION_REASONS = HARD_REASONS + SOFT_REASONS
 # every reason decide() may give (the enum of the check answers)
-BLOCK_REASONS = SUPPRESSION_REASONS + ("restricted", "opted_out", "paused", "no_consent")
+BLOCK_REASONS = SUPPRESSION_REASONS + ("restricted", "opted_out", "paused", "no_consent",
+                                       "external_list_stale")
 WHOLE_CHANNEL = ""
+STALE_LIST = "external_list_stale"
 
 
 @dataclass(slots=True)
@@ -42,8 +44,25 @@ def _as_datetime(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def decide(state: AddressState, topic: TopicInfo | None, now: datetime) -> list[str]:
-    """Reasons that block sending `topic` (None: the channel as a whole); [] means allowed."""
+def stale_lists(deadlines: Iterable[tuple[str, date]], topic: TopicInfo | None,
+                now: datetime) -> list[str]:
+    """The national do-not-call lists of a channel too old to screen against, for a check of
+    `topic` at `now`: a marketing message may not go out on a channel whose list (TPS, DNC…)
+    was not refreshed within its maximum age, since the law asks for screening against a
+    current list (fail closed). `deadlines`: (list name, last day it is current) of the
+    channel's lists, from the in-process cache (suppression/lists.py; no query per check).
+    Transactional topics are not marketing: never blocked by a list."""
+    if topic is not None and topic.transactional:
+        return []
+    today = now.astimezone(UTC).date()
+    return [name for name, last_day in deadlines if today > last_day]
+
+
+def decide(state: AddressState, topic: TopicInfo | None, now: datetime,
+           stale: bool = False) -> list[str]:
+    """Reasons that block sending `topic` (None: the channel as a whole); [] means allowed.
+    `stale`: a list of the channel is past its maximum age and blocks (`stale_lists`, in
+    `EXTERNAL_LIST_STALE=block` mode)."""
     reasons: list[str] = []
     topic_key = topic.key if topic is not None else None
     # 2. hard suppressions block everything, whatever the topic
@@ -63,6 +82,9 @@ def decide(state: AddressState, topic: TopicInfo | None, now: datetime) -> list[
     # 4. transactional messages stop here
     if transactional:
         return reasons
+    # 4b. a national list of the channel past its maximum age blocks all marketing
+    if stale:
+        reasons.append(STALE_LIST)
     if state.restricted:
         reasons.append("restricted")
     # 5. opt-outs and pauses, of the whole channel or this topic

@@ -19,7 +19,7 @@ from service.errors import InputError
 from service.progress import Progress
 from service.runtime import with_runtime
 
-SUPPRESSION_ONLY = ("reason", "list_name")
+SUPPRESSION_ONLY = ("reason", "list_name", "snapshot", "as_of")
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -188,6 +188,25 @@ class OptOutCode(Table, tablename="opt_out_code"):
     created_at = Timestamptz()
 
 
+class ExternalList(Table, tablename="external_list"):
+    """A national do-not-call list (TPS, CTPS, FPS, MPS, DNC) as of its last snapshot import:
+    its date (ISO text, the same on both engines) drives the staleness rule of the checks."""
+
+    name = Varchar(length=32, unique=True)
+    channel = Varchar(length=8)
+    as_of = Varchar(length=10)  # YYYY-MM-DD
+    size = BigInt(default=0)
+    imported_at = Timestamptz()
+
+
+class ExternalListKey(Table, tablename="external_list_key"):
+    """The address keys of a snapshot import in progress, by list: what the lift compares the
+    list's suppressions against; emptied when the import ends."""
+
+    list_name = Varchar(length=32)
+    address_key = Varchar(length=64)
+
+
 TABLES = [
     Contact,
     Address,
@@ -203,4 +222,6 @@ TABLES = [
     SoftBounce,
     SmsMessage,
     OptOutCode,
+    ExternalList,
+    ExternalListKey,
 ]

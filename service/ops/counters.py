@@ -16,6 +16,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 CHECKS = Counter("prefs_checks_total", "Send decisions answered", ["result", "reason"])
 UNSUBSCRIBES = Counter("prefs_unsubscribes_total", "Opt-outs recorded", ["source"])
+STALE_LIST_CHECKS = Counter("prefs_external_list_stale_checks_total",
+                            "Marketing checks answered while a national list was past its "
+                            "maximum age", ["list", "mode"])
 OUTBOX_PENDING = Gauge("prefs_outbox_pending", "Outbox jobs waiting", ["kind"],
                        multiprocess_mode="max")
 OUTBOX_OLDEST = Gauge("prefs_outbox_oldest_pending_seconds", "Age of the oldest waiting job",

@@ -22,7 +22,7 @@ from service.contacts.normalize import AddressError
 from service.db.engine import Database
 from service.ops.counters import observe_checks
 from service.runtime import Runtime
-from service.suppression.check import key_of
+from service.suppression.check import key_of, list_staleness
 from service.topics.cache import TopicInfo
 
 CHUNK = 10_000
@@ -125,25 +125,35 @@ async def check_chunks(
     """For each (tag, items) chunk: (tag, items, results), in order. A result is the list of
     reasons (empty: allowed) or, for an item that cannot be parsed, the error message (a str)."""
     now = datetime.now(UTC)
-    memo: dict[tuple, list[str]] = {(): decide(AddressState(), topic, now)}  # by state rows
+    stale = False
+    memo: dict[tuple, list[str]] = {}  # by state rows; emptied when `stale` changes
     pending: tuple | None = None
     try:
         async for tag, items in chunks:
+            # per chunk: a long stream sees a list go stale (or be refreshed) as it goes
+            block = await list_staleness(rt, channel, topic, datetime.now(UTC), len(items))
+            if block != stale or not memo:
+                if pending is not None:
+                    yield await _finish(pending, topic, now, memo, stale)
+                    pending = None
+                stale = block
+                memo = {(): decide(AddressState(), topic, now, stale)}
             keys, errors = await parse_on_loop(rt, channel, items)
             unique = list({k: None for k in keys if k is not None})
             query = asyncio.ensure_future(fetch_rows(rt.db, channel, unique, fresh))
             if pending is not None:
-                yield await _finish(pending, topic, now, memo)
+                yield await _finish(pending, topic, now, memo, stale)
             pending = (tag, items, keys, errors, query)
         if pending is not None:
             last, pending = pending, None
-            yield await _finish(last, topic, now, memo)
+            yield await _finish(last, topic, now, memo, stale)
     finally:
         if pending is not None:
             pending[-1].cancel()
 
 
-async def _finish(pending: tuple, topic: TopicInfo | None, now: datetime, memo: dict) -> tuple:
+async def _finish(pending: tuple, topic: TopicInfo | None, now: datetime, memo: dict,
+                  stale: bool) -> tuple:
     """Answer a chunk. Addresses with the same state rows get the same answer, so `decide()`
     runs once per distinct state (one for every address with no state at all)."""
     tag, items, keys, errors, query = pending
@@ -158,7 +168,7 @@ async def _finish(pending: tuple, topic: TopicInfo | None, now: datetime, memo: 
         rows = get(key, ())
         reasons = state_of(rows)
         if reasons is None:
-            reasons = memo[rows] = decide(state_from_rows(rows), topic, now)
+            reasons = memo[rows] = decide(state_from_rows(rows), topic, now, stale)
         append(reasons)
         counted = tally.get(id(reasons))
         if counted is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from service.consent.decision import decide, state_from_rows
+from service.consent.decision import decide, stale_lists, state_from_rows
 from service.consent.queries import STATE_SQL
 from service.contacts.normalize import CHANNELS, AddressError, from_query, is_address_key
 from service.errors import InputError
@@ -93,6 +93,22 @@ def key_of(rt: Runtime, channel: str, value: str) -> str:
     return rt.keyer.parse(channel, value, rt.settings.default_phone_region)[1]
 
 
+async def list_staleness(rt: Runtime, channel: str, topic: TopicInfo | None, now: datetime,
+                         checks: int = 1) -> bool:
+    """Whether a national list of `channel` blocks these `checks` (the rule:
+    `decision.stale_lists`); a stale list is counted and logged in either mode, and blocks
+    only with EXTERNAL_LIST_STALE=block. The list dates come from the in-process cache."""
+    deadlines = await rt.external_lists.deadlines(rt.db, channel)
+    if not deadlines:
+        return False
+    stale = stale_lists(deadlines, topic, now)
+    if not stale:
+        return False
+    mode = rt.settings.external_list_stale
+    rt.external_lists.report(channel, stale, mode, checks)
+    return mode == "block"
+
+
 async def check_one(
     rt: Runtime, channel: str, address: str, topic_key: str | None, request: Any = None,
 ) -> bytes:
@@ -109,7 +125,9 @@ async def check_one(
     else:
         rows = await rt.db.fetch_read(STATE_SQL, channel, key,
                                       fresh=await rt.read_fresh(request))
-    reasons = decide(state_from_rows(rows), topic, datetime.now(UTC))
+    now = datetime.now(UTC)
+    reasons = decide(state_from_rows(rows), topic, now,
+                     await list_staleness(rt, channel, topic, now))
     observe_check(reasons)
     return _encode(CheckResult(channel, address, topic.key if topic else None, not reasons,
                                reasons))

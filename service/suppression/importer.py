@@ -1,8 +1,9 @@
 """CSV import and export of suppressions, streamed, with progress on stderr.
 
 `python -m service import suppressions FILE --channel C --reason R [--source S]
-[--list-name TPS] [--dry-run] [--rejects FILE]` (dispatched by service/transfer.py) calls
-`run_import(args)`; the file is read by the one CSV pipeline (service.csvfiles).
+[--list-name TPS [--snapshot --as-of YYYY-MM-DD]] [--dry-run] [--rejects FILE]` (dispatched by
+service/transfer.py) calls `run_import(args)`; the file is read by the one CSV pipeline
+(service.csvfiles).
 
 Import file: one address (or 64-hex address key) per row. A first row naming its columns is a
 header: the address is taken from a column named address, email, phone, mobile, telephone,
@@ -11,7 +12,9 @@ number, fax or postal_address (or from `address_key` when that cell is empty), a
 Rows go in batches sized to take about 50 ms each (service.db.batches), so a running import
 never holds the write lock for long and the live service's writes go in between; the file is
 streamed, so memory stays bounded whatever its size. An import only adds (never lifts or changes an
-existing suppression); malformed rows are reported row by row and skipped.
+existing suppression); malformed rows are reported row by row and skipped. With `--snapshot`
+the file is the whole external list as of `--as-of`: after the adds, the list's suppressions
+whose number is not in the file are lifted, and the list's date and size recorded (lists.py).
 Exit codes: 0 all rows imported, 1 some rows rejected (the others imported), 2 usage errors.
 """
 
@@ -22,6 +25,7 @@ import csv
 import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import IO
 
 from service.consent.decision import SUPPRESSION_REASONS
@@ -40,6 +44,7 @@ from service.db.batches import TimedBatches
 from service.errors import InputError
 from service.progress import Progress
 from service.runtime import Runtime, with_runtime
+from service.suppression import lists
 from service.suppression.bulk import fetch_states
 from service.suppression.check import key_of, resolve_topic
 from service.suppression.store import add_suppressions
@@ -48,7 +53,7 @@ MAX_REPORTED = 1_000
 ADDRESS_COLUMNS = ("address", "email", "phone", "mobile", "telephone", "number", "fax",
                    "postal_address")
 # The national preference services and the channel each covers.
-KNOWN_LISTS = {"TPS": "phone", "CTPS": "phone", "FPS": "fax", "MPS": "post"}
+KNOWN_LISTS = {"TPS": "phone", "CTPS": "phone", "FPS": "fax", "MPS": "post", "DNC": "phone"}
 
 
 @dataclass
@@ -57,6 +62,8 @@ class Stats:
     added: int = 0
     already: int = 0
     rejected: int = 0
+    lifted: int = 0
+    size: int | None = None  # a snapshot's list size, once recorded
     rejections: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -82,7 +89,32 @@ def check_import_args(args) -> str | None:
     source = getattr(args, "source", None) or "import"
     if len(source) > 32:
         return "--source is longer than 32 characters"
+    return _check_snapshot_args(args)
+
+
+def _check_snapshot_args(args) -> str | None:
+    as_of = getattr(args, "as_of", None)
+    if not getattr(args, "snapshot", False):
+        return "--as-of applies with --snapshot only" if as_of else None
+    if args.reason != "external_list" or not getattr(args, "list_name", None):
+        return "--snapshot needs --reason external_list and --list-name (e.g. TPS)"
+    if not as_of:
+        return "--snapshot needs --as-of YYYY-MM-DD, the date of the list"
+    try:
+        day = date.fromisoformat(as_of)
+    except ValueError:
+        return f"--as-of {as_of!r} is not a date like 2026-11-30"
+    if len(as_of) != 10 or day > datetime.now(UTC).date():
+        return f"--as-of {as_of} must be a past or today's date, written YYYY-MM-DD"
+    if args.dry_run:
+        return "--snapshot cannot be combined with --dry-run (the lift needs the whole file)"
     return None
+
+
+def list_name_of(args) -> str | None:
+    """The list name as recorded: the national lists' names in capitals."""
+    name = getattr(args, "list_name", None)
+    return name.upper() if name and name.upper() in KNOWN_LISTS else name
 
 
 def _columns(row: list[str]) -> tuple[int, int | None, int | None] | None:
@@ -99,16 +131,40 @@ def _columns(row: list[str]) -> tuple[int, int | None, int | None] | None:
 async def import_suppressions(rt: Runtime, binary: IO[bytes], args, err: IO[str] = sys.stderr,
                               total_bytes: int | None = None,
                               rejects: IO[str] | None = None) -> Stats:
-    """Read the CSV from `binary` and add its suppressions; returns the counts."""
-    with Progress("import suppressions", total_bytes, err) as progress:
-        return await _import(rt, binary, args, progress, RejectsFile(rejects), total_bytes)
+    """Read the CSV from `binary` and add its suppressions (a snapshot: then lift those that
+    left the list and record its date); returns the counts."""
+    snapshot = getattr(args, "snapshot", False)
+    if snapshot:
+        await lists.unstage(rt.db, list_name_of(args))  # an interrupted import's leftovers
+    try:
+        with Progress("import suppressions", total_bytes, err) as progress:
+            stats = await _import(rt, binary, args, progress, RejectsFile(rejects), total_bytes)
+        if snapshot:
+            await _replace(rt, args, stats, err)
+    finally:
+        if snapshot:
+            await lists.unstage(rt.db, list_name_of(args))
+    return stats
+
+
+async def _replace(rt: Runtime, args, stats: Stats, err: IO[str]) -> None:
+    """After a snapshot's adds: lift what left the list, record its date and size. A file
+    with no usable row lifts nothing (an empty or wrong file must not empty the list)."""
+    name = list_name_of(args)
+    if stats.added + stats.already == 0:
+        print(f"error: no usable row: nothing lifted from {name}, its date not recorded",
+              file=err)
+        return
+    stats.lifted = await lists.lift_gone(rt.db, channel=args.channel, list_name=name,
+                                         source=getattr(args, "source", None) or "import")
+    stats.size = await lists.record_list(rt.db, name=name, channel=args.channel,
+                                         as_of=date.fromisoformat(args.as_of))
 
 
 async def _import(rt: Runtime, binary: IO[bytes], args, progress: Progress,
                   rejected: RejectsFile, total_bytes: int | None) -> Stats:
     stats = Stats()
-    list_name = getattr(args, "list_name", None)
-    list_name = list_name.upper() if list_name and list_name.upper() in KNOWN_LISTS else list_name
+    list_name = list_name_of(args)
     source = getattr(args, "source", None) or "import"
     columns: tuple[int, int | None, int | None] = (0, None, None)
     batch: dict[str | None, list[str]] = {}
@@ -193,6 +249,8 @@ async def _write(rt: Runtime, args, batch: dict, stats: Stats, source: str,
                 topic=topic, list_name=list_name, proof=Proof(source="import"))
             stats.added += len(added)
             stats.already += len(keys) - len(added)
+            if getattr(args, "snapshot", False):
+                await lists.stage_keys(tx, list_name, keys)
 
 
 async def _existing(rt: Runtime, channel: str, topic: str | None, reason: str,
@@ -204,8 +262,11 @@ async def _existing(rt: Runtime, channel: str, topic: str | None, reason: str,
 
 def _counts(stats: Stats, dry_run: bool) -> str:
     would = "would add" if dry_run else "added"
-    return (f"{stats.rows:,} rows: {would} {stats.added:,}, already {stats.already:,}, "
+    text = (f"{stats.rows:,} rows: {would} {stats.added:,}, already {stats.already:,}, "
             f"rejected {stats.rejected:,}")
+    if stats.size is not None:
+        text += f"; lifted {stats.lifted:,} no longer listed; list size {stats.size:,}"
+    return text
 
 
 def run_import(args) -> int:
@@ -231,4 +292,5 @@ def run_import(args) -> int:
     if stats.rejected > len(stats.rejections):
         print(f"({stats.rejected - len(stats.rejections):,} more rejected rows not listed)",
               file=sys.stderr)
-    return 1 if stats.rejected else 0
+    failed = getattr(args, "snapshot", False) and stats.size is None
+    return 1 if stats.rejected or failed else 0

@@ -181,3 +181,44 @@ WITH gone AS (
 )
 SELECT address_key FROM gone ORDER BY id
 """
+
+
+# -- national lists as dated snapshots (lists.py) ----------------------------------------------
+# The lists' dates and sizes, for the checks' in-process cache and GET /v1/external-lists.
+LISTS_ALL = "SELECT name, channel, as_of, size FROM external_list ORDER BY name"
+UPSERT_LIST = (
+    "INSERT INTO external_list (name, channel, as_of, size, imported_at)"
+    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET channel = excluded.channel,"
+    " as_of = excluded.as_of, size = excluded.size, imported_at = excluded.imported_at"
+)
+
+
+def stage_keys_sql(engine: str) -> str:
+    """Note the keys ($2) of a snapshot import of list $1 (repeats ignored)."""
+    return ("INSERT INTO external_list_key (list_name, address_key)"
+            f" SELECT $1, k.key FROM {keys_from(engine, 2)} WHERE true"  # SQLite: not a JOIN's ON
+            " ON CONFLICT (list_name, address_key) DO NOTHING")
+
+
+STAGED_COUNT = "SELECT COUNT(*) FROM external_list_key WHERE list_name = $1"
+def unstage_sql(engine: str) -> str:
+    """Forget a slice of list $1's noted keys (after id $2, in id order: a walk of the primary
+    key that never passes the rows already deleted), so no transaction holds the write lock
+    for long. PostgreSQL: `= ANY(ARRAY(…))`, since `IN (…)` was planned as a hash join over
+    the whole table."""
+    page = ("SELECT id FROM external_list_key WHERE id > $2 AND list_name = $1"
+            " ORDER BY id LIMIT $3")
+    ids = f"= ANY(ARRAY({page}))" if engine == "postgres" else f"IN ({page})"
+    return f"DELETE FROM external_list_key WHERE id {ids} RETURNING id"
+# The next page (after id $3) of list $2's suppressions on channel $1 whose number is not in
+# the snapshot: `suppression_list_name (list_name, id)` walks the list alone, in id order, and
+# each row probes `external_list_key_list_key`; no other reason or list is ever read. A scalar
+# subquery rather than NOT EXISTS: PostgreSQL may turn NOT EXISTS into an anti-join that reads
+# the whole snapshot (millions of keys) for every page; a scalar subquery stays a probe.
+GONE_PAGE = (
+    "SELECT s.id, s.address_key, s.topic FROM suppression s"
+    " WHERE s.list_name = $2 AND s.id > $3 AND s.channel = $1 AND s.reason = 'external_list'"
+    " AND (SELECT k.id FROM external_list_key k"
+    " WHERE k.list_name = $2 AND k.address_key = s.address_key) IS NULL"
+    " ORDER BY s.id LIMIT $4"
+)

@@ -16,7 +16,7 @@ from litestar.types import ASGIApp
 from service.apikeys.guard import acting_key_id
 from service.errors import InputError
 from service.runtime import RT
-from service.suppression import feed, logic, stream
+from service.suppression import feed, lists, logic, stream
 from service.suppression.check import JSONAnswer, check_one, read_check_query
 from service.suppression.schemas import (
     BULK_CHECK_REQUEST,
@@ -24,6 +24,7 @@ from service.suppression.schemas import (
     BulkCheckResult,
     Channel,
     CheckResult,
+    ExternalListInfo,
     FeedPage,
     Reason,
     SuppressionAdd,
@@ -174,5 +175,16 @@ async def remove_suppression(
         remaining=[{"topic": t, "reason": r} for t, r in remaining])
 
 
-api_routes = [check, check_many, list_suppressions, add_suppressions, remove_suppression]
+@get("/external-lists", operation_id="listExternalLists", opt=READ, tags=TAGS,
+     summary="List the national do-not-call lists and their dates")
+async def list_external_lists(rt: RT) -> list[ExternalListInfo]:
+    """Each list's last snapshot import: its date, size and maximum age (a list past it
+    blocks marketing checks on its channel, docs/channels-lists.md)."""
+    return [ExternalListInfo(name=x.name, channel=x.channel, as_of=x.as_of, size=x.size,
+                             max_age_days=x.max_age_days)
+            for x in await lists.all_lists(rt.db, rt.settings.external_list_max_age_days)]
+
+
+api_routes = [check, check_many, list_suppressions, add_suppressions, remove_suppression,
+              list_external_lists]
 page_routes: list = []

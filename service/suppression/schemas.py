@@ -8,7 +8,7 @@ as elsewhere in the service.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 import msgspec
@@ -58,7 +58,8 @@ CHECK_QUERY = (
 
 _ADDRESS_DOC = "The address as given, or its 64-hex address key."
 _REASONS_DOC = ("What blocks sending (suppression reasons, `opted_out`, `paused`, `no_consent`, "
-                "`restricted`); empty when allowed.")
+                "`restricted`, `external_list_stale`: a national list of the channel is past its "
+                "maximum age); empty when allowed.")
 
 
 class CheckResult(msgspec.Struct):
@@ -143,6 +144,19 @@ class SuppressionRemoved(BaseModel):
     reason: Reason
     remaining: list[RemainingSuppression] = Field(
         description="Suppressions still in force on the address.")
+
+
+class ExternalListInfo(BaseModel):
+    """A national do-not-call list as of its last snapshot import (docs/channels-lists.md)."""
+
+    name: str = Field(examples=["TPS"])
+    channel: Channel
+    as_of: date = Field(description="The date of the list the last snapshot import held.")
+    size: int = Field(description="Numbers on that snapshot.")
+    max_age_days: int | None = Field(
+        description="Days the snapshot stays current; past that, marketing checks on the "
+                    "channel answer `external_list_stale`. null: never stale (a list of "
+                    "your own).")
 
 
 def openapi_schema(json_schema: dict) -> Schema:
