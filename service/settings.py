@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     postmark_webhook_username: str = ""  # basic auth in the webhook URL, or:
     postmark_webhook_password: str = ""
     postmark_webhook_header: str = ""  # "Header-Name: secret value"
-    # Inbound SMS from Vonage and Bird (docs/channels-sms-vonage-bird.md): unset refuses all.
+    # Inbound SMS from Vonage and Bird (docs/channels.md): unset refuses all.
     vonage_signature_secret: str = ""  # SMS API signed webhooks and Messages API JWTs
     # As set in the Vonage dashboard; md5hash is its (and the SDKs') default.
     vonage_signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "md5hash"
@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
     webhook_batch_size: int = 100
     webhook_timeout_seconds: float = 10.0
-    # Inbound SMS keywords (docs/channels-sms.md): a provider whose secret is unset refuses all.
+    # Inbound SMS keywords (docs/channels.md): a provider whose secret is unset refuses all.
     twilio_auth_token: str = ""
     plivo_auth_token: str = ""
     # language -> {"stop"|"start"|"help": words}; every language is matched on every message,
@@ -114,7 +114,7 @@ class Settings(BaseSettings):
         "es": {"stop": ["ALTO", "BAJA"], "start": ["ALTA"], "help": ["AYUDA"]},
     })
 
-    # National do-not-call lists (docs/channels-lists.md): days a snapshot stays current, by
+    # National do-not-call lists (docs/channels.md): days a snapshot stays current, by
     # list (given names are merged over these defaults); a list past it makes marketing checks
     # on its channel answer `external_list_stale` (`block`) or only warn (`warn`).
     external_list_max_age_days: dict[str, int] = Field(

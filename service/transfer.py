@@ -43,7 +43,7 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snapshot", action="store_true",
                         help="suppressions: the file is the whole --list-name list as of "
                              "--as-of; its numbers no longer in it are lifted "
-                             "(docs/channels-lists.md)")
+                             "(docs/channels.md)")
     parser.add_argument("--as-of", metavar="YYYY-MM-DD",
                         help="suppressions, with --snapshot: the date of the list")
     parser.add_argument("--dry-run", action="store_true",

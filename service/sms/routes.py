@@ -56,7 +56,7 @@ def _route(name: str, provider: Provider):
         f"/webhooks/{name}", operation_id=f"receive{provider.title}Sms", opt=PUBLIC,
         tags=["sms webhooks"], status_code=200, security=[{}], responses={200: spec},
         summary=f"Receive {provider.title} inbound SMS (STOP, START, HELP)",
-        description=f"Signed by {provider.title} (docs/channels-sms.md); a bad or missing "
+        description=f"Signed by {provider.title} (docs/channels.md); a bad or missing "
                     "signature is refused with 403 and nothing is written. A repeated "
                     "message id gets the first outcome again and writes nothing.",
     )(receive_sms)

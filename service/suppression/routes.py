@@ -179,7 +179,7 @@ async def remove_suppression(
      summary="List the national do-not-call lists and their dates")
 async def list_external_lists(rt: RT) -> list[ExternalListInfo]:
     """Each list's last snapshot import: its date, size and maximum age (a list past it
-    blocks marketing checks on its channel, docs/channels-lists.md)."""
+    blocks marketing checks on its channel, docs/channels.md)."""
     return [ExternalListInfo(name=x.name, channel=x.channel, as_of=x.as_of, size=x.size,
                              max_age_days=x.max_age_days)
             for x in await lists.all_lists(rt.db, rt.settings.external_list_max_age_days)]

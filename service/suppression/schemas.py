@@ -147,7 +147,7 @@ class SuppressionRemoved(BaseModel):
 
 
 class ExternalListInfo(BaseModel):
-    """A national do-not-call list as of its last snapshot import (docs/channels-lists.md)."""
+    """A national do-not-call list as of its last snapshot import (docs/channels.md)."""
 
     name: str = Field(examples=["TPS"])
     channel: Channel
