@@ -28,6 +28,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from service.sms.providers import PROVIDERS as SMS_PROVIDERS
 from tests.conftest import ROOT
 from tests.preferences.browser import served
 from tests.security.schemathesis_hooks import data_dependent_acceptance
@@ -85,6 +86,16 @@ def fuzz_last(base: str, headers: dict[str, str]) -> list[str]:
     return failures
 
 
+SIGNED_WEBHOOKS = {f"POST /v1/webhooks/{name}" for name in SMS_PROVIDERS}
+
+
+def refused_operations(out: str) -> set[str]:
+    """The operations schemathesis lists under its "Authentication failed" warning (up to the
+    warning's hint line)."""
+    warning = out.partition("Authentication failed")[2].partition("\U0001f4a1")[0]
+    return {line.strip()[2:] for line in warning.splitlines() if line.strip().startswith("- ")}
+
+
 async def test_every_operation_of_the_schema(settings, db, rt, admin_headers, tmp_path):
     await add_topic(db, "newsletter", "Newsletter", channels=("email", "sms"))
     await add_contact(db, rt, "email", "ann@example.com")
@@ -93,6 +104,8 @@ async def test_every_operation_of_the_schema(settings, db, rt, admin_headers, tm
         last = await asyncio.to_thread(fuzz_last, base, admin_headers)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-20000:]
-    assert "Authentication failed" not in out, out[-3000:]  # the key worked throughout
+    # The key worked throughout: the only operations answered with nothing but 401/403 are the
+    # SMS webhooks, whose credential is the provider's signature (tests/sms signs them).
+    assert refused_operations(out) <= SIGNED_WEBHOOKS, out[-3000:]
     assert re.search(r"\d+ generated, \d+ passed", out), out[-3000:]
     assert not last, "\n\n".join(last)
