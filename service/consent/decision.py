@@ -20,11 +20,11 @@ from service.topics.cache import TopicInfo
 HARD_REASONS = ("hard_bounce", "invalid", "erased")
 SOFT_REASONS = ("complaint", "unsubscribed", "manual", "external_list")
 SUPPRESSION_REASONS = HARD_REASONS + SOFT_REASONS
+STALE_LIST = "external_list_stale"
 # every reason decide() may give (the enum of the check answers)
 BLOCK_REASONS = SUPPRESSION_REASONS + ("restricted", "opted_out", "paused", "no_consent",
-                                       "external_list_stale")
+                                       STALE_LIST)
 WHOLE_CHANNEL = ""
-STALE_LIST = "external_list_stale"
 
 
 @dataclass(slots=True)
