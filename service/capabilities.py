@@ -14,8 +14,8 @@ from types import ModuleType
 from typing import Any
 
 CAPABILITIES = ("apikeys", "topics", "contacts", "consent", "suppression", "unsubscribe",
-                "preferences", "subscriptions", "mail", "privacy", "webhooks", "sms", "codes",
-                "ops")
+                "preferences", "subscriptions", "mail", "privacy", "records", "webhooks", "sms",
+                "codes", "ops")
 
 
 def modules(module: str) -> list[ModuleType]:

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     org_primary_colour: str = "#1d4ed8"
     org_privacy_url: str = ""
     org_support_contact: str = ""
+    # The data controller in consent records and receipts (docs/privacy.md): postal address,
+    # email (default: MAIL_FROM's address), phone, and jurisdiction (ISO 3166 country code).
+    org_address: str = ""
+    org_email: str = ""
+    org_phone: str = ""
+    org_jurisdiction: str = "GB"
     default_language: str = "en"
 
     @field_validator("secret_keys", "database_replica_urls", mode="before")

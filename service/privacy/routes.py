@@ -24,6 +24,7 @@ from service.errors import MAX_JSON_INT
 from service.pages import page_language, render
 from service.privacy import logic, proof
 from service.privacy import schemas as s
+from service.records.logic import opt_ins
 from service.runtime import RT, Runtime
 from service.security import links as signed
 from service.security.links import Link
@@ -166,10 +167,13 @@ def _minutes(rt: Runtime) -> int:
 
 @get("/p/{token:str}/data", include_in_schema=False, dependencies=signed.PREFERENCES)
 async def data_page(rt: RT, request: Request, token: FromPath[str], link: Link) -> Response:
-    """From the preference centre: buttons that email a confirmation link. Changes nothing."""
+    """From the preference centre: buttons that email a confirmation link, and the person's
+    consent receipts to download (service/records). Changes nothing."""
     if not await contact_exists(rt.db, link.contact_id):
         return _gone(request, rt)
-    return render(request, rt, "privacy/data.html", token=token, minutes=_minutes(rt))
+    receipts = await opt_ins(rt.db, rt.topics, link.contact_id)
+    return render(request, rt, "privacy/data.html", token=token, minutes=_minutes(rt),
+                  receipts=receipts)
 
 
 @post("/p/{token:str}/data", include_in_schema=False, status_code=200,
