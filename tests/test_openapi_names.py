@@ -149,7 +149,8 @@ def test_nullable_fields_are_nullable(schema):
 async def test_options_allow_every_documented_method(client, admin_headers):
     schema = (await client.get("/schema/openapi.json")).json()
     samples = {"{key}": "newsletter", "{contact_id}": "x", "{sub_id}": "1", "{key_id}": "1",
-               "{channel}": "email", "{address}": "a@example.com", "{provider}": "ses"}
+               "{channel}": "email", "{address}": "a@example.com", "{provider}": "ses",
+               "{event_id}": "1"}
     for path, item in schema["paths"].items():
         if not path.startswith("/v1/"):
             continue
