@@ -20,6 +20,7 @@ ROUTES = [
     ("unsubscribe", "POST", "/u/{}"), ("unsubscribe", "POST", "/u/{}/undo"),
     ("preferences", "GET", "/p/{}"), ("preferences", "POST", "/p/{}"),
     ("preferences", "GET", "/p/{}/data"), ("preferences", "POST", "/p/{}/data"),
+    ("preferences", "GET", "/p/{}/receipts"), ("preferences", "GET", "/p/{}/receipts/1"),
     ("confirm", "GET", "/c/{}"), ("confirm", "POST", "/c/{}"),
     ("confirm", "POST", "/c/{}/renew"),
     ("privacy", "GET", "/privacy/{}"), ("privacy", "POST", "/privacy/{}"),
@@ -117,4 +118,4 @@ def test_every_recipient_route_verifies_its_link_before_the_handler(app):
             assert provider is expected, (route.path, handler.http_methods, provider)
             assert "link" in handler.parsed_fn_signature.parameters, route.path
             checked += 1
-    assert checked == 13
+    assert checked == 15
