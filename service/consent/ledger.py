@@ -19,12 +19,15 @@ from service.ops.counters import UNSUBSCRIBES
 Tx = SqliteTx | PostgresTx
 ACTIONS = ("opt_in", "opt_out", "pending", "confirmed", "paused", "resumed")
 # every action the ledger may hold: ACTIONS plus those only record_event writes (privacy, DELETE)
-LEDGER_ACTIONS = ACTIONS + ("restricted", "unrestricted", "erased", "suppressed", "unsuppressed")
+LEDGER_ACTIONS = ACTIONS + ("restricted", "unrestricted", "erased", "suppressed", "unsuppressed",
+                            "objected")  # objected: GDPR art. 21, consent/objection.py
 SOURCES = (
     "api", "one_click", "unsubscribe_page", "preference_centre", "double_opt_in", "import",
     "esp_webhook", "mailto", "admin",
     "sms_keyword",
     "printed_code",  # a code printed on a letter or a fax, typed at /o (service/codes)
+    "gpc",  # a browser's Global Privacy Control signal (Sec-GPC: 1), consent/gpc.py
+    "objection",  # the opt-outs an objection to direct marketing wrote (consent/objection.py)
 )
 # the preference status each ledger action leaves behind (pause keeps the status)
 STATUS_AFTER = {"opt_in": "opted_in", "confirmed": "opted_in", "opt_out": "opted_out",

@@ -99,6 +99,11 @@ PREFERENCE = (
     "SELECT status, paused_until FROM preference"
     " WHERE contact_id = $1 AND channel = $2 AND topic = $3"
 )
+# The latest objection to direct marketing of contact $1 (consent/objection.py).
+LATEST_OBJECTION = (
+    "SELECT id FROM consent_event WHERE contact_id = $1 AND action = 'objected'"
+    " ORDER BY id DESC LIMIT 1"
+)
 UPSERT_PREFERENCE = (
     "INSERT INTO preference (contact_id, channel, topic, status, paused_until, updated_at, seq)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7)"

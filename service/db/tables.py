@@ -48,6 +48,7 @@ class Topic(Table, tablename="topic"):
     channels = JSON(default="[]")
     legal_basis = Varchar(length=32, default="consent")
     transactional = Boolean(default=False)
+    sale_or_sharing = Boolean(default=False)  # data goes to third parties: GPC opts out
     archived_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()

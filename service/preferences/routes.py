@@ -21,6 +21,7 @@ from service.preferences.save import WORDING_VERSION, save_form
 from service.preferences.view import load_centre
 from service.runtime import RT, Runtime
 from service.security import links as signed
+from service.security.gpc import gpc_signal
 from service.security.links import Link
 from service.security.origin import request_origin
 from service.security.tokens import TokenData
@@ -38,7 +39,7 @@ async def _page(request: Request, rt: Runtime, token: str, data: TokenData, **ex
     if centre is None:
         return render(request, rt, "preferences/gone.html", status_code=404)
     return render(request, rt, "preferences/centre.html", centre=centre, token=token,
-                  fmt_date=fmt_date, **extra)
+                  fmt_date=fmt_date, gpc=gpc_signal(request), **extra)
 
 
 @get("/p/{token:str}", include_in_schema=False, dependencies=signed.PREFERENCES)
@@ -50,16 +51,19 @@ async def centre_page(request: Request, rt: RT, token: FromPath[str], link: Link
 @post("/p/{token:str}", status_code=200, include_in_schema=False,
       dependencies=signed.PREFERENCES)
 async def centre_save(request: Request, rt: RT, token: FromPath[str], link: Link) -> Template:
-    """Save the choices (or unsubscribe from all) and show what changed."""
+    """Save the choices (or unsubscribe from all, or object to all marketing) and show what
+    changed. A browser's GPC signal opts out of sale_or_sharing topics in the same write."""
     form = await request.form()
     now = datetime.now(UTC)
     proof = request_origin(request).proof("preference_centre", wording_version=WORDING_VERSION,
                                           campaign=link.campaign or None)
     topics = await rt.topics.all(rt.db)
+    action = form.get("action")
     changes = await save_form(
-        rt.db, topics, link.contact_id, unsubscribe=form.get("action") == "unsubscribe_all",
-        checked=set(form.keys()), shown=set(form.getall("shown", [])),
-        pause_choice=str(form.get("pause", "")), proof=proof, now=now)
+        rt.db, topics, link.contact_id, unsubscribe=action == "unsubscribe_all",
+        objection=action == "object", checked=set(form.keys()),
+        shown=set(form.getall("shown", [])), pause_choice=str(form.get("pause", "")),
+        proof=proof, now=now, gpc=gpc_signal(request))
     return await _page(request, rt, token, link, saved=changes is not None, changes=changes)
 
 

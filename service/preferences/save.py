@@ -6,6 +6,11 @@ accident, and re-sending the same form changes nothing. Transactional topics are
 A switch turned off or on is a person's choice to stop or resume, applied by
 `consent.choice.apply_choice` (the same as a one-click) to the addresses the page showed.
 `save_form` runs the transaction, so the route handler holds none.
+
+A form sent with a Global Privacy Control signal (`Sec-GPC: 1`) also opts the person out of
+every `sale_or_sharing` topic in the same transaction (`consent.gpc.honour_gpc`, source `gpc`);
+the signal wins over the form: a sale_or_sharing topic is never switched on by such a form.
+"Object to all marketing" records an objection (GDPR art. 21, `consent.objection`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from service.consent.choice import apply_choice
+from service.consent.gpc import honour_gpc
 from service.consent.ledger import Proof, Tx, set_preference
+from service.consent.objection import object_to_marketing
 from service.db.engine import Database
 from service.preferences.view import Centre, load_centre
 from service.topics.cache import TopicInfo
@@ -28,7 +35,7 @@ WORDING_VERSION = "preference-centre-1"
 @dataclass(frozen=True, slots=True)
 class Change:
     """One change, for the "what changed" list: kind is channel_on, channel_off, topic_on,
-    topic_off, paused or resumed."""
+    topic_off, gpc_off (a topic the GPC signal switched off), objected, paused or resumed."""
 
     kind: str
     channel: str | None = None
@@ -38,7 +45,7 @@ class Change:
 
 async def save_choices(
     tx: Tx, centre: Centre, *, checked: Collection[str], shown: Collection[str], pause_choice: str,
-    proof: Proof, now: datetime,
+    proof: Proof, now: datetime, gpc: bool = False,
 ) -> list[Change]:
     changes: list[Change] = []
     common = {"contact_id": centre.contact_id, "proof": proof, "now": now}
@@ -51,6 +58,8 @@ async def save_choices(
             if topic.transactional or topic.field not in shown:
                 continue
             if (topic.field in checked) != topic.on:
+                if gpc and topic.sale_or_sharing and not topic.on:
+                    continue  # the GPC signal wins: it opts this topic out below
                 if await apply_choice(tx, stop=topic.on, topic=topic.key, **keys, **common):
                     changes.append(Change("topic_off" if topic.on else "topic_on", ch.channel,
                                           topic.name))
@@ -79,19 +88,36 @@ async def unsubscribe_all(tx: Tx, centre: Centre, *, proof: Proof,
     return changes
 
 
+async def object_all(tx: Tx, centre: Centre, *, proof: Proof, now: datetime) -> list[Change]:
+    """Object to all direct marketing (GDPR art. 21): one `objected` event and whole-channel
+    opt-outs on every channel (transactional mail goes on)."""
+    done = await object_to_marketing(tx, centre.contact_id, proof, now)
+    return ([Change("objected")] if done.recorded else []) + [
+        Change("channel_off", channel) for channel in done.channels]
+
+
 async def save_form(
     db: Database, topics: dict[str, TopicInfo], contact_id: str, *, unsubscribe: bool,
     checked: Collection[str], shown: Collection[str], pause_choice: str, proof: Proof,
-    now: datetime,
+    now: datetime, objection: bool = False, gpc: bool = False,
 ) -> list[Change] | None:
     """Apply a submitted preference centre form in one transaction; what changed, or None when
     the contact is gone (erased since the link was sent). The centre is read again inside the
-    transaction, so the changes are decided against the state they are written over."""
+    transaction, so the changes are decided against the state they are written over. `gpc`:
+    the request carried `Sec-GPC: 1`."""
     async with db.transaction() as tx:
         centre = await load_centre(tx, topics, contact_id, now)
         if centre is None:
             return None
-        if unsubscribe:
-            return await unsubscribe_all(tx, centre, proof=proof, now=now)
-        return await save_choices(tx, centre, checked=checked, shown=shown,
-                                  pause_choice=pause_choice, proof=proof, now=now)
+        if objection:
+            changes = await object_all(tx, centre, proof=proof, now=now)
+        elif unsubscribe:
+            changes = await unsubscribe_all(tx, centre, proof=proof, now=now)
+        else:
+            changes = await save_choices(tx, centre, checked=checked, shown=shown,
+                                         pause_choice=pause_choice, proof=proof, now=now,
+                                         gpc=gpc)
+        if gpc:
+            changes += [Change("gpc_off", done.channel, done.topic.name)
+                        for done in await honour_gpc(tx, topics, contact_id, proof, now)]
+        return changes

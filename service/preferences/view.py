@@ -35,6 +35,7 @@ class TopicChoice:
     on: bool
     notes: list[str]  # reasons blocking it that this page cannot change
     field: str
+    sale_or_sharing: bool = False  # a Global Privacy Control signal switches it off
 
 
 @dataclass(slots=True)
@@ -141,6 +142,7 @@ async def load_centre(conn, topics: dict[str, TopicInfo], contact_id: str,
                 transactional=topic.transactional,
                 on=topic.transactional or not any(r in off for rs in t_reasons for r in rs),
                 notes=_union(t_reasons, off), field=f"topic.{channel}.{topic.key}",
+                sale_or_sharing=topic.sale_or_sharing,
             ))
         channels.append(choice)
     return Centre(contact_id=contact_id, channels=channels)

@@ -12,7 +12,8 @@ from typing import Any
 from service import outbox
 from service.consent.ledger import Proof, record_change, record_event
 from service.consent.logic import preferences_of
-from service.contacts.store import addresses_of
+from service.consent.objection import Objection, object_to_marketing
+from service.contacts.store import addresses_of, contact_exists
 from service.csvfiles import guard_cell
 from service.db.engine import Database
 from service.errors import Conflict, NotFound
@@ -122,6 +123,15 @@ async def set_restriction(db: Database, contact_id: str, restricted: bool, reaso
             await record_event(tx, contact_id=contact_id, channel="*", topic=None,
                                action=action, proof=proof, detail=detail, now=now)
     return True
+
+
+async def object_to_all_marketing(db: Database, contact_id: str, proof: Proof) -> Objection:
+    """GDPR art. 21: record the objection and stop marketing on every channel, in one
+    transaction (consent/objection.py); 404 when there is no such contact."""
+    async with db.transaction() as tx:
+        if not await contact_exists(tx, contact_id):
+            raise NotFound("contact_id", GONE)
+        return await object_to_marketing(tx, contact_id, proof)
 
 
 async def wordings(db: Database, keys: list[str]) -> list[dict]:

@@ -4,6 +4,7 @@ erasure the events are still there, without addresses, IP or user agent."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from service.contacts.store import contact_exists
@@ -18,6 +19,8 @@ MAX_LIMIT = 10_000
 
 
 def kind_of(action: str, topic: str, subject: str) -> str:
+    if action == "objected":
+        return "objection"
     if action == "opt_out":
         return "withdrawal"
     if not topic and subject == "topic":
@@ -25,6 +28,14 @@ def kind_of(action: str, topic: str, subject: str) -> str:
     if action in CONSENT_ACTIONS:
         return "consent"
     return "pending" if action == "pending" else "other"
+
+
+def _objection(detail: object) -> int | None:
+    """The objection an opt-out came from (its detail {"objection": event id}), if any."""
+    if isinstance(detail, str | bytes):
+        detail = json.loads(detail)
+    found = detail.get("objection") if isinstance(detail, dict) else None
+    return found if isinstance(found, int) else None
 
 
 async def _addresses(db: Database, contact_ids: set[str]) -> dict[str, list]:
@@ -52,11 +63,13 @@ async def _report(db: Database, subject: str, key: str, rows: list, limit: int) 
             source=r["source"], ip=r["ip"], user_agent=r["user_agent"],
             wording_version=r["wording_version"], wording_text=r["wording_text"],
             wording_language=r["wording_language"], campaign=r["campaign"],
-            message_ref=r["message_ref"], api_key_id=r["api_key_id"]))
+            message_ref=r["message_ref"], api_key_id=r["api_key_id"],
+            objection=_objection(r["detail"])))
     return ProofReport(
         subject=subject, key=key, generated_at=datetime.now(UTC),
         consents=sum(e.kind == "consent" for e in entries),
         withdrawals=sum(e.kind == "withdrawal" for e in entries),
+        objections=sum(e.kind == "objection" for e in entries),
         entries=entries, next_after=entries[-1].event_id if len(entries) == limit else None)
 
 

@@ -101,7 +101,7 @@ SLOT_RESULT = "UPDATE outbox SET payload = $1 WHERE dedupe_key = $2"
 PROOF_SELECT = (
     "SELECT e.id, e.contact_id, e.address_key, e.channel, e.topic, e.action, e.occurred_at,"
     " e.source, e.ip, e.user_agent, e.wording_version, w.text AS wording_text,"
-    " w.language AS wording_language, e.campaign, e.message_ref, e.api_key_id"
+    " w.language AS wording_language, e.campaign, e.message_ref, e.api_key_id, e.detail"
     " FROM consent_event e LEFT JOIN wording_version w ON w.key = e.wording_version"
 )
 CONTACT_PROOF = f"{PROOF_SELECT} WHERE e.contact_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3"

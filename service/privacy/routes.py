@@ -107,6 +107,22 @@ async def restrict_contact(rt: RT, request: Request, contact_id: FromPath[str],
     return s.RestrictionOut(id=contact_id, restricted=data.restricted, changed=changed)
 
 
+@post("/contacts/{contact_id:str}/objection", operation_id="objectToMarketing", opt=WRITE,
+      tags=TAGS, status_code=200, summary="Object to direct marketing")
+async def object_to_marketing(rt: RT, request: Request,
+                              contact_id: FromPath[str]) -> s.ObjectionOut:
+    """GDPR art. 21: all marketing on every channel the person has stops (whole-channel
+    opt-outs, suppressions included); transactional topics go on. Recorded as one `objected`
+    ledger event, which the consent proof shows. Idempotent: a repeat writes nothing."""
+    source, key_id = _source(request)
+    done = await logic.object_to_all_marketing(rt.db, contact_id,
+                                               Proof(source=source, api_key_id=key_id))
+    log.info("contact %s objected to direct marketing via API key %s (%s)", contact_id, key_id,
+             "recorded" if done.recorded else "already on record")
+    return s.ObjectionOut(id=contact_id, recorded=done.recorded, event_id=done.event_id,
+                          channels=done.channels)
+
+
 async def _proof_answer(request: Request, rt: Runtime, report: s.ProofReport, fmt: str):
     if fmt == "html":
         page = render(request, rt, "privacy/proof.html", report=report)
@@ -218,6 +234,6 @@ async def perform(rt: RT, request: Request, link: Link) -> Response:
     return render(request, rt, "privacy/deleted.html")
 
 
-api_routes = [export_contact, export_ledger_csv, erase_contact, restrict_contact, contact_proof,
-              topic_proof, create_wording, get_wording]
+api_routes = [export_contact, export_ledger_csv, erase_contact, restrict_contact,
+              object_to_marketing, contact_proof, topic_proof, create_wording, get_wording]
 page_routes = [data_page, request_link, confirm_page, perform]

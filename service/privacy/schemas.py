@@ -108,6 +108,19 @@ class RestrictionIn(BaseModel):
                                description="Why; recorded in the ledger event's detail.")
 
 
+class ObjectionOut(BaseModel):
+    """What an objection to direct marketing changed."""
+
+    id: str
+    objected: bool = True
+    recorded: bool = Field(description="False when an objection was on record already and "
+                                       "every channel was switched off: nothing was written.")
+    event_id: int = Field(description="The `objected` ledger event (the earlier one when "
+                                      "nothing was new).")
+    channels: list[Channel] = Field(description="Channels whose marketing this call switched "
+                                              "off.")
+
+
 class RestrictionOut(BaseModel):
     id: str
     restricted: bool
@@ -152,7 +165,8 @@ class ProofEntry(BaseModel):
     channel: LedgerChannel = Field(description=LEDGER_CHANNEL_DOC)
     topic: str | None
     action: LedgerAction
-    kind: Literal["consent", "pending", "withdrawal", "other"]
+    kind: Literal["consent", "pending", "withdrawal", "objection", "other"] = Field(
+        description="objection: an objection to all direct marketing (GDPR art. 21).")
     occurred_at: datetime
     source: str
     ip: str | None
@@ -163,6 +177,8 @@ class ProofEntry(BaseModel):
     campaign: str | None
     message_ref: str | None
     api_key_id: int | None
+    objection: int | None = Field(default=None, description="For an opt-out an objection "
+                                  "wrote: the event id of that objection.")
 
 
 class ProofReport(BaseModel):
@@ -173,6 +189,7 @@ class ProofReport(BaseModel):
     generated_at: datetime
     consents: int
     withdrawals: int
+    objections: int = Field(description="Objections to direct marketing (GDPR art. 21).")
     entries: list[ProofEntry]
     next_after: int | None = Field(default=None, description="Pass as `after` for the next "
                                                              "page; null on the last page.")

@@ -6,6 +6,11 @@ contact, the channel, "*" (every topic still pending) and, in `extra`, the id of
 email went to: confirming proves control of that address only, so only its suppressions are
 lifted. The page lists the pending topics and posts them back, so a topic that became pending
 after the page was shown is not confirmed by accident.
+
+A confirmation posted with a Global Privacy Control signal confirms no `sale_or_sharing` topic
+and opts the person out of every one, in the same transaction (`consent.gpc.honour_gpc`): the
+signal wins over the form (docs/privacy.md). A sign-up's backend passes the signal on as
+`"gpc": true` (signup.py), with the same effect.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from datetime import datetime
 
 from service.consent.choice import apply_choice
 from service.consent.decision import decide, lookup_state
+from service.consent.gpc import GpcOptOut, honour_gpc
 from service.consent.ledger import Proof, Tx, record_event, set_preference
 from service.contacts.store import addresses_of
 from service.db.engine import Database
@@ -149,12 +155,19 @@ def undeliverable(state) -> bool:
 # Each reads the link's target again inside its transaction, so a confirmation racing an
 # erasure or another confirmation sees one state.
 async def confirm_chosen(db: Database, topics: dict[str, TopicInfo], data: TokenData,
-                         chosen: set[str], proof: Proof, now: datetime) -> list[TopicInfo]:
-    """Confirm the chosen pending topics of the link's sign-up; those confirmed (none when
-    the sign-up is gone)."""
+                         chosen: set[str], proof: Proof, now: datetime, gpc: bool = False
+                         ) -> tuple[list[TopicInfo], list[GpcOptOut]]:
+    """Confirm the chosen pending topics of the link's sign-up; (those confirmed, none when
+    the sign-up is gone; what a GPC signal, `gpc`, switched off)."""
+    if gpc:
+        chosen = {key for key in chosen if key not in topics or not topics[key].sale_or_sharing}
     async with db.transaction() as tx:
         target = await load_target(tx, topics, data)
-        return await confirm(tx, topics, target, chosen, proof, now) if target else []
+        if target is None:
+            return [], []
+        confirmed = await confirm(tx, topics, target, chosen, proof, now)
+        gpc_off = await honour_gpc(tx, topics, data.contact_id, proof, now) if gpc else []
+        return confirmed, gpc_off
 
 
 async def renew(rt: Runtime, topics: dict[str, TopicInfo], data: TokenData, lang: str,

@@ -18,6 +18,7 @@ from service.apikeys.guard import acting_key_id
 from service.pages import page_language, render
 from service.runtime import RT, Runtime
 from service.security import links as signed
+from service.security.gpc import gpc_signal
 from service.security.links import Link
 from service.security.origin import request_origin
 from service.security.tokens import TokenData
@@ -54,7 +55,8 @@ async def confirm_page(request: Request, rt: RT, token: FromPath[str], link: Lin
         return page
     if not target.pending:
         return render(request, rt, "confirm/done.html", confirmed=[])
-    return render(request, rt, "confirm/confirm.html", token=token, topics=target.pending)
+    return render(request, rt, "confirm/confirm.html", token=token, topics=target.pending,
+                  gpc=gpc_signal(request))
 
 
 @post("/c/{token:str}", status_code=200, include_in_schema=False, dependencies=signed.CONFIRM)
@@ -66,9 +68,10 @@ async def confirm_submit(request: Request, rt: RT, link: Link) -> Template:
     proof = request_origin(request).proof("double_opt_in", wording_version=CONFIRM_WORDING,
                                           campaign=link.campaign or None)
     topics = await rt.topics.all(rt.db)
-    confirmed = await confirm_chosen(rt.db, topics, link, set(form.getall("topic", [])),
-                                     proof, datetime.now(UTC))
-    return render(request, rt, "confirm/done.html", confirmed=confirmed)
+    confirmed, gpc_off = await confirm_chosen(rt.db, topics, link,
+                                              set(form.getall("topic", [])), proof,
+                                              datetime.now(UTC), gpc=gpc_signal(request))
+    return render(request, rt, "confirm/done.html", confirmed=confirmed, gpc_off=gpc_off)
 
 
 @post("/c/{token:str}/renew", status_code=200, include_in_schema=False,

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress
 
 from service.consent.schemas import Source
+from service.topics.schemas import JSONBool
 
 
 def _text_or_null(value: object) -> object:
@@ -32,6 +33,10 @@ class SignupRequest(BaseModel):
                                    description="The sign-up form's client user agent.")
     lang: str | None = Field(None, max_length=16, examples=["de"],
                              description="Language of the confirmation email.")
+    gpc: JSONBool = Field(False, description=(
+        "The sign-up form's request carried a Global Privacy Control signal (`Sec-GPC: 1`): "
+        "the person is opted out of every `sale_or_sharing` topic (source `gpc`), and none "
+        "of them becomes pending."))
 
 
 class SignupAccepted(BaseModel):
@@ -42,6 +47,9 @@ class SignupAccepted(BaseModel):
     address: str
     pending: list[str] = Field(description="Topics now waiting for the person's confirmation.")
     already_subscribed: list[str]
+    opted_out_by_gpc: list[str] = Field(
+        default_factory=list, description="Topics the Global Privacy Control signal (`gpc`) "
+                                          "opted out of, now or before.")
     confirmation_email: Literal["queued", "not_needed", "undeliverable"] = Field(
         description="queued: sent by the outbox (at most one per address every 10 minutes); "
                     "undeliverable: the address is suppressed as hard_bounce or invalid.")

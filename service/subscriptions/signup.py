@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from service.consent.decision import lookup_state
+from service.consent.gpc import gpc_topics, honour_gpc
 from service.consent.ledger import SOURCES, Proof
 from service.contacts.normalize import AddressError
 from service.contacts.store import ensure_contact_for_address
@@ -56,9 +57,15 @@ async def subscribe(rt: Runtime, data: SubscriptionIn, api_key_id: int | None,
             tx, channel=data.channel, normalized=normalized, address_key=key,
             given=data.address.strip(), now=now)
         address_id = await tx.fetchval(q.ADDRESS_ID, data.channel, key)
+        if data.gpc:  # the signal wins: no sale_or_sharing topic becomes pending
+            wanted = [t for t in wanted if not t.sale_or_sharing]
         pending, already = await mark_pending(tx, contact_id=contact_id, channel=data.channel,
                                               address_key=key, wanted=wanted, proof=proof,
                                               now=now)
+        gpc_off = []
+        if data.gpc:
+            await honour_gpc(tx, topics, contact_id, proof, now)
+            gpc_off = [t.key for t in gpc_topics(topics, data.channel)]
         outcome = "not_needed"
         if pending:
             outcome = "queued"
@@ -70,4 +77,4 @@ async def subscribe(rt: Runtime, data: SubscriptionIn, api_key_id: int | None,
                                          lang=lang, now=now)
     return SubscriptionOut(contact_id=contact_id, channel=data.channel, address=normalized,
                            pending=pending, already_subscribed=already,
-                           confirmation_email=outcome)
+                           opted_out_by_gpc=gpc_off, confirmation_email=outcome)

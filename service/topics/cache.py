@@ -21,6 +21,8 @@ class TopicInfo:
     legal_basis: str
     transactional: bool
     archived: bool
+    # its data goes to third parties (a partner list): a Global Privacy Control signal opts out
+    sale_or_sharing: bool = False
 
     @property
     def needs_consent(self) -> bool:
@@ -39,6 +41,7 @@ def topic_from_row(row) -> TopicInfo:
         legal_basis=row["legal_basis"],
         transactional=bool(row["transactional"]),
         archived=row["archived_at"] is not None,
+        sale_or_sharing=bool(row["sale_or_sharing"]),
     )
 
 

@@ -17,7 +17,8 @@ from service.errors import Conflict, NotFound
 from service.topics import queries as q
 from service.topics.schemas import TOPIC_KEY_PATTERN
 
-UPDATABLE = ("name", "description", "channels", "legal_basis", "transactional")
+UPDATABLE = ("name", "description", "channels", "legal_basis", "transactional",
+             "sale_or_sharing")
 
 
 def _known_shape(key: str) -> str:
@@ -34,6 +35,7 @@ def topic_dict(row: Any) -> dict:
         "key": row["key"], "name": row["name"], "description": row["description"],
         "channels": list(channels), "legal_basis": row["legal_basis"],
         "transactional": bool(row["transactional"]),
+        "sale_or_sharing": bool(row["sale_or_sharing"]),
         "archived": row["archived_at"] is not None, "archived_at": row["archived_at"],
         "created_at": row["created_at"], "updated_at": row["updated_at"],
     }
@@ -49,7 +51,8 @@ async def create_topic(db: Database, fields: dict) -> dict:
         row = await tx.fetchrow(
             q.CREATE, fields["key"], fields["name"], fields.get("description", ""),
             _unique(fields["channels"]), fields.get("legal_basis", "consent"),
-            bool(fields.get("transactional", False)), now,
+            bool(fields.get("transactional", False)), bool(fields.get("sale_or_sharing", False)),
+            now,
         )
     if row is None:
         raise Conflict("key", f"a topic with the key {fields['key']!r} already exists")

@@ -12,6 +12,8 @@ from service.contacts.normalize import CHANNELS
 Channel = Literal[CHANNELS]  # the channels addresses are parsed for, as the schema's enum
 LegalBasis = Literal["consent", "soft_opt_in", "legitimate_interest"]
 TOPIC_KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+SALE_OR_SHARING = ("The topic's data goes to third parties (a partner list): a recipient's Global "
+                   "Privacy Control signal (Sec-GPC: 1) opts them out of it.")
 
 
 def _no_nul(value: str) -> str:
@@ -46,6 +48,7 @@ _TOPIC_EXAMPLE = {
     "channels": ["email"],
     "legal_basis": "consent",
     "transactional": False,
+    "sale_or_sharing": False,
 }
 
 
@@ -67,6 +70,7 @@ class TopicCreate(BaseModel):
     )
     transactional: JSONBool = Field(
         default=False, description="Service messages that marketing opt-outs do not stop.")
+    sale_or_sharing: JSONBool = Field(default=False, description=SALE_OR_SHARING)
 
 
 class TopicUpdate(BaseModel):
@@ -82,6 +86,7 @@ class TopicUpdate(BaseModel):
                                            json_schema_extra={"minItems": 1})
     legal_basis: LegalBasis | None = None
     transactional: JSONBool | None = None
+    sale_or_sharing: JSONBool | None = Field(default=None, description=SALE_OR_SHARING)
 
 
 class TopicOut(BaseModel):
@@ -95,6 +100,7 @@ class TopicOut(BaseModel):
     channels: list[Channel]
     legal_basis: LegalBasis
     transactional: bool
+    sale_or_sharing: bool = Field(description=SALE_OR_SHARING)
     archived: bool
     archived_at: datetime | None = None
     created_at: datetime

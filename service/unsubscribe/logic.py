@@ -14,6 +14,11 @@ contact and its addresses (`contacts.store.contact_addresses`), which are handed
 
 A validly signed token whose contact no longer exists (erased) writes nothing and is answered
 exactly like a success, so the answer never tells whether a person is known.
+
+The unsubscribe page's button, sent by a browser with a Global Privacy Control signal, also opts
+the person out of every `sale_or_sharing` topic in the same transaction (`unsubscribe_page`,
+`consent.gpc.honour_gpc`). The RFC 8058 one-click POST is a mail client's request, not the
+person's browser: a GPC header on it is not the person's signal and is not acted on.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from __future__ import annotations
 import logging
 
 from service.consent.choice import apply_choice
+from service.consent.gpc import GpcOptOut, honour_gpc
 from service.consent.ledger import Proof
 from service.contacts.store import contact_addresses
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS, TokenData
+from service.topics.cache import TopicInfo
 from service.unsubscribe import queries as q
 
 log = logging.getLogger("service.unsubscribe")
@@ -68,6 +75,25 @@ async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
              "whole channel" if topic is None else "one topic",
              "applied" if changed else "already in place")
     return bool(changed)
+
+
+async def unsubscribe_page(db: Database, data: TokenData, proof: Proof, *,
+                           gpc_topics: dict[str, TopicInfo] | None) -> list[GpcOptOut]:
+    """The page's button: the token's unsubscribe and, with a GPC signal (`gpc_topics`, every
+    topic; None without a signal), the opt-out of every sale_or_sharing topic, in one
+    transaction. What the signal switched off."""
+    if gpc_topics is None:
+        await unsubscribe(db, data, proof)
+        return []
+    async with db.transaction() as tx:
+        await tx.lock_feed()
+        rows = await contact_addresses(tx, data.contact_id, data.channel)
+        if rows is None:
+            return []  # erased or never existed: nothing to write, same answer
+        await apply_choice(tx, stop=True, contact_id=data.contact_id, channel=data.channel,
+                           topic=data.topic_or_none, address_keys=[row[1] for row in rows],
+                           proof=proof)
+        return await honour_gpc(tx, gpc_topics, data.contact_id, proof)
 
 
 async def undo(db: Database, data: TokenData, proof: Proof) -> bool:

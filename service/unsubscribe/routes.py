@@ -23,6 +23,7 @@ from service.i18n import translator
 from service.pages import page_language, render
 from service.runtime import RT
 from service.security import links as signed
+from service.security.gpc import gpc_signal
 from service.security.headers import PAGE as PAGE_HEADERS
 from service.security.links import Link
 from service.security.origin import request_origin
@@ -72,8 +73,9 @@ def _proof(request: Request, source: str, link: TokenData, wording: str | None =
 @get(TOKEN_PATH, include_in_schema=False, dependencies=signed.UNSUBSCRIBE)
 async def unsubscribe_page(request: Request, rt: RT, token: FromPath[str], link: Link
                            ) -> Template:
-    """Says what will stop, with one button. Changes nothing, whoever fetches it."""
-    return render(request, rt, "unsubscribe/confirm.html", token=token,
+    """Says what will stop, with one button. Changes nothing, whoever fetches it (a GPC
+    signal is only announced: the button's POST honours it)."""
+    return render(request, rt, "unsubscribe/confirm.html", token=token, gpc=gpc_signal(request),
                   **await logic.what_stops(rt, link))
 
 
@@ -114,7 +116,13 @@ async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str], link:
     one_click = form.get("List-Unsubscribe") == "One-Click"
     from_page = form.get("source") == "page" and not one_click
     source = "unsubscribe_page" if from_page else "one_click"
-    await logic.unsubscribe(rt.db, link, _proof(request, source, link))
+    gpc_off = []
+    if from_page:  # a browser's form: its GPC signal counts (a mail client's one-click: not)
+        gpc_topics = await rt.topics.all(rt.db) if gpc_signal(request) else None
+        gpc_off = await logic.unsubscribe_page(rt.db, link, _proof(request, source, link),
+                                               gpc_topics=gpc_topics)
+    else:
+        await logic.unsubscribe(rt.db, link, _proof(request, source, link))
     if one_click:
         # A mailbox provider's RFC 8058 POST: nobody reads the answer, so it gets one line,
         # not the page (which cost more than the unsubscribe itself).
@@ -124,7 +132,7 @@ async def unsubscribe_post(request: Request, rt: RT, token: FromPath[str], link:
     preferences = rt.signer.sign(
         "preferences", TokenData(link.contact_id, link.channel, ALL_TOPICS, link.campaign))
     response = render(request, rt, "unsubscribe/done.html", token=token,
-                      preferences_token=preferences, show_undo=from_page,
+                      preferences_token=preferences, show_undo=from_page, gpc_off=gpc_off,
                       **await logic.what_stops(rt, link))
     if from_page:
         response.context["undo_csrf"] = _csrf_for_undo(request, response)

@@ -18,13 +18,15 @@ CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
 
 async def add_topic(db: Database, key: str, name: str, channels: list[str],
                     legal_basis: str = "soft_opt_in", transactional: bool = False,
-                    description: str = "", archived: bool = False) -> None:
+                    description: str = "", archived: bool = False,
+                    sale_or_sharing: bool = False) -> None:
     now = datetime.now(UTC)
     await db.execute(
         "INSERT INTO topic (key, name, description, channels, legal_basis, transactional,"
-        " archived_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        " archived_at, created_at, updated_at, sale_or_sharing)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         key, name, description, json.dumps(channels), legal_basis, transactional,
-        now if archived else None, now)
+        now if archived else None, now, sale_or_sharing)
 
 
 async def add_contact(db: Database, rt: Runtime, addresses: list[tuple[str, str]]) -> str:
@@ -44,7 +46,7 @@ async def add_contact(db: Database, rt: Runtime, addresses: list[tuple[str, str]
 
 async def topics_of(db: Database) -> dict:
     rows = await db.fetch("SELECT key, name, description, channels, legal_basis, transactional,"
-                          " archived_at FROM topic")
+                          " sale_or_sharing, archived_at FROM topic")
     return {row["key"]: topic_from_row(row) for row in rows}
 
 
