@@ -10,6 +10,10 @@ from service.db.engine import Database
 from service.topics import queries as q
 
 LEGAL_BASES = ("consent", "soft_opt_in", "legitimate_interest")
+# How often a person may ask for a topic (issue 17): "immediate" is no limit, always allowed;
+# the others are offered per topic (`frequencies`). The windows are in consent/decision.py.
+FREQUENCIES = ("immediate", "daily", "weekly", "monthly")
+DEFAULT_FREQUENCIES = ("immediate",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,7 @@ class TopicInfo:
     legal_basis: str
     transactional: bool
     archived: bool
+    frequencies: tuple[str, ...] = DEFAULT_FREQUENCIES
 
     @property
     def needs_consent(self) -> bool:
@@ -39,7 +44,14 @@ def topic_from_row(row) -> TopicInfo:
         legal_basis=row["legal_basis"],
         transactional=bool(row["transactional"]),
         archived=row["archived_at"] is not None,
+        frequencies=frequencies_of(row),
     )
+
+
+def frequencies_of(row) -> tuple[str, ...]:
+    """The frequencies a topic row offers (a JSON list in a text column)."""
+    value = row["frequencies"]
+    return tuple(json.loads(value)) if value else DEFAULT_FREQUENCIES
 
 
 class TopicCache:

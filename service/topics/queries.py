@@ -7,9 +7,9 @@ copy the hot paths read).
 from __future__ import annotations
 
 COLUMNS = ("key, name, description, channels, legal_basis, transactional, archived_at,"
-           " created_at, updated_at")
+           " created_at, updated_at, frequencies")
 CREATE = ("INSERT INTO topic (key, name, description, channels, legal_basis, transactional,"
-          " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+          " created_at, updated_at, frequencies) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)"
           f" ON CONFLICT (key) DO NOTHING RETURNING {COLUMNS}")
 LIST_ALL = f"SELECT {COLUMNS} FROM topic ORDER BY key"
 LIST_CURRENT = f"SELECT {COLUMNS} FROM topic WHERE archived_at IS NULL ORDER BY key"
@@ -18,8 +18,8 @@ ARCHIVE = ("UPDATE topic SET archived_at = COALESCE(archived_at, $2), updated_at
            f" WHERE key = $1 RETURNING {COLUMNS}")
 RESTORE = f"UPDATE topic SET archived_at = NULL, updated_at = $2 WHERE key = $1 RETURNING {COLUMNS}"
 # Every topic, for the cache, in creation order.
-CACHE_ALL = ("SELECT key, name, description, channels, legal_basis, transactional, archived_at"
-             " FROM topic ORDER BY id")
+CACHE_ALL = ("SELECT key, name, description, channels, legal_basis, transactional, archived_at,"
+             " frequencies FROM topic ORDER BY id")
 
 
 def update_sql(columns: list[str]) -> str:
