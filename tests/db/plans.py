@@ -67,8 +67,9 @@ def fake_key(i: int) -> str:
 
 async def fill(db: Database, n: int = 10_000, analyze: bool = True) -> None:
     """n contacts, each with an email address, a preference, a suppression, a ledger event
-    and two recorded sends; a tenth of them with a frequency. PostgreSQL then gathers statistics (`ANALYZE`, as autovacuum does on a live
-    database); SQLite is left without them, as the service leaves it."""
+    and two recorded sends; a tenth of them with a frequency. PostgreSQL then gathers
+    statistics (`ANALYZE`, as autovacuum does on a live database); SQLite is left without
+    them, as the service leaves it."""
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
