@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from bench import measure, pg, writes
+from bench import frequency, measure, pg, writes
 from bench.data import dataset, prepare, reset_pg_writes, use_server, working_copy
 from bench.load import fixed_rate_latency
 from bench.report import write_partial, write_report
@@ -78,8 +78,32 @@ def engine_suite(engine: str) -> dict:
         log(f"  at {r['latency_rate']}/s: p50 {r['latency_p50']:.2f} ms"
             f" p99 {r['latency_p99']:.2f} ms")
     r["scale"], (r["healthz_2w"], r["healthz_4w"]) = scale_suite(url, engine)
+    r.update(frequency_suite(url, engine))
     if engine == "postgres":
         asyncio.run(reset_pg_writes(url))
+    return r
+
+
+def frequency_suite(url: str, engine: str) -> dict:
+    """Issue 17, last (it adds contacts and sends): send recording, then the plain check and
+    the check with a tenth of the people paced, measured in turns on one server (before and
+    after pacing), so both see the same machine; the bulk check likewise."""
+    r: dict = {}
+    with Server(url) as server:
+        key = server.api_key()
+        r["sends"] = frequency.record_sends(server, key, MID)
+        log(f"{engine}: sends recorded {r['sends']:.0f} addresses/s")
+        plain = best_in_turns({"check": lambda: measure.check(server, key, MID).rps},
+                              rounds=2)["check"]
+        bulk_plain = measure.bulk_check(server, key, MID)[0]
+        r["paced_people"] = frequency.pace_people(url, MID)
+        paced = best_in_turns({"check": lambda: measure.check(server, key, MID).rps},
+                              rounds=2)["check"]
+        bulk_paced, _, r["bulk_paced_summary"] = measure.bulk_check(server, key, MID)
+    r.update(check_unpaced=plain, check_paced=paced, bulk_unpaced=bulk_plain,
+             bulk_paced=bulk_paced)
+    log(f"  with {r['paced_people']:,} paced people: check {plain:.0f} -> {paced:.0f}/s,"
+        f" bulk {bulk_plain:.0f} -> {bulk_paced:.0f} addresses/s")
     return r
 
 

@@ -252,7 +252,7 @@ async def reset_pg_writes(url: str) -> None:
     try:
         await conn.execute("DELETE FROM suppression WHERE source <> 'import'")
         await conn.execute("TRUNCATE contact, address, preference, consent_event, change_feed,"
-                           " outbox, api_key CASCADE")
+                           " outbox, api_key, send_log CASCADE")
     finally:
         await conn.close()
 

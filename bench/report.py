@@ -39,6 +39,24 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def frequency_targets(name: str, e: dict) -> list[tuple[str, str, str, str]]:
+    """Issue 17: send recording, and what rule 7 costs the checks (same server, in turns)."""
+    if "check_paced" not in e:
+        return []
+    single = e["check_paced"] / e["check_unpaced"]
+    bulk = e["bulk_paced"] / e["bulk_unpaced"]
+    return [
+        (f"send recording ≥ 100,000 addresses/s ({name})", f"{e['sends']:.0f} addresses/s",
+         f"{e['sends'] / 100_000:.0%} of target", _verdict(e["sends"] >= 100_000)),
+        (f"single check with a tenth of people paced within 10% of unpaced ({name})",
+         f"{e['check_paced']:.0f} / {e['check_unpaced']:.0f} req/s", f"{single:.0%}",
+         _verdict(single >= 0.9)),
+        (f"bulk check with a tenth of people paced within 20% of unpaced ({name})",
+         f"{e['bulk_paced']:.0f} / {e['bulk_unpaced']:.0f} addresses/s", f"{bulk:.0%}",
+         _verdict(bulk >= 0.8)),
+    ]
+
+
 def targets(r: dict) -> list[tuple[str, str, str, str]]:
     s, p = r["sqlite"], r["postgres"]
     rows = []
@@ -75,6 +93,8 @@ def targets(r: dict) -> list[tuple[str, str, str, str]]:
         rows.append((f"check throughput at {big:,} within 20% of {small:,} ({name})",
                      f"{sizes[big]:.0f} / {sizes[small]:.0f} req/s", f"{ratio:.0%}",
                      _verdict(ratio >= 0.8)))
+    for name, e in (("SQLite", s), ("PostgreSQL", p)):
+        rows += frequency_targets(name, e)
     if "writes" in r:
         verdicts = [v for _, _, cells in write_path_rows(r["writes"]) for _, v in cells.values()]
         met = verdicts.count(_verdict(True))
@@ -326,6 +346,12 @@ def write_report(r: dict) -> None:
         f" {s['links_new']:.0f} | {p['links_new']:.0f} |",
         f"| links/s, same batch again (known contacts) | {s['links_known']:.0f} |"
         f" {p['links_known']:.0f} |",
+        f"| `POST /v1/sends`, addresses/s (100,000 per request) | {s.get('sends', 0):.0f} |"
+        f" {p.get('sends', 0):.0f} |",
+        f"| single check req/s, a tenth of the people paced (frequency + cap, sends read) |"
+        f" {s.get('check_paced', 0):.0f} | {p.get('check_paced', 0):.0f} |",
+        f"| bulk check addresses/s, a tenth of the people paced |"
+        f" {s.get('bulk_paced', 0):.0f} | {p.get('bulk_paced', 0):.0f} |",
         "",
         "## Scale-out: workers and instances",
         "",

@@ -15,7 +15,7 @@ from typing import Any
 
 CAPABILITIES = ("apikeys", "topics", "contacts", "consent", "suppression", "unsubscribe",
                 "preferences", "subscriptions", "mail", "privacy", "records", "webhooks", "sms",
-                "codes", "ops")
+                "codes", "sends", "ops")
 
 
 def modules(module: str) -> list[ModuleType]:

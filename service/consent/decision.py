@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from service.consent.queries import STATE_SQL
 from service.db.engine import Database, PostgresTx, SqliteTx
@@ -21,10 +21,17 @@ HARD_REASONS = ("hard_bounce", "invalid", "erased")
 SOFT_REASONS = ("complaint", "unsubscribed", "manual", "external_list")
 SUPPRESSION_REASONS = HARD_REASONS + SOFT_REASONS
 STALE_LIST = "external_list_stale"
+FREQUENCY = "frequency"
 # every reason decide() may give (the enum of the check answers)
 BLOCK_REASONS = SUPPRESSION_REASONS + ("restricted", "opted_out", "paused", "no_consent",
-                                       STALE_LIST)
+                                       STALE_LIST) + (FREQUENCY,)
 WHOLE_CHANNEL = ""
+# Rule 7 (docs/consent.md): rolling windows from the last send of the topic, and the weekly
+# cap counted over the last 7 days. A send is inside a window while now < sent_at + window.
+WINDOWS = {"daily": timedelta(days=1), "weekly": timedelta(days=7),
+           "monthly": timedelta(days=30)}
+CAP_WINDOW = timedelta(days=7)
+LONGEST_WINDOW = max(*WINDOWS.values(), CAP_WINDOW)
 
 
 @dataclass(slots=True)
@@ -35,6 +42,9 @@ class AddressState:
     # (topic, status, paused_until) of the contact's preferences on this channel
     preferences: list[tuple[str, str, datetime | None]] = field(default_factory=list)
     restricted: bool = False
+    # (topic, frequency or weekly cap, sent_at or None) of a paced contact (rule 7): a row per
+    # recorded send the choice counts, or one with None when there is none
+    paced: list[tuple[str, str, object]] = field(default_factory=list)
 
 
 def _as_datetime(value: object) -> datetime | None:
@@ -102,7 +112,44 @@ def decide(state: AddressState, topic: TopicInfo | None, now: datetime,
     # 6. a topic that needs consent needs a confirmed opt-in to it
     if topic is not None and topic.needs_consent and not opted_in:
         reasons.append("no_consent")
+    # 7. the person's frequency for the topic, or their weekly cap on the channel, is spent
+    if state.paced and frequency_clear_at(state, topic, now) is not None:
+        reasons.append(FREQUENCY)
     return reasons
+
+
+def frequency_clear_at(state: AddressState, topic: TopicInfo | None,
+                       now: datetime) -> datetime | None:
+    """When rule 7 stops blocking `topic` (None: the channel as a whole, where only the cap
+    applies), given no further sends; None when it does not block now. Transactional topics
+    and `immediate` (stored as no frequency) are never limited."""
+    if not state.paced or (topic is not None and topic.transactional):
+        return None
+    topic_key = topic.key if topic is not None else None
+    cap, window = 0, None
+    cap_sends: list[datetime] = []
+    topic_sends: list[datetime] = []
+    for pace_topic, value, sent_at in state.paced:
+        if pace_topic == WHOLE_CHANNEL:
+            cap = int(value)
+            if sent_at is not None:
+                cap_sends.append(_as_datetime(sent_at))
+        elif pace_topic == topic_key:
+            window = WINDOWS.get(value)
+            if sent_at is not None:
+                topic_sends.append(_as_datetime(sent_at))
+    clear: datetime | None = None
+    if window is not None and topic_sends:
+        last = max(topic_sends) + window
+        if last > now:
+            clear = last
+    if cap > 0:
+        counted = sorted(s for s in cap_sends if s + CAP_WINDOW > now)
+        if len(counted) >= cap:
+            # the count falls below the cap when the (len - cap + 1)-th oldest send leaves
+            leaves = counted[len(counted) - cap] + CAP_WINDOW
+            clear = leaves if clear is None else max(clear, leaves)
+    return clear
 
 
 def state_from_rows(rows: Iterable) -> AddressState:
@@ -113,6 +160,8 @@ def state_from_rows(rows: Iterable) -> AddressState:
             state.suppressions.append((topic, value))
         elif kind == "p":
             state.preferences.append((topic, value, until))
+        elif kind == "f":
+            state.paced.append((topic, value, until))
         else:
             state.restricted = True
     return state

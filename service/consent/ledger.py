@@ -21,6 +21,8 @@ ACTIONS = ("opt_in", "opt_out", "pending", "confirmed", "paused", "resumed")
 # every action the ledger may hold: ACTIONS plus those only record_event writes (privacy, DELETE)
 LEDGER_ACTIONS = ACTIONS + ("restricted", "unrestricted", "erased", "suppressed", "unsuppressed",
                             "objected")  # objected: GDPR art. 21, consent/objection.py
+# a person's pace (consent/pace.py): a frequency for a topic or a weekly cap on a channel
+LEDGER_ACTIONS += ("frequency",)
 SOURCES = (
     "api", "one_click", "unsubscribe_page", "preference_centre", "double_opt_in", "import",
     "esp_webhook", "mailto", "admin",

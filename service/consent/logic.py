@@ -19,6 +19,8 @@ from typing import Any
 from service.consent import queries as q
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof, Tx, set_preference
+from service.consent.pace import ACTION as PACE_ACTION
+from service.consent.pace import NO_LIMIT, set_pace
 from service.contacts.logic import check_contact_id
 from service.contacts.store import contact_addresses, contact_exists
 from service.cursors import decode_cursor, encode_cursor
@@ -35,6 +37,7 @@ class Change:
     topic: str | None
     action: str
     paused_until: datetime | None = None
+    pace: str | int | None = None  # action `frequency`: the frequency or the weekly cap
 
 
 async def check_topic(db: Database, topics: TopicCache, channel: str, key: str | None,
@@ -64,8 +67,10 @@ async def plan_changes(db: Database, topics: TopicCache, items: Sequence[Any],
             raise InputError(prefix, "this channel and topic appear twice in the request")
         seen.add((item.channel, item.topic))
         pause_given = "paused_until" in item.model_fields_set
-        if item.status is None and not pause_given:
-            raise InputError(prefix, "give status, paused_until (a time) or paused_until: null")
+        pace = await _plan_pace(db, topics, item, prefix)
+        if item.status is None and not pause_given and pace is None:
+            raise InputError(prefix, "give status, paused_until (a time) or paused_until: null,"
+                                     " frequency (a topic) or max_per_week (a whole channel)")
         if item.status is not None:
             changes.append(Change(item.channel, item.topic, ACTION_FOR_STATUS[item.status]))
         if pause_given:
@@ -75,7 +80,34 @@ async def plan_changes(db: Database, topics: TopicCache, items: Sequence[Any],
                                  "must be in the future; send null to resume")
             changes.append(Change(item.channel, item.topic, "paused" if until else "resumed",
                                   until.astimezone(UTC) if until else None))
+        if pace is not None:
+            changes.append(pace)
     return changes
+
+
+async def _plan_pace(db: Database, topics: TopicCache, item: Any, prefix: str) -> Change | None:
+    """The pace an item asks for (`frequency` on a topic, `max_per_week` on a whole channel),
+    or None; InputError naming the field that cannot be applied."""
+    given = item.model_fields_set
+    if "frequency" in given:
+        if item.topic is None:
+            raise InputError(f"{prefix}.frequency", "applies to a topic; a whole channel "
+                             "takes max_per_week")
+        if item.frequency is None:
+            raise InputError(f"{prefix}.frequency", f"give one of the topic's frequencies "
+                             f"({NO_LIMIT!r}: no limit)")
+        topic = await topics.get(db, item.topic)
+        offered = topic.frequencies if topic is not None else ()
+        if item.frequency != NO_LIMIT and item.frequency not in offered:
+            raise InputError(f"{prefix}.frequency", f"topic {item.topic!r} offers "
+                             f"{', '.join(offered)}, not {item.frequency!r}")
+        return Change(item.channel, item.topic, PACE_ACTION, pace=item.frequency)
+    if "max_per_week" in given:
+        if item.topic is not None:
+            raise InputError(f"{prefix}.max_per_week", "applies to a whole-channel item "
+                             "(topic null); a topic takes frequency")
+        return Change(item.channel, None, PACE_ACTION, pace=item.max_per_week)
+    return None
 
 
 async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proof: Proof,
@@ -96,6 +128,13 @@ async def apply_changes(tx: Tx, contact_id: str, changes: Sequence[Change], proo
             changed += bool(await apply_choice(
                 tx, stop=c.action == "opt_out", contact_id=contact_id, channel=c.channel,
                 topic=c.topic, address_keys=on_channel, proof=proof, now=now))
+            continue
+        if c.action == PACE_ACTION:
+            changed += await set_pace(
+                tx, contact_id=contact_id, channel=c.channel, topic=c.topic, proof=proof,
+                frequency=c.pace if c.topic else None,
+                max_per_week=None if c.topic else c.pace,
+                address_key=on_channel[0] if len(on_channel) == 1 else None, now=now)
             continue
         # the ledger names the address when the contact has exactly one on that channel
         changed += await set_preference(
@@ -118,7 +157,8 @@ async def save_changes(db: Database, contact_id: str, changes: Sequence[Change],
 async def preferences_of(db_or_tx: Any, contact_id: str) -> list[dict]:
     rows = await db_or_tx.fetch(q.PREFERENCES_OF, contact_id)
     return [{"channel": r["channel"], "topic": r["topic"] or None, "status": r["status"],
-             "paused_until": r["paused_until"], "updated_at": r["updated_at"]} for r in rows]
+             "paused_until": r["paused_until"], "updated_at": r["updated_at"],
+             "frequency": r["frequency"], "max_per_week": r["max_per_week"]} for r in rows]
 
 
 # -- the ledger view -------------------------------------------------------------------------

@@ -36,6 +36,10 @@ class StatePart(NamedTuple):
     where: str = ""
 
 
+WHOLE_CHANNEL = ""
+# the predicate of the partial index `preference_paced`, written exactly as the index says
+PACED = "(q.frequency IS NOT NULL OR q.max_per_week IS NOT NULL)"
+
 STATE_PARTS = (
     StatePart("'s' AS kind, s.topic AS topic, s.reason AS value, NULL AS until",
               "suppression s"),
@@ -43,6 +47,16 @@ STATE_PARTS = (
               "JOIN preference p ON p.contact_id = a.contact_id AND p.channel = $1"),
     StatePart("'r', '', '', NULL", "address a",
               "JOIN contact c ON c.id = a.contact_id", "c.restricted"),
+    # The person's pace (issue 17): a row per frequency or weekly cap they chose, with every
+    # recorded send it counts (the cap, on the whole-channel row: all sends on the channel;
+    # a frequency: the sends of its topic), or none (until NULL). `preference_paced` holds
+    # only paced rows, so for everybody else this probe finds nothing and the sends are never
+    # read (tests/db/test_query_plans.py).
+    StatePart("'f', q.topic, COALESCE(q.frequency, CAST(q.max_per_week AS TEXT)), l.sent_at",
+              "address a",
+              f"JOIN preference q ON q.contact_id = a.contact_id AND q.channel = $1 AND {PACED}"
+              " LEFT JOIN send_log l ON l.channel = $1 AND l.address_key = a.address_key"
+              f" AND (q.topic = '{WHOLE_CHANNEL}' OR l.topic = q.topic)"),
 )
 
 
@@ -112,9 +126,23 @@ UPSERT_PREFERENCE = (
     " seq = excluded.seq"
 )
 
+# -- a person's pace (pace.py) -----------------------------------------------------------------
+# The pace of (contact, channel, topic), read before pace.set_pace writes; a row that does not
+# exist yet is created with status `none` (as a pause-only row is).
+PACE = ("SELECT status, frequency, max_per_week FROM preference"
+        " WHERE contact_id = $1 AND channel = $2 AND topic = $3")
+UPSERT_PACE = (
+    "INSERT INTO preference (contact_id, channel, topic, status, frequency, max_per_week,"
+    " updated_at, seq) VALUES ($1, $2, $3, 'none', $4, $5, $6, $7)"
+    " ON CONFLICT (contact_id, channel, topic) DO UPDATE SET frequency = excluded.frequency,"
+    " max_per_week = excluded.max_per_week, updated_at = excluded.updated_at,"
+    " seq = excluded.seq"
+)
+
 # -- the preferences API and the ledger view (logic.py) -----------------------------------------
 PREFERENCES_OF = (
-    "SELECT channel, topic, status, paused_until, updated_at FROM preference"
+    "SELECT channel, topic, status, paused_until, updated_at, frequency, max_per_week"
+    " FROM preference"
     " WHERE contact_id = $1 ORDER BY channel, topic"
 )
 # One page of a contact's ledger, newest first: $2 the page size (one more than shown, to know

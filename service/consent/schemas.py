@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from service.consent.ledger import LEDGER_ACTIONS, SOURCES, STATUS_AFTER
+from service.consent.pace import MAX_PER_WEEK
 from service.contacts.normalize import CHANNELS
-from service.topics.schemas import Channel, Text, with_example
+from service.topics.schemas import Channel, Frequency, Text, with_example
 
 # The fixed sets of the ledger, as enums of the schema (each list is written in ledger.py)
 Source = Literal[SOURCES]
@@ -19,6 +20,16 @@ PreferenceStatus = Literal[(*dict.fromkeys(STATUS_AFTER.values()), "none")]
 # `*`: an event of the contact as a whole (restricting a contact that has no address)
 LedgerChannel = Literal[(*CHANNELS, "*")]
 LEDGER_CHANNEL_DOC = "`*`: the contact as a whole (a restriction of a contact without addresses)"
+
+
+def _int_only(value: object) -> object:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError("must be a whole number")
+    return value
+
+
+# A JSON integer (Litestar validates with strict=False, which would take "2" or 2.0)
+JSONInt = Annotated[int, BeforeValidator(_int_only)]
 
 
 class PreferenceIn(BaseModel):
@@ -33,6 +44,14 @@ class PreferenceIn(BaseModel):
     paused_until: AwareDatetime | None = Field(
         default=None, examples=["2027-01-31T00:00:00Z"],
         description="Pause until this time (with a time zone); null resumes at once.")
+    frequency: Frequency | None = Field(
+        default=None, examples=["weekly"],
+        description="On a topic item: how often this topic may come, one the topic offers "
+                    "(`immediate`: no limit). Absent: unchanged.")
+    max_per_week: JSONInt | None = Field(
+        default=None, ge=1, le=MAX_PER_WEEK, examples=[2],
+        description="On a whole-channel item: at most this many marketing messages in any 7 "
+                    "days on the channel; null removes the cap. Absent: unchanged.")
 
 
 class PreferencesUpdate(BaseModel):
@@ -62,6 +81,10 @@ class PreferenceOut(BaseModel):
     status: PreferenceStatus = Field(description="none: only a pause was ever recorded")
     paused_until: datetime | None = None
     updated_at: datetime
+    frequency: Frequency | None = Field(default=None, description="A topic's chosen frequency; "
+                                        "null: none chosen (no limit)")
+    max_per_week: int | None = Field(default=None, description="The whole channel's weekly "
+                                     "cap; null: none")
 
 
 class PreferencesOut(BaseModel):

@@ -52,6 +52,8 @@ class Topic(Table, tablename="topic"):
     archived_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    # the frequencies a person may choose, a JSON list (migration 2026-12-07; docs/consent.md)
+    frequencies = Text(default='["immediate"]')
 
 
 class WordingVersion(Table, tablename="wording_version"):
@@ -93,6 +95,9 @@ class Preference(Table, tablename="preference"):
     paused_until = Timestamptz(null=True, default=None)
     updated_at = Timestamptz()
     seq = BigInt(default=0)
+    # the person's pace (issue 17): NULL means none chosen ("immediate", no cap)
+    frequency = Varchar(length=16, null=True, default=None)  # on a topic's row
+    max_per_week = Integer(null=True, default=None)  # on the whole-channel row
 
 
 class Suppression(Table, tablename="suppression"):
@@ -208,6 +213,18 @@ class ExternalListKey(Table, tablename="external_list_key"):
     address_key = Varchar(length=64)
 
 
+class SendLog(Table, tablename="send_log"):
+    """A message a mailer sent (POST /v1/sends), by address key, kept only as long as the
+    longest frequency window needs (retention prunes it)."""
+
+    id = BigSerial(primary_key=True)
+    channel = Varchar(length=8)
+    address_key = Varchar(length=64)
+    topic = Varchar(length=64)
+    sent_at = Timestamptz()
+    campaign = Varchar(length=200, null=True, default=None)
+
+
 TABLES = [
     Contact,
     Address,
@@ -225,4 +242,5 @@ TABLES = [
     OptOutCode,
     ExternalList,
     ExternalListKey,
+    SendLog,
 ]

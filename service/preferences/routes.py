@@ -17,7 +17,7 @@ from litestar.response import Template
 from service.contacts.normalize import AddressError
 from service.pages import page_language, render
 from service.preferences.links import CLIENT_STORE, client_allowed, request_link
-from service.preferences.save import WORDING_VERSION, save_form
+from service.preferences.save import CAP_CHOICES, WORDING_VERSION, save_form
 from service.preferences.view import load_centre
 from service.runtime import RT, Runtime
 from service.security import links as signed
@@ -39,7 +39,7 @@ async def _page(request: Request, rt: Runtime, token: str, data: TokenData, **ex
     if centre is None:
         return render(request, rt, "preferences/gone.html", status_code=404)
     return render(request, rt, "preferences/centre.html", centre=centre, token=token,
-                  fmt_date=fmt_date, gpc=gpc_signal(request), **extra)
+                  fmt_date=fmt_date, gpc=gpc_signal(request), cap_choices=CAP_CHOICES, **extra)
 
 
 @get("/p/{token:str}", include_in_schema=False, dependencies=signed.PREFERENCES)
@@ -63,7 +63,8 @@ async def centre_save(request: Request, rt: RT, token: FromPath[str], link: Link
         rt.db, topics, link.contact_id, unsubscribe=action == "unsubscribe_all",
         objection=action == "object", checked=set(form.keys()),
         shown=set(form.getall("shown", [])), pause_choice=str(form.get("pause", "")),
-        proof=proof, now=now, gpc=gpc_signal(request))
+        proof=proof, now=now, gpc=gpc_signal(request),
+        paces={k: str(form.get(k)) for k in form if k.startswith(("freq.", "cap."))})
     return await _page(request, rt, token, link, saved=changes is not None, changes=changes)
 
 

@@ -15,7 +15,7 @@ the signal wins over the form: a sale_or_sharing topic is never switched on by s
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,11 +23,13 @@ from service.consent.choice import apply_choice
 from service.consent.gpc import honour_gpc
 from service.consent.ledger import Proof, Tx, set_preference
 from service.consent.objection import object_to_marketing
+from service.consent.pace import set_pace
 from service.db.engine import Database
 from service.preferences.view import Centre, load_centre
 from service.topics.cache import TopicInfo
 
 PAUSE_DAYS = {"30": 30, "90": 90}
+CAP_CHOICES = (1, 2, 3, 5, 7, 14)  # "at most N marketing messages a week" on the page
 # The wording the preference centre shows, recorded with every change it makes (ledger proof).
 WORDING_VERSION = "preference-centre-1"
 
@@ -35,19 +37,22 @@ WORDING_VERSION = "preference-centre-1"
 @dataclass(frozen=True, slots=True)
 class Change:
     """One change, for the "what changed" list: kind is channel_on, channel_off, topic_on,
-    topic_off, gpc_off (a topic the GPC signal switched off), objected, paused or resumed."""
+    topic_off, gpc_off (a topic the GPC signal switched off), objected, paused, resumed,
+    frequency (`value` the frequency) or cap (`value` the weekly cap, None: no limit)."""
 
     kind: str
     channel: str | None = None
     topic: str | None = None  # the topic's name
     until: datetime | None = None
+    value: str | int | None = None
 
 
 async def save_choices(
     tx: Tx, centre: Centre, *, checked: Collection[str], shown: Collection[str], pause_choice: str,
-    proof: Proof, now: datetime, gpc: bool = False,
+    proof: Proof, now: datetime, gpc: bool = False, paces: Mapping[str, str] | None = None,
 ) -> list[Change]:
     changes: list[Change] = []
+    changes += await save_paces(tx, centre, paces or {}, proof=proof, now=now)
     common = {"contact_id": centre.contact_id, "proof": proof, "now": now}
     for ch in centre.channels:
         keys = {"channel": ch.channel, "address_keys": ch.address_keys}
@@ -77,6 +82,29 @@ async def save_choices(
     return changes
 
 
+async def save_paces(tx: Tx, centre: Centre, paces: Mapping[str, str], *, proof: Proof,
+                     now: datetime) -> list[Change]:
+    """The "How often?" and weekly-cap selects: only fields on the page whose value is one the
+    page offered and differs from the person's choice; anything else is ignored."""
+    changes = []
+    common = {"contact_id": centre.contact_id, "proof": proof, "now": now}
+    for ch in centre.channels:
+        cap_text = paces.get(ch.cap_field)
+        if cap_text is not None and cap_text in ("", *map(str, CAP_CHOICES)):
+            cap = int(cap_text) if cap_text else None
+            if cap != ch.max_per_week and await set_pace(
+                    tx, channel=ch.channel, topic=None, max_per_week=cap, **common):
+                changes.append(Change("cap", ch.channel, value=cap))
+        for topic in ch.topics:
+            chosen = paces.get(topic.frequency_field)
+            if (len(topic.frequencies) > 1 and chosen in topic.frequencies
+                    and chosen != topic.frequency
+                    and await set_pace(tx, channel=ch.channel, topic=topic.key,
+                                       frequency=chosen, **common)):
+                changes.append(Change("frequency", ch.channel, topic.name, value=chosen))
+    return changes
+
+
 async def unsubscribe_all(tx: Tx, centre: Centre, *, proof: Proof,
                           now: datetime) -> list[Change]:
     """Opt out of all marketing on every channel of the contact (transactional mail goes on)."""
@@ -100,6 +128,7 @@ async def save_form(
     db: Database, topics: dict[str, TopicInfo], contact_id: str, *, unsubscribe: bool,
     checked: Collection[str], shown: Collection[str], pause_choice: str, proof: Proof,
     now: datetime, objection: bool = False, gpc: bool = False,
+    paces: Mapping[str, str] | None = None,
 ) -> list[Change] | None:
     """Apply a submitted preference centre form in one transaction; what changed, or None when
     the contact is gone (erased since the link was sent). The centre is read again inside the
@@ -116,7 +145,7 @@ async def save_form(
         else:
             changes = await save_choices(tx, centre, checked=checked, shown=shown,
                                          pause_choice=pause_choice, proof=proof, now=now,
-                                         gpc=gpc)
+                                         gpc=gpc, paces=paces)
         if gpc:
             changes += [Change("gpc_off", done.channel, done.topic.name)
                         for done in await honour_gpc(tx, topics, contact_id, proof, now)]

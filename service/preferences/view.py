@@ -21,7 +21,7 @@ from service.consent.decision import HARD_REASONS, AddressState, decide, lookup_
 from service.contacts.normalize import CHANNELS
 from service.contacts.store import addresses_of
 from service.db.tables import WHOLE_CHANNEL
-from service.topics.cache import TopicInfo
+from service.topics.cache import FREQUENCIES, TopicInfo
 
 SELF_SERVICE = ("opted_out", "unsubscribed")  # what the person's own switch turns on and off
 
@@ -36,6 +36,12 @@ class TopicChoice:
     notes: list[str]  # reasons blocking it that this page cannot change
     field: str
     sale_or_sharing: bool = False  # a Global Privacy Control signal switches it off
+    frequencies: tuple[str, ...] = ()  # what the person may choose; shown with more than one
+    frequency: str = "immediate"  # the person's choice (immediate: none)
+
+    @property
+    def frequency_field(self) -> str:
+        return "freq." + self.field.removeprefix("topic.")
 
 
 @dataclass(slots=True)
@@ -47,10 +53,15 @@ class ChannelChoice:
     notes: list[str]
     paused_until: datetime | None
     topics: list[TopicChoice] = field(default_factory=list)
+    max_per_week: int | None = None  # the person's weekly cap on the channel
 
     @property
     def field(self) -> str:
         return f"channel.{self.channel}"
+
+    @property
+    def cap_field(self) -> str:
+        return f"cap.{self.channel}"
 
 
 @dataclass(slots=True)
@@ -99,6 +110,17 @@ def topic_reasons(state: AddressState, topic: TopicInfo, now: datetime) -> list[
     return decide(part, topic, now)
 
 
+def _paces(state: AddressState) -> dict[str, str]:
+    """topic ('' for the whole channel) -> the frequency or weekly cap the person chose."""
+    return {topic: value for topic, value, _sent in state.paced}
+
+
+def offered_frequencies(topic: TopicInfo) -> tuple[str, ...]:
+    """What the person may choose for a topic: `immediate` (no limit) always, then the
+    topic's own frequencies, in the order of FREQUENCIES."""
+    return tuple(f for f in FREQUENCIES if f == "immediate" or f in topic.frequencies)
+
+
 def _paused_until(state: AddressState, now: datetime) -> datetime | None:
     for topic, _status, until in state.preferences:
         if topic == WHOLE_CHANNEL and until is not None:
@@ -132,6 +154,9 @@ async def load_centre(conn, topics: dict[str, TopicInfo], contact_id: str,
             notes=_union(reasons, SELF_SERVICE + ("paused",)),
             paused_until=_paused_until(states[0], now),
         )
+        paces = _paces(states[0])  # a pace is the contact's: the same for every address
+        if WHOLE_CHANNEL in paces:
+            choice.max_per_week = int(paces[WHOLE_CHANNEL])
         for topic in topics.values():
             if topic.archived or channel not in topic.channels:
                 continue
@@ -143,6 +168,8 @@ async def load_centre(conn, topics: dict[str, TopicInfo], contact_id: str,
                 on=topic.transactional or not any(r in off for rs in t_reasons for r in rs),
                 notes=_union(t_reasons, off), field=f"topic.{channel}.{topic.key}",
                 sale_or_sharing=topic.sale_or_sharing,
+                frequencies=() if topic.transactional else offered_frequencies(topic),
+                frequency=paces.get(topic.key, "immediate"),
             ))
         channels.append(choice)
     return Centre(contact_id=contact_id, channels=channels)

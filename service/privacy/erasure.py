@@ -68,6 +68,7 @@ async def remove_person(
         if reason and await add_suppression(tx, channel=channel, address_key=key, reason=reason,
                                             source=suppression_source, now=now):
             result.suppressions_added += 1
+        await tx.execute(q.DELETE_SENDS_OF, channel, key)  # what mailers sent to it
         await record_event(tx, contact_id=contact_id, channel=channel, topic=None,
                            action="erased", address_key=key, detail={"reason": why},
                            proof=Proof(source=source, api_key_id=api_key_id), now=now)

@@ -42,6 +42,7 @@ WHOLE_CHANNEL_SUPPRESSED = ("SELECT 1 FROM suppression WHERE channel = $1 AND"
 SCRUB_EVENTS = ("UPDATE consent_event SET ip = NULL, user_agent = NULL WHERE contact_id = $1"
                 " AND (ip IS NOT NULL OR user_agent IS NOT NULL)")
 DELETE_PREFERENCES = "DELETE FROM preference WHERE contact_id = $1"
+DELETE_SENDS_OF = "DELETE FROM send_log WHERE channel = $1 AND address_key = $2"
 DELETE_ADDRESSES = "DELETE FROM address WHERE contact_id = $1"
 DELETE_CONTACT = "DELETE FROM contact WHERE id = $1"
 EVENT_DETAILS = ("SELECT id, detail FROM consent_event WHERE contact_id = $1"
@@ -88,6 +89,10 @@ def _in_batch(change: str, where_sql: str) -> str:
 DELETE_OUTBOX_SENT = _in_batch("DELETE FROM outbox", OUTBOX_SENT_SQL)
 DELETE_OUTBOX_DEAD = _in_batch("DELETE FROM outbox", OUTBOX_DEAD_SQL)
 SCRUB_LEDGER = _in_batch("UPDATE consent_event SET ip = NULL, user_agent = NULL", LEDGER_SQL)
+# Recorded sends (service/sends) older than every window that counts them ($1).
+SENDS_SQL = "FROM send_log WHERE sent_at < $1"
+COUNT_SENDS = f"SELECT COUNT(*) {SENDS_SQL}"
+DELETE_SENDS = _in_batch("DELETE FROM send_log", SENDS_SQL)
 TRY_LOCK = "SELECT pg_try_advisory_lock($1)"  # PostgreSQL: one retention run at a time
 UNLOCK = "SELECT pg_advisory_unlock($1)"
 

@@ -5,7 +5,9 @@
   preference change since: removed like an erasure, leaving only suppressions keyed by address
   key (`unsubscribed` where the address was only opted out);
 - IP and user agent of ledger events older than RETENTION_LEDGER_PII_MONTHS (the events stay);
-- outbox jobs sent (or given up) more than RETENTION_OUTBOX_SENT_DAYS ago.
+- outbox jobs sent (or given up) more than RETENTION_OUTBOX_SENT_DAYS ago;
+- recorded sends (service/sends) older than the longest frequency window plus a day
+  (`SENDS_KEPT`, not a setting: they serve nothing after that).
 A setting of 0 keeps that kind of data. Work goes in batches, each its own short transaction.
 """
 
@@ -18,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
+from service.consent.decision import LONGEST_WINDOW
 from service.db.engine import Database
 from service.privacy import queries as q
 from service.privacy.erasure import remove_person
@@ -26,6 +29,7 @@ from service.settings import Settings
 log = logging.getLogger("service.privacy.retention")
 LOCK_ID = 7_201_559  # pg advisory lock: one retention run at a time across instances
 BATCH = 50
+SENDS_KEPT = LONGEST_WINDOW + timedelta(days=1)  # a day's margin over the longest window
 
 @dataclass(slots=True)
 class RetentionCounts:
@@ -35,6 +39,7 @@ class RetentionCounts:
     ledger_events_scrubbed: int = 0
     outbox_sent_deleted: int = 0
     outbox_dead_deleted: int = 0
+    sends_deleted: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -44,7 +49,7 @@ class RetentionCounts:
                 f" {self.suppressions_added} suppressions added to keep them blocked),"
                 f" IP/user agent of {self.ledger_events_scrubbed} ledger events,"
                 f" {self.outbox_sent_deleted} sent and {self.outbox_dead_deleted} dead"
-                " outbox jobs")
+                f" outbox jobs, {self.sends_deleted} recorded sends")
 
 
 def months_before(now: datetime, months: int) -> datetime:
@@ -88,7 +93,9 @@ async def run_retention(db: Database, settings: Settings, now: datetime | None =
                 setattr(counts, name, await db.fetchval(sql, cutoff))
         if limits["contacts"] is not None:
             counts.contacts = await db.fetchval(q.COUNT_OPTED_OUT, limits["contacts"], False)
+        counts.sends_deleted = await db.fetchval(q.COUNT_SENDS, now - SENDS_KEPT)
         return counts
+    counts.sends_deleted = await _in_batches(db, q.DELETE_SENDS, now - SENDS_KEPT)
     # the outbox first: it is scanned for addresses when contacts are removed
     if limits["outbox"] is not None:
         counts.outbox_sent_deleted = await _in_batches(

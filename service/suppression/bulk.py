@@ -16,7 +16,13 @@ from typing import Any
 
 import msgspec
 
-from service.consent.decision import AddressState, decide, state_from_rows
+from service.consent.decision import (
+    FREQUENCY,
+    AddressState,
+    decide,
+    frequency_clear_at,
+    state_from_rows,
+)
 from service.consent.queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL
 from service.contacts.normalize import AddressError
 from service.db.engine import Database
@@ -31,6 +37,22 @@ CHUNK = 10_000
 PARSE_SLICE = 2_000
 
 _decode_rows = msgspec.json.Decoder(list[tuple[str, str, str, str, str | None]]).decode
+
+class Paced(list):
+    """The reasons of an address that rule 7 (frequency) blocks, with when it clears: one per
+    address, as the time depends on that address's own sends."""
+
+    __slots__ = ("next_allowed_at",)
+
+    def __init__(self, reasons: list[str], next_allowed_at: datetime | None):
+        super().__init__(reasons)
+        self.next_allowed_at = next_allowed_at
+
+
+def next_allowed(result: list) -> datetime | None:
+    """The `next_allowed_at` of a bulk result (None unless the frequency rule blocks)."""
+    return result.next_allowed_at if type(result) is Paced else None
+
 
 class BadItem:
     """An input item that is not even a string (a line that is not UTF-8 or not JSON)."""
@@ -169,6 +191,8 @@ async def _finish(pending: tuple, topic: TopicInfo | None, now: datetime, memo: 
         reasons = state_of(rows)
         if reasons is None:
             reasons = memo[rows] = decide(state_from_rows(rows), topic, now, stale)
+        if FREQUENCY in reasons:
+            reasons = Paced(reasons, frequency_clear_at(state_from_rows(rows), topic, now))
         append(reasons)
         counted = tally.get(id(reasons))
         if counted is None:

@@ -11,7 +11,13 @@ from typing import Any
 
 import msgspec
 
-from service.consent.decision import decide, stale_lists, state_from_rows
+from service.consent.decision import (
+    FREQUENCY,
+    decide,
+    frequency_clear_at,
+    stale_lists,
+    state_from_rows,
+)
 from service.consent.queries import STATE_SQL
 from service.contacts.normalize import CHANNELS, AddressError, from_query, is_address_key
 from service.errors import InputError
@@ -126,8 +132,10 @@ async def check_one(
         rows = await rt.db.fetch_read(STATE_SQL, channel, key,
                                       fresh=await rt.read_fresh(request))
     now = datetime.now(UTC)
-    reasons = decide(state_from_rows(rows), topic, now,
-                     await list_staleness(rt, channel, topic, now))
+    state = state_from_rows(rows)
+    reasons = decide(state, topic, now, await list_staleness(rt, channel, topic, now))
     observe_check(reasons)
+    # rule 7 (frequency): when the next message may go
+    after = frequency_clear_at(state, topic, now) if FREQUENCY in reasons else None
     return _encode(CheckResult(channel, address, topic.key if topic else None, not reasons,
-                               reasons))
+                               reasons, after))

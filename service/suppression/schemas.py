@@ -62,6 +62,11 @@ _REASONS_DOC = ("What blocks sending (suppression reasons, `opted_out`, `paused`
                 "maximum age); empty when allowed.")
 
 
+_NEXT_DOC = ("With `frequency` among the reasons: when the person's frequency or weekly cap "
+             "lets the next message go (if nothing else is sent before); otherwise null "
+             "(omitted in the bulk answer).")
+
+
 class CheckResult(msgspec.Struct):
     """The send decision for one address."""
 
@@ -70,6 +75,7 @@ class CheckResult(msgspec.Struct):
     topic: Annotated[str | None, Meta(description="null: the channel as a whole")]
     allowed: bool
     reasons: Annotated[list[BlockReason], Meta(description=_REASONS_DOC)]
+    next_allowed_at: Annotated[datetime | None, Meta(description=_NEXT_DOC)] = None
 
 
 class BulkCheckRequest(msgspec.Struct):
@@ -80,9 +86,10 @@ class BulkCheckRequest(msgspec.Struct):
     topic: Annotated[str | None, Meta(description="null or absent: the whole channel")] = None
 
 
-class BlockedItem(msgspec.Struct):
+class BlockedItem(msgspec.Struct, omit_defaults=True):
     address: str
     reasons: list[BlockReason]
+    next_allowed_at: Annotated[datetime | None, Meta(description=_NEXT_DOC)] = None
 
 
 class InvalidItem(msgspec.Struct):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import msgspec
 from litestar import Request
@@ -22,7 +23,7 @@ from litestar.response.streaming import ASGIStreamingResponse
 from service.errors import InputError
 from service.runtime import Runtime
 from service.suppression import queries as q
-from service.suppression.bulk import CHUNK, BadItem, check_chunks, slices
+from service.suppression.bulk import CHUNK, BadItem, check_chunks, next_allowed, slices
 from service.suppression.check import check_channel, resolve_topic
 from service.suppression.schemas import (
     BlockedItem,
@@ -58,11 +59,12 @@ class DuplexStream(Stream):
         return response
 
 
-class Line(msgspec.Struct):
+class Line(msgspec.Struct, omit_defaults=True):
     line: int
     address: str
     allowed: bool
     reasons: list[str]
+    next_allowed_at: datetime | None = None  # with `frequency` among the reasons
 
 
 class BadLine(msgspec.Struct):
@@ -128,7 +130,7 @@ async def check_json(rt: Runtime, body: bytes, fresh: bool = False) -> bytes:
             if type(result) is str:
                 invalid.append(InvalidItem(item if type(item) is str else str(item), result))
             elif result:
-                blocked.append(BlockedItem(item, result))
+                blocked.append(BlockedItem(item, result, next_allowed(result)))
     return _encoder.encode(BulkCheckResult(len(ask.addresses), blocked, invalid))
 
 
@@ -162,7 +164,7 @@ async def check_stream(
                     out.append(BadLine(lineno, text, False, result))
                 elif result:
                     blocked += 1
-                    out.append(Line(lineno, item, False, result))
+                    out.append(Line(lineno, item, False, result, next_allowed(result)))
                 elif every_line:
                     out.append(Line(lineno, item, True, result))
             if out:

@@ -10,6 +10,10 @@ from service.db.engine import Database
 from service.topics import queries as q
 
 LEGAL_BASES = ("consent", "soft_opt_in", "legitimate_interest")
+# How often a person may ask for a topic (issue 17): "immediate" is no limit, always allowed;
+# the others are offered per topic (`frequencies`). The windows are in consent/decision.py.
+FREQUENCIES = ("immediate", "daily", "weekly", "monthly")
+DEFAULT_FREQUENCIES = ("immediate",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +27,7 @@ class TopicInfo:
     archived: bool
     # its data goes to third parties (a partner list): a Global Privacy Control signal opts out
     sale_or_sharing: bool = False
+    frequencies: tuple[str, ...] = DEFAULT_FREQUENCIES
 
     @property
     def needs_consent(self) -> bool:
@@ -42,7 +47,14 @@ def topic_from_row(row) -> TopicInfo:
         transactional=bool(row["transactional"]),
         archived=row["archived_at"] is not None,
         sale_or_sharing=bool(row["sale_or_sharing"]),
+        frequencies=frequencies_of(row),
     )
+
+
+def frequencies_of(row) -> tuple[str, ...]:
+    """The frequencies a topic row offers (a JSON list in a text column)."""
+    value = row["frequencies"]
+    return tuple(json.loads(value)) if value else DEFAULT_FREQUENCIES
 
 
 class TopicCache:

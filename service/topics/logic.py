@@ -15,10 +15,12 @@ from typing import Any
 from service.db.engine import Database
 from service.errors import Conflict, NotFound
 from service.topics import queries as q
+from service.topics.cache import DEFAULT_FREQUENCIES, frequencies_of
 from service.topics.schemas import TOPIC_KEY_PATTERN
 
 UPDATABLE = ("name", "description", "channels", "legal_basis", "transactional",
-             "sale_or_sharing")
+             "sale_or_sharing", "frequencies")
+_JSON_LISTS = ("channels", "frequencies")  # stored as JSON text, each value once
 
 
 def _known_shape(key: str) -> str:
@@ -38,6 +40,7 @@ def topic_dict(row: Any) -> dict:
         "sale_or_sharing": bool(row["sale_or_sharing"]),
         "archived": row["archived_at"] is not None, "archived_at": row["archived_at"],
         "created_at": row["created_at"], "updated_at": row["updated_at"],
+        "frequencies": list(frequencies_of(row)),
     }
 
 
@@ -52,7 +55,7 @@ async def create_topic(db: Database, fields: dict) -> dict:
             q.CREATE, fields["key"], fields["name"], fields.get("description", ""),
             _unique(fields["channels"]), fields.get("legal_basis", "consent"),
             bool(fields.get("transactional", False)), bool(fields.get("sale_or_sharing", False)),
-            now,
+            now, _unique(fields.get("frequencies") or list(DEFAULT_FREQUENCIES)),
         )
     if row is None:
         raise Conflict("key", f"a topic with the key {fields['key']!r} already exists")
@@ -77,7 +80,7 @@ async def update_topic(db: Database, key: str, changes: dict) -> dict:
     for column in UPDATABLE:
         if column in changes and changes[column] is not None:
             value = changes[column]
-            args.append(_unique(value) if column == "channels" else value)
+            args.append(_unique(value) if column in _JSON_LISTS else value)
             columns.append(column)
     args.append(datetime.now(UTC))
     async with db.transaction() as tx:

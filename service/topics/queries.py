@@ -7,9 +7,10 @@ copy the hot paths read).
 from __future__ import annotations
 
 COLUMNS = ("key, name, description, channels, legal_basis, transactional, sale_or_sharing,"
-           " archived_at, created_at, updated_at")
+           " archived_at, created_at, updated_at, frequencies")
 CREATE = ("INSERT INTO topic (key, name, description, channels, legal_basis, transactional,"
-          " sale_or_sharing, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+          " sale_or_sharing, created_at, updated_at, frequencies)"
+          " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
           f" ON CONFLICT (key) DO NOTHING RETURNING {COLUMNS}")
 LIST_ALL = f"SELECT {COLUMNS} FROM topic ORDER BY key"
 LIST_CURRENT = f"SELECT {COLUMNS} FROM topic WHERE archived_at IS NULL ORDER BY key"
@@ -19,7 +20,7 @@ ARCHIVE = ("UPDATE topic SET archived_at = COALESCE(archived_at, $2), updated_at
 RESTORE = f"UPDATE topic SET archived_at = NULL, updated_at = $2 WHERE key = $1 RETURNING {COLUMNS}"
 # Every topic, for the cache, in creation order.
 CACHE_ALL = ("SELECT key, name, description, channels, legal_basis, transactional,"
-             " sale_or_sharing, archived_at FROM topic ORDER BY id")
+             " sale_or_sharing, archived_at, frequencies FROM topic ORDER BY id")
 
 
 def update_sql(columns: list[str]) -> str:

@@ -8,9 +8,13 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from service.contacts.normalize import CHANNELS
+from service.topics.cache import FREQUENCIES
 
 Channel = Literal[CHANNELS]  # the channels addresses are parsed for, as the schema's enum
 LegalBasis = Literal["consent", "soft_opt_in", "legitimate_interest"]
+Frequency = Literal[FREQUENCIES]  # how often a person may ask for a topic (docs/consent.md)
+_FREQUENCIES_DOC = ("The frequencies a person may choose for this topic: `immediate` (no "
+                    "limit, always allowed), `daily`, `weekly`, `monthly`.")
 TOPIC_KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 SALE_OR_SHARING = ("The topic's data goes to third parties (a partner list): a recipient's Global "
                    "Privacy Control signal (Sec-GPC: 1) opts them out of it.")
@@ -71,6 +75,9 @@ class TopicCreate(BaseModel):
     transactional: JSONBool = Field(
         default=False, description="Service messages that marketing opt-outs do not stop.")
     sale_or_sharing: JSONBool = Field(default=False, description=SALE_OR_SHARING)
+    frequencies: list[Frequency] = Field(default=["immediate"], min_length=1,
+                                         max_length=len(FREQUENCIES),
+                                         description=_FREQUENCIES_DOC)
 
 
 class TopicUpdate(BaseModel):
@@ -87,6 +94,10 @@ class TopicUpdate(BaseModel):
     legal_basis: LegalBasis | None = None
     transactional: JSONBool | None = None
     sale_or_sharing: JSONBool | None = Field(default=None, description=SALE_OR_SHARING)
+    frequencies: list[Frequency] | None = Field(default=None, min_length=1,
+                                                max_length=len(FREQUENCIES),
+                                                json_schema_extra={"minItems": 1},
+                                                description=_FREQUENCIES_DOC)
 
 
 class TopicOut(BaseModel):
@@ -105,3 +116,4 @@ class TopicOut(BaseModel):
     archived_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    frequencies: list[Frequency] = Field(default=["immediate"], description=_FREQUENCIES_DOC)

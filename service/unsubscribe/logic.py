@@ -28,26 +28,54 @@ import logging
 from service.consent.choice import apply_choice
 from service.consent.gpc import GpcOptOut, honour_gpc
 from service.consent.ledger import Proof
+from service.consent.pace import set_pace
 from service.contacts.store import contact_addresses
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS, TokenData
-from service.topics.cache import TopicInfo
+from service.topics.cache import FREQUENCIES, TopicInfo
 from service.unsubscribe import queries as q
 
 log = logging.getLogger("service.unsubscribe")
 UNDO_WORDING = "unsubscribe-undo-v1"  # the undo button's text, recorded with the re-subscription
+FEWER_WORDING = "unsubscribe-fewer-v1"  # the "fewer instead" choice's text, in the ledger
 
 
 async def what_stops(rt: Runtime, data: TokenData) -> dict:
     """What the link (or printed code) stops, for the pages: the topic's name, or the whole
     channel."""
     topic_name = None
+    fewer: tuple[str, ...] = ()
     if data.topic != ALL_TOPICS:
         info = await rt.topics.get(rt.db, data.topic)
         topic_name = info.name if info is not None else data.topic
-    return {"channel": data.channel, "topic_name": topic_name}
+        fewer = fewer_choices(info)
+    return {"channel": data.channel, "topic_name": topic_name, "fewer": fewer}
+
+
+def fewer_choices(topic: TopicInfo | None) -> tuple[str, ...]:
+    """The "fewer instead" choices of a topic's unsubscribe page: its frequencies other than
+    immediate (none for a transactional topic, which is never limited)."""
+    if topic is None or topic.transactional:
+        return ()
+    return tuple(f for f in FREQUENCIES if f != "immediate" and f in topic.frequencies)
+
+
+async def fewer(db: Database, data: TokenData, frequency: str, proof: Proof) -> bool:
+    """The page's "fewer instead": the person's frequency for the token's topic, a ledger
+    event (consent.pace.set_pace); True when it changed. An erased contact writes nothing."""
+    async with db.transaction() as tx:
+        await tx.lock_feed()
+        rows = await contact_addresses(tx, data.contact_id, data.channel)
+        if rows is None:
+            return False
+        keys = [row[1] for row in rows]
+        changed = await set_pace(tx, contact_id=data.contact_id, channel=data.channel,
+                                 topic=data.topic_or_none, frequency=frequency, proof=proof,
+                                 address_key=keys[0] if len(keys) == 1 else None)
+    log.info("fewer instead on %s: %s", data.channel, "applied" if changed else "in place")
+    return changed
 
 
 async def already_unsubscribed(db: Database, data: TokenData) -> bool:

@@ -151,5 +151,25 @@ async def undo_post(request: Request, rt: RT, link: Link) -> Template:
                   **await logic.what_stops(rt, link))
 
 
+@post(TOKEN_PATH + "/fewer", include_in_schema=False, status_code=200,
+      dependencies=signed.UNSUBSCRIBE)
+async def fewer_post(request: Request, rt: RT, link: Link) -> Template:
+    """The page's "fewer instead" (CSRF-protected): a frequency for the link's topic instead
+    of unsubscribing. A frequency the topic does not offer is a 400 page, written nothing."""
+    form = await request.form()
+    frequency = str(form.get("frequency", ""))
+    stops = await logic.what_stops(rt, link)
+    if frequency not in stops["fewer"]:
+        return render(request, rt, "unsubscribe/confirm.html", status_code=400,
+                      token=request.path_params["token"], **stops)
+    await logic.fewer(rt.db, link, frequency, _proof(request, "unsubscribe_page", link,
+                                                     logic.FEWER_WORDING))
+    preferences = rt.signer.sign(
+        "preferences", TokenData(link.contact_id, link.channel, ALL_TOPICS, link.campaign))
+    return render(request, rt, "unsubscribe/fewer.html", preferences_token=preferences,
+                  frequency=frequency, **stops)
+
+
 api_routes = [create_links]  # mounted under /v1, behind the API-key guard
-page_routes = [unsubscribe_page, unsubscribe_page_head, unsubscribe_post, undo_post]
+page_routes = [unsubscribe_page, unsubscribe_page_head, unsubscribe_post, undo_post,
+               fewer_post]

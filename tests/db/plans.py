@@ -66,9 +66,10 @@ def fake_key(i: int) -> str:
 
 
 async def fill(db: Database, n: int = 10_000, analyze: bool = True) -> None:
-    """n contacts, each with an email address, a preference, a suppression and a ledger
-    event. PostgreSQL then gathers statistics (`ANALYZE`, as autovacuum does on a live
-    database); SQLite is left without them, as the service leaves it."""
+    """n contacts, each with an email address, a preference, a suppression, a ledger event
+    and two recorded sends; a tenth of them with a frequency. PostgreSQL then gathers
+    statistics (`ANALYZE`, as autovacuum does on a live database); SQLite is left without
+    them, as the service leaves it."""
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
@@ -91,5 +92,14 @@ async def fill(db: Database, n: int = 10_000, analyze: bool = True) -> None:
         await tx.executemany(
             "INSERT INTO consent_event (contact_id, channel, topic, action, source, occurred_at)"
             " VALUES ($1, 'email', '', 'opt_in', 'test', $2)", [(c, now) for c in ids])
+        # a tenth of the people chose a frequency, and mailers recorded sends to everybody
+        await tx.executemany(
+            "INSERT INTO preference (contact_id, channel, topic, status, updated_at, seq,"
+            " frequency) VALUES ($1, 'email', 'newsletter', 'opted_in', $2, 0, 'weekly')",
+            [(c, now) for c in ids[5::10]])
+        await tx.executemany(
+            "INSERT INTO send_log (channel, address_key, topic, sent_at, campaign)"
+            " VALUES ('email', $1, $2, $3, NULL)",
+            [(fake_key(i), topic, now) for i in range(n) for topic in ("newsletter", "offers")])
         if analyze and not db.is_sqlite:
             await tx.execute("ANALYZE")

@@ -82,3 +82,22 @@ async def test_postgres_bulk_add_probes_indexes_even_with_stale_statistics(db):
     probe = text.split("address_channel_key", 1)[1].split("\n", 2)[1]
     assert "Index Cond" in probe and "address_key" in probe, text
     assert "Conflict Arbiter Indexes: suppression_channel_key_topic_reason" in text, text
+
+
+async def test_sends_are_read_only_behind_the_paced_preference_index(filled):
+    """Rule 7 costs the people who chose no frequency or cap one probe of the partial index
+    `preference_paced` (which holds only paced rows); the sends are probed per address only
+    under a paced row found there, in both forms of the state query."""
+    keyed = (SQLITE_STATE_KEYED_SQL, json.dumps(KEYS)) if filled.is_sqlite else (
+        PG_STATE_KEYED_SQL, ",".join(KEYS))
+    for sql, arg in ((STATE_SQL, KEYS[1]), keyed):
+        text = await assert_indexed(filled, sql, "email", arg)
+        lines = text.splitlines()
+        paced = next(i for i, line in enumerate(lines) if "preference_paced" in line)
+        sends = next(i for i, line in enumerate(lines) if "send_log_address" in line)
+        if filled.is_sqlite:
+            assert "(contact_id=? AND channel=?)" in lines[paced], text
+            assert sends == paced + 1, text  # the inner loop of the paced rows
+        else:
+            assert "contact_id" in lines[paced + 1], text  # Index Cond on the contact
+            assert sends > paced, text  # the inner side of the join on the paced rows

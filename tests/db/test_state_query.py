@@ -14,7 +14,7 @@ from service.consent.queries import STATE_SQL
 from service.suppression.bulk import fetch_rows, fetch_states
 from tests.db.plans import fake_key, fill
 
-KEYS = [fake_key(i) for i in range(6)] + ["e" * 64]  # the last one has no state at all
+KEYS = [fake_key(i) for i in range(7)] + ["e" * 64]  # the last one has no state at all
 
 
 async def _vary(db) -> None:
@@ -32,6 +32,9 @@ async def _vary(db) -> None:
             now + timedelta(days=3), now)
         await tx.execute("UPDATE contact SET restricted = $1 WHERE id = 'c3'", True)
         await tx.execute("DELETE FROM suppression WHERE address_key = $1", fake_key(4))
+        # c5 chose a weekly newsletter (fill); a weekly cap of 2 on the channel too
+        await tx.execute("UPDATE preference SET max_per_week = 2 WHERE contact_id = 'c5'"
+                         " AND topic = ''")
 
 
 async def test_single_and_keyed_forms_answer_the_same_state(db):
@@ -52,7 +55,12 @@ async def test_single_and_keyed_forms_answer_the_same_state(db):
         assert bulk.restricted == single.restricted, key
         assert ([(t, s, u is not None) for t, s, u in sorted(bulk.preferences)]
                 == [(t, s, u is not None) for t, s, u in sorted(single.preferences)]), key
+        assert sorted(map(str, bulk.paced)) == sorted(map(str, single.paced)), key
     assert (await lookup_state(db, "email", fake_key(3))).restricted
+    # the paced person's rows: the cap counts both sends, the weekly newsletter its own
+    paced = sorted((t, v) for t, v, sent in states[fake_key(5)].paced if sent is not None)
+    assert paced == [("", "2"), ("", "2"), ("newsletter", "weekly")]
+    assert not states[fake_key(4)].paced  # sends recorded, but no frequency chosen: not read
     assert sorted(states[fake_key(1)].suppressions) == [
         ("", "hard_bounce"), ("", "unsubscribed"), ("offers", "complaint")]
     assert msgspec.json.encode(keyed[fake_key(0)]) == msgspec.json.encode(

@@ -46,7 +46,7 @@ async def add_contact(db: Database, rt: Runtime, addresses: list[tuple[str, str]
 
 async def topics_of(db: Database) -> dict:
     rows = await db.fetch("SELECT key, name, description, channels, legal_basis, transactional,"
-                          " sale_or_sharing, archived_at FROM topic")
+                          " sale_or_sharing, archived_at, frequencies FROM topic")
     return {row["key"]: topic_from_row(row) for row in rows}
 
 

@@ -18,6 +18,7 @@ from tests.unsubscribe.helpers import GMAIL_HEADERS, ONE_CLICK_BODY
 ROUTES = [
     ("unsubscribe", "GET", "/u/{}"), ("unsubscribe", "HEAD", "/u/{}"),
     ("unsubscribe", "POST", "/u/{}"), ("unsubscribe", "POST", "/u/{}/undo"),
+    ("unsubscribe", "POST", "/u/{}/fewer"),
     ("preferences", "GET", "/p/{}"), ("preferences", "POST", "/p/{}"),
     ("preferences", "GET", "/p/{}/data"), ("preferences", "POST", "/p/{}/data"),
     ("preferences", "GET", "/p/{}/receipts"), ("preferences", "GET", "/p/{}/receipts/1"),
@@ -118,4 +119,4 @@ def test_every_recipient_route_verifies_its_link_before_the_handler(app):
             assert provider is expected, (route.path, handler.http_methods, provider)
             assert "link" in handler.parsed_fn_signature.parameters, route.path
             checked += 1
-    assert checked == 15
+    assert checked == 16

@@ -44,7 +44,7 @@ async def test_stop_from_an_unknown_number_suppresses_it_and_confirms_once(
     assert [tuple(r) for r in rows] == [("unsubscribed", "sms_keyword", None, "")]
     assert await check(client, reader, PERSON) == {
         "channel": "sms", "address": PERSON, "topic": None, "allowed": False,
-        "reasons": ["unsubscribed"]}
+        "reasons": ["unsubscribed"], "next_allowed_at": None}
     entries, _ = await follow_feed(client, reader, channel="sms")
     key = rt.parse_address("sms", PERSON)[1]
     assert [(e["op"], e["address_key"], e["reason"], e["source"]) for e in entries] == [

@@ -21,7 +21,7 @@ async def test_an_unknown_address_is_allowed_for_soft_opt_in_but_needs_consent(
         client, world, reader):
     body = await ask(client, reader, "Ann@Example.com", "offers")
     assert body == {"channel": "email", "address": "Ann@Example.com", "topic": "offers",
-                    "allowed": True, "reasons": []}
+                    "allowed": True, "reasons": [], "next_allowed_at": None}
     body = await ask(client, reader, "ann@example.com", "newsletter")
     assert body["allowed"] is False and body["reasons"] == ["no_consent"]
     whole = await ask(client, reader, "ann@example.com")
