@@ -25,7 +25,11 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, database_url: str, workers: int = 1, extra_env: dict | None = None):
+    def __init__(self, database_url: str, workers: int = 1, extra_env: dict | None = None,
+                 root: Path = ROOT):
+        """`root`: the source tree whose `service` is served (bench/compare.py serves an
+        older checkout beside this one)."""
+        self.root = root
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = base_env(database_url)
@@ -41,7 +45,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", "--port", str(self.port),
                  "--workers", str(workers)],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -59,8 +63,8 @@ class Server:
 
     def api_key(self) -> str:
         out = subprocess.run([sys.executable, "-m", "service", "api-key", "create", "--name",
-                              "bench", "--scopes", "admin"], cwd=ROOT, env=self.env, check=True,
-                             capture_output=True, text=True)
+                              "bench", "--scopes", "admin"], cwd=self.root, env=self.env,
+                             check=True, capture_output=True, text=True)
         return out.stdout.strip().splitlines()[-1]
 
     def rss(self) -> tuple[int, int]:

@@ -1,0 +1,91 @@
+"""`python -m bench.compare REF`: the checks of this tree against those of git REF, paired.
+
+An issue that touches the hot path is held to "within X% of the throughput before it". Two runs
+of `make bench` minutes apart differ by more than that on these shared machines, so this serves
+both versions at once, on the same database copy (brought to this tree's migrations: the older
+code only reads), and measures them in turns: the single check (wrk, best of ROUNDS) and the
+bulk check (100,000 addresses, best of two after a warm-up), then the same again once a tenth of
+the people checked chose a frequency and a weekly cap with recorded sends (bench/frequency.py),
+which the older code ignores. It prints new/old ratios and writes bench/results/compare-REF.json.
+BENCH_QUICK=1 for a smoke run; BENCH_ENGINES=sqlite to run one engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import frequency, measure, pg
+from bench.__main__ import MID, best_in_turns, log
+from bench.data import ROOT, prepare, reset_pg_writes, use_server, working_copy
+from bench.server import Server
+
+ROUNDS = 3
+ENGINES = [e for e in os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",") if e]
+
+
+def paired(servers: dict[str, tuple[Server, str]]) -> dict[str, float]:
+    """name -> (single checks/s, bulk addresses/s) measured in turns."""
+    single = best_in_turns({name: lambda s=s, k=k: measure.check(s, k, MID).rps
+                            for name, (s, k) in servers.items()}, rounds=ROUNDS)
+    bulk = best_in_turns({name: lambda s=s, k=k: measure.bulk_check(s, k, MID)[0]
+                          for name, (s, k) in servers.items()}, rounds=2)
+    return {f"{name}_{what}": figures[name] for name in servers
+            for what, figures in (("check", single), ("bulk", bulk))}
+
+
+def engine_pair(engine: str, old_root: Path) -> dict[str, float]:
+    url = working_copy(engine, MID, log)
+    with Server(url, root=old_root) as old, Server(url) as new:
+        servers = {"old": (old, old.api_key()), "new": (new, new.api_key())}
+        plain = paired(servers)
+        log(f"{engine} plain: {plain}")
+        paced_people = frequency.pace_people(url, MID)
+        paced = paired(servers)
+        log(f"{engine} with {paced_people:,} paced people: {paced}")
+    if engine == "postgres":
+        asyncio.run(reset_pg_writes(url))
+    out = {f"plain_{k}": v for k, v in plain.items()}
+    out.update({f"paced_{k}": v for k, v in paced.items()}, paced_people=paced_people)
+    for phase in ("plain", "paced"):
+        for what in ("check", "bulk"):
+            out[f"{phase}_{what}_ratio"] = out[f"{phase}_new_{what}"] / out[f"{phase}_old_{what}"]
+    return out
+
+
+def main(ref: str) -> int:
+    with tempfile.TemporaryDirectory(prefix="bench-old-") as folder:
+        old_root = Path(folder) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(old_root), ref], cwd=ROOT,
+                       check=True, capture_output=True)
+        try:
+            with pg.server() as url:
+                use_server(url)
+                prepare([MID], log)
+                results = {engine: engine_pair(engine, old_root) for engine in ENGINES}
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old_root)], cwd=ROOT,
+                           check=False, capture_output=True)
+    results["ref"] = ref
+    Path("bench/results").mkdir(parents=True, exist_ok=True)
+    path = Path(f"bench/results/compare-{ref.replace('/', '_')}.json")
+    path.write_text(json.dumps(results, indent=2))
+    for engine in ENGINES:
+        r = results[engine]
+        print(f"{engine}: single check new/old {r['plain_check_ratio']:.0%} (plain),"
+              f" {r['paced_check_ratio']:.0%} (a tenth paced); bulk new/old"
+              f" {r['plain_bulk_ratio']:.0%} (plain), {r['paced_bulk_ratio']:.0%} (paced)")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1]))
