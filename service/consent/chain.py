@@ -33,6 +33,8 @@ KEPT = ("contact_id", "address_key", "channel", "topic", "action", "source", "oc
 CHAIN_COLUMNS = ("ip_digest", "user_agent_digest", "detail_digest", "prev_hash", "hash")
 
 _key: bytes | None = None
+# One encoder for every canonical text (json.dumps with options builds one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
 
 
 def use_hash_key(hash_key: str) -> None:
@@ -53,8 +55,7 @@ def canonical_detail(detail: Any) -> str | None:
     JSON round trip through either engine gives the same digest."""
     if detail is None:
         return None
-    value = json.loads(detail) if isinstance(detail, str | bytes) else detail
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _CANONICAL(json.loads(detail) if isinstance(detail, str | bytes) else detail)
 
 
 def canonical_time(value: datetime | str) -> str:
@@ -63,7 +64,7 @@ def canonical_time(value: datetime | str) -> str:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def field_digest(name: str, value: Any) -> str | None:
@@ -71,13 +72,13 @@ def field_digest(name: str, value: Any) -> str | None:
     text = canonical_detail(value) if name == "detail" else value
     if text is None:
         return None
-    return hmac.new(_digest_key(), str(text).encode("utf-8", "surrogatepass"),
-                    hashlib.sha256).hexdigest()
+    return hmac.digest(_digest_key(), str(text).encode("utf-8", "surrogatepass"),
+                       "sha256").hex()
 
 
 def content(event: Mapping[str, Any]) -> str:
     """The canonical content of an event (its kept fields, its three digests and prev_hash):
-    JSON with sorted keys and fixed separators."""
+    JSON with sorted keys, separators `,` and `:`, ASCII only."""
     body: dict[str, Any] = {name: event[name] for name in KEPT}
     body["occurred_at"] = canonical_time(event["occurred_at"])
     if body["api_key_id"] is not None:
@@ -86,7 +87,7 @@ def content(event: Mapping[str, Any]) -> str:
         body[digest] = event[digest]
     body["prev_hash"] = event["prev_hash"]
     body["v"] = FORMAT
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _CANONICAL(body)
 
 
 def event_hash(event: Mapping[str, Any]) -> str:

@@ -66,7 +66,9 @@ class ConsentEvent(Table, tablename="consent_event"):
     """The append-only ledger (GDPR art. 7 proof). Never updated except by erasure/retention."""
 
     id = BigSerial(primary_key=True)
-    contact_id = Varchar(length=36, index=True)  # no foreign key: the proof outlives erasure
+    # No foreign key: the proof outlives erasure. Indexed by consent_event_contact_seq
+    # (contact_id, id), and on PostgreSQL consent_event_chain (migrations).
+    contact_id = Varchar(length=36)
     address_key = Varchar(length=64, null=True, default=None)
     channel = Varchar(length=8)
     topic = Varchar(length=64, default=WHOLE_CHANNEL)
