@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 
 from service.apikeys.guard import acting_key_id
 from service.apikeys.logic import ApiKeyCache
+from service.consent import chain
 from service.contacts.normalize import AddressKeyer
 from service.db.engine import Database
 from service.db.replicas import RecentWriters
@@ -44,6 +45,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    chain.use_hash_key(settings.hash_key)  # the ledger's digest key, for every writer
     db = Database(
         settings.database_url,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,

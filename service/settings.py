@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     retention_ledger_pii_months: int = 24
     retention_outbox_sent_days: int = 30
     retention_interval_seconds: int = 3600
+    # How often the ledger's chain heads are checkpointed (docs/privacy.md).
+    ledger_checkpoint_interval_seconds: int = 3600
     bulk_max_items: int = 100_000
     max_body_bytes: int = 16 * 1024 * 1024
 

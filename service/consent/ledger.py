@@ -8,11 +8,15 @@ the state can never disagree, and every change reaches the change feed.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from service.consent import queries as q
+from service.consent.chain import Heads
 from service.db.engine import PostgresTx, SqliteTx
+from service.db.keys import keys_arg
 from service.db.tables import WHOLE_CHANNEL
 from service.ops.counters import UNSUBSCRIBES
 
@@ -60,17 +64,45 @@ async def record_change(
     )
 
 
+def sealed_event(heads: Heads, *, contact_id: str, address_key: str | None, channel: str,
+                 topic: str, action: str, proof: Proof, at: datetime, detail: str | None,
+                 stored_at: Any = None) -> tuple:
+    """The values of an event (q.MANY_EVENT_COLUMNS), sealed after its contact's head in
+    `heads`, which it becomes. `detail` is JSON text; `stored_at` the time as the driver gets
+    it, when that is not `at` itself (a batch's text for SQLite)."""
+    event = {"contact_id": contact_id, "address_key": address_key, "channel": channel,
+             "topic": topic, "action": action, "source": proof.source, "occurred_at": at,
+             "ip": proof.ip, "user_agent": proof.user_agent,
+             "wording_version": proof.wording_version, "campaign": proof.campaign,
+             "message_ref": proof.message_ref, "api_key_id": proof.api_key_id, "detail": detail}
+    sealed = heads.seal(event)
+    return (contact_id, address_key, channel, topic, action, proof.source,
+            at if stored_at is None else stored_at, proof.ip, proof.user_agent,
+            proof.wording_version, proof.campaign, proof.message_ref, proof.api_key_id, detail,
+            *sealed.columns())
+
+
+async def chain_heads(tx: Tx, contact_ids: Collection[str]) -> Heads:
+    """The chain heads of these contacts, in one keyed read, for a batch of events. Call it
+    under the feed lock (`tx.lock_feed()`), so no other writer extends a chain meanwhile."""
+    ids = sorted(set(contact_ids))
+    rows = await tx.fetch(q.chain_heads_sql(tx.engine), keys_arg(tx.engine, ids)) if ids else []
+    return Heads({row[0]: row[1] for row in rows})
+
+
 async def record_event(
     tx: Tx, *, contact_id: str, channel: str, topic: str | None, action: str, proof: Proof,
     address_key: str | None = None, detail: dict | None = None, now: datetime | None = None,
 ) -> int:
-    """Append one ledger event; returns its id."""
-    return await tx.fetchval(
-        q.INSERT_EVENT, contact_id, address_key, channel, topic or WHOLE_CHANNEL, action,
-        proof.source, now or datetime.now(UTC), proof.ip, proof.user_agent, proof.wording_version,
-        proof.campaign, proof.message_ref, proof.api_key_id,
-        json.dumps(detail) if detail is not None else None,
-    )
+    """Append one ledger event, chained after the contact's last one; returns its id."""
+    # Under the feed lock, so two writers never both extend the same head (a forked chain).
+    await tx.lock_feed()
+    heads = Heads({contact_id: await tx.fetchval(q.CHAIN_HEAD, contact_id)})
+    values = sealed_event(
+        heads, contact_id=contact_id, address_key=address_key, channel=channel,
+        topic=topic or WHOLE_CHANNEL, action=action, proof=proof, at=now or datetime.now(UTC),
+        detail=json.dumps(detail) if detail is not None else None)
+    return await tx.fetchval(q.INSERT_EVENT, *values)
 
 
 async def set_preference(

@@ -26,6 +26,8 @@ the same preference sees the earlier one), then multi-row writes; the suppressio
 On SQLite the caller holds the write lock, so the feed rows inserted after `MAX(seq)` get the
 next numbers in order. On PostgreSQL the changes are copied (`COPY`) into a temporary table and
 one `INSERT … SELECT` writes the events, the feed rows (`RETURNING seq`) and the preferences.
+Every event is sealed in its contact's hash chain (consent/chain.py) in Python, after one
+keyed read of the chain heads concerned, in the order the events are inserted.
 Keep batches to what one short transaction writes (service.db.batches.TimedBatches). The
 statements are in service/consent/queries.py.
 """
@@ -42,8 +44,9 @@ from functools import partial
 from typing import Any
 
 from service.consent import queries as q
+from service.consent.chain import Heads
 from service.consent.choice import REASON, RESUME_ACTIONS, STOP_ACTIONS
-from service.consent.ledger import ACTIONS, STATUS_AFTER, Proof, Tx
+from service.consent.ledger import ACTIONS, STATUS_AFTER, Proof, Tx, chain_heads, sealed_event
 from service.db.keys import rows_arg
 from service.ops.counters import UNSUBSCRIBES
 from service.suppression.store import add_suppressions, remove_suppressions
@@ -180,22 +183,26 @@ async def set_preferences(tx: Tx, changes: Sequence[Change], *, fresh: Collectio
         state[key] = (status, until, at)
         outcomes.append(CHANGED)
     if writes:
+        # The chain heads of the contacts written to (a contact created in this transaction
+        # has no event yet): every event is sealed in Python, in the order it is inserted.
+        heads = await chain_heads(tx, {w[0].contact_id for w in writes} - fresh)
         if tx.engine == "sqlite":
-            await _write_sqlite(tx, writes, now)
+            await _write_sqlite(tx, writes, now, heads)
         else:
-            await _write_postgres(tx, writes)
+            await _write_postgres(tx, writes, heads)
         for source, count in opt_outs.items():  # counted once committed
             tx.after_commit(partial(UNSUBSCRIBES.labels(source).inc, count))
     return outcomes
 
 
-def _event(c: Change, at: Any, detail: str | None) -> tuple:
-    p = c.proof
-    return (c.contact_id, c.address_key, c.channel, c.topic, c.action, p.source, at, p.ip,
-            p.user_agent, p.wording_version, p.campaign, p.message_ref, p.api_key_id, detail)
+def _event(heads: Heads, c: Change, at: datetime, detail: str | None,
+           stored_at: Any = None) -> tuple:
+    return sealed_event(heads, contact_id=c.contact_id, address_key=c.address_key,
+                        channel=c.channel, topic=c.topic, action=c.action, proof=c.proof, at=at,
+                        detail=detail, stored_at=stored_at)
 
 
-async def _write_sqlite(tx: Tx, writes: list[_Write], now: datetime) -> None:
+async def _write_sqlite(tx: Tx, writes: list[_Write], now: datetime, heads: Heads) -> None:
     # We hold the only write lock: the feed rows get MAX(seq) + 1, + 2, ... in insert order
     # (seq is the rowid, no AUTOINCREMENT), as suppression.store.add_suppressions relies on.
     before = await tx.fetchval(q.MANY_LAST_SEQ)
@@ -203,22 +210,23 @@ async def _write_sqlite(tx: Tx, writes: list[_Write], now: datetime) -> None:
     events, feed = [], []
     last: dict[tuple, tuple] = {}  # one upsert per preference: its last state and feed row
     for seq, (c, at, status, until, value, detail) in enumerate(writes, before + 1):
-        at = now_text if at is now else db_time("sqlite", at)
-        events.append(_event(c, at, detail))
-        feed.append((c.channel, c.address_key, c.topic, c.contact_id, value, c.proof.source, at))
+        stored = now_text if at is now else db_time("sqlite", at)  # the hash takes `at`
+        events.append(_event(heads, c, at, detail, stored))
+        feed.append((c.channel, c.address_key, c.topic, c.contact_id, value, c.proof.source,
+                     stored))
         last[(c.contact_id, c.channel, c.topic)] = (
-            c.contact_id, c.channel, c.topic, status, db_time("sqlite", until), at, seq)
+            c.contact_id, c.channel, c.topic, status, db_time("sqlite", until), stored, seq)
     await tx.executemany(q.MANY_INSERT_EVENT, events)
     await tx.executemany(q.MANY_INSERT_FEED, feed)
     await tx.executemany(q.UPSERT_PREFERENCE, list(last.values()))
 
 
-async def _write_postgres(tx: Tx, writes: list[_Write]) -> None:
+async def _write_postgres(tx: Tx, writes: list[_Write], heads: Heads) -> None:
     final: dict[tuple, int] = {}
     for i, (c, *_) in enumerate(writes):
         final[(c.contact_id, c.channel, c.topic)] = i
     last = set(final.values())
-    records = [(i, *_event(c, at, detail), value, status, until, i in last)
+    records = [(i, *_event(heads, c, at, detail), value, status, until, i in last)
                for i, (c, at, status, until, value, detail) in enumerate(writes)]
     await tx.copy_to_temp(q.MANY_TEMP_TABLE, q.MANY_TEMP_DEFINITION, records,
                           q.MANY_TEMP_COLUMNS)

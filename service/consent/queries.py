@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from service.db.keys import probe, rows_from
+from service.db.keys import keys_from, probe, rows_from
 
 
 class StatePart(NamedTuple):
@@ -102,11 +102,12 @@ INSERT_CHANGE = (
     "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value,"
     " source, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING seq"
 )
-# Append one ledger event; returns its id (record_event).
+# Append one ledger event, sealed in its chain (chain.py); returns its id (record_event).
 INSERT_EVENT = (
     "INSERT INTO consent_event (contact_id, address_key, channel, topic, action, source,"
-    " occurred_at, ip, user_agent, wording_version, campaign, message_ref, api_key_id, detail)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
+    " occurred_at, ip, user_agent, wording_version, campaign, message_ref, api_key_id, detail,"
+    " ip_digest, user_agent_digest, detail_digest, prev_hash, hash) VALUES ($1, $2, $3, $4, $5,"
+    " $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id"
 )
 # The current preference of (contact, channel, topic), read before set_preference writes.
 PREFERENCE = (
@@ -195,11 +196,9 @@ def many_addresses_sql(engine: str) -> str:
 
 MANY_EVENT_COLUMNS = ("contact_id", "address_key", "channel", "topic", "action", "source",
                       "occurred_at", "ip", "user_agent", "wording_version", "campaign",
-                      "message_ref", "api_key_id", "detail")
-MANY_INSERT_EVENT = (
-    f"INSERT INTO consent_event ({', '.join(MANY_EVENT_COLUMNS)})"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-)
+                      "message_ref", "api_key_id", "detail", "ip_digest", "user_agent_digest",
+                      "detail_digest", "prev_hash", "hash")
+MANY_INSERT_EVENT = INSERT_EVENT.removesuffix(" RETURNING id")
 MANY_INSERT_FEED = (
     "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
     " occurred_at) VALUES ('preference', 'updated', $1, $2, $3, $4, $5, $6, $7)"
@@ -217,14 +216,16 @@ MANY_TEMP_COLUMNS = ("ord", *MANY_EVENT_COLUMNS, "value", "status", "paused_unti
 MANY_TEMP_DEFINITION = (
     "ord integer, contact_id text, address_key text, channel text, topic text, action text,"
     " source text, occurred_at timestamptz, ip text, user_agent text, wording_version text,"
-    " campaign text, message_ref text, api_key_id integer, detail text, value text,"
+    " campaign text, message_ref text, api_key_id integer, detail text, ip_digest text,"
+    " user_agent_digest text, detail_digest text, prev_hash text, hash text, value text,"
     " status text, paused_until timestamptz, final boolean"
 )
 PG_MANY_APPLY = f"""
 WITH event AS (
   INSERT INTO consent_event ({', '.join(MANY_EVENT_COLUMNS)})
   SELECT contact_id, address_key, channel, topic, action, source, occurred_at, ip, user_agent,
-         wording_version, campaign, message_ref, api_key_id, CAST(detail AS json)
+         wording_version, campaign, message_ref, api_key_id, CAST(detail AS json), ip_digest,
+         user_agent_digest, detail_digest, prev_hash, hash
     FROM {MANY_TEMP_TABLE} ORDER BY ord
 ), feed AS (
   INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,
@@ -243,3 +244,51 @@ SELECT t.contact_id, t.channel, t.topic, t.status, t.paused_until, t.occurred_at
 ON CONFLICT (contact_id, channel, topic) DO UPDATE SET status = excluded.status,
   paused_until = excluded.paused_until, updated_at = excluded.updated_at, seq = excluded.seq
 """
+
+
+# -- the hash chain (ledger.py, chain.py, verify.py) --------------------------------------------
+# A chain is a contact's events in id order. A head is read by (contact_id, id), the index
+# consent_event_contact_seq. Whole-ledger reads go through the chains in the order of their
+# contact ids as bytes, the same on both engines whatever the database's collation (a
+# checkpoint's digest depends on it): PostgreSQL compares `COLLATE "C"`, served by the index
+# consent_event_chain (contact_id COLLATE "C", id); SQLite's BINARY collation is that order
+# already, served by consent_event_contact_seq.
+CHAIN_EVENT_COLUMNS = ("id", *MANY_EVENT_COLUMNS)
+# The hash of contact $1's last event (its chain's head); read under the feed lock.
+CHAIN_HEAD = "SELECT hash FROM consent_event WHERE contact_id = $1 ORDER BY id DESC LIMIT 1"
+
+
+def chain_heads_sql(engine: str) -> str:
+    """(contact id, head hash or NULL) for each contact id in $1 (`keys_arg`): one probe each."""
+    return ("SELECT k.key, (SELECT e.hash FROM consent_event e WHERE e.contact_id = k.key"
+            f" ORDER BY e.id DESC LIMIT 1) FROM {keys_from(engine, 1)}")
+
+
+def _bytewise(engine: str) -> str:
+    return 'contact_id COLLATE "C"' if engine == "postgres" else "contact_id"
+
+
+def chain_page_sql(engine: str, columns: tuple[str, ...], limit: int,
+                   upto: bool = False) -> str:
+    """The next `limit` events of every chain after (contact id $1, id $2), in chain order;
+    with `upto`, only those with id <= $3."""
+    where = " AND id <= $3" if upto else ""
+    return (f"SELECT {', '.join(columns)} FROM consent_event"
+            f" WHERE ({_bytewise(engine)}, id) > ($1, $2){where}"
+            f" ORDER BY {_bytewise(engine)}, id LIMIT {int(limit)}")
+
+
+def one_chain_sql(limit: int) -> str:
+    """The next `limit` events of contact $1's chain after id $2."""
+    return (f"SELECT {', '.join(CHAIN_EVENT_COLUMNS)} FROM consent_event"
+            f" WHERE contact_id = $1 AND id > $2 ORDER BY id LIMIT {int(limit)}")
+
+
+# Checkpoints: the last event id (read under the feed lock, so every lower id is committed).
+LAST_EVENT_ID = "SELECT COALESCE(MAX(id), 0) FROM consent_event"
+INSERT_CHECKPOINT = (
+    "INSERT INTO ledger_checkpoint (created_at, last_event_id, chains, events, digest)"
+    " VALUES ($1, $2, $3, $4, $5) RETURNING id"
+)
+LATEST_CHECKPOINT = ("SELECT id, created_at, last_event_id, chains, events, digest"
+                     " FROM ledger_checkpoint ORDER BY id DESC LIMIT 1")

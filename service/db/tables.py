@@ -69,7 +69,9 @@ class ConsentEvent(Table, tablename="consent_event"):
     """The append-only ledger (GDPR art. 7 proof). Never updated except by erasure/retention."""
 
     id = BigSerial(primary_key=True)
-    contact_id = Varchar(length=36, index=True)  # no foreign key: the proof outlives erasure
+    # No foreign key: the proof outlives erasure. Indexed by consent_event_contact_seq
+    # (contact_id, id), and on PostgreSQL consent_event_chain (migrations).
+    contact_id = Varchar(length=36)
     address_key = Varchar(length=64, null=True, default=None)
     channel = Varchar(length=8)
     topic = Varchar(length=64, default=WHOLE_CHANNEL)
@@ -83,6 +85,25 @@ class ConsentEvent(Table, tablename="consent_event"):
     message_ref = Varchar(length=200, null=True, default=None)
     api_key_id = Integer(null=True, default=None)
     detail = JSON(null=True, default=None)
+    # The hash chain (service/consent/chain.py): keyed digests of the personal fields, kept
+    # when erasure or retention blanks them; the previous event's hash (NULL for a contact's
+    # first event) and this event's. Added by migration 2026-12-20.
+    ip_digest = Varchar(length=64, null=True, default=None)
+    user_agent_digest = Varchar(length=64, null=True, default=None)
+    detail_digest = Varchar(length=64, null=True, default=None)
+    prev_hash = Varchar(length=64, null=True, default=None)
+    hash = Varchar(length=64, null=True, default=None)
+
+
+class LedgerCheckpoint(Table, tablename="ledger_checkpoint"):
+    """A digest over every chain head as of `last_event_id`, for notarising outside."""
+
+    id = BigSerial(primary_key=True)
+    created_at = Timestamptz()
+    last_event_id = BigInt(default=0)
+    chains = BigInt(default=0)
+    events = BigInt(default=0)
+    digest = Varchar(length=64)
 
 
 class Preference(Table, tablename="preference"):
@@ -231,6 +252,7 @@ TABLES = [
     Topic,
     WordingVersion,
     ConsentEvent,
+    LedgerCheckpoint,
     Preference,
     Suppression,
     ChangeFeed,

@@ -5,8 +5,9 @@
   key (`erased` for an erasure request; for retention `unsubscribed`, unless the address is
   already suppressed on the whole channel), with no contact id on it;
 - the ledger keeps its events (action, time, source, wording, campaign: the proof) but loses
-  IP, user agent, and any `detail` mentioning the person; one `erased` event per address
-  records that the removal happened;
+  IP, user agent, and the whole `detail` of any event whose detail mentions the person; these
+  are only ever blanked (NULL), never rewritten, so the events' digests keep every hash chain
+  verifiable (consent/chain.py); one `erased` event per address records the removal;
 - outbox emails addressed to the person (pending or sent) are deleted; any other outbox job
   mentioning one of the addresses, IPs or user agents is redacted;
 - preference state, addresses and the contact row are deleted.
@@ -112,7 +113,7 @@ async def _scrub_details(tx: Tx, contact_id: str, needles: list[str]) -> None:
     for row in rows:
         detail = _load(row["detail"])
         if _contains(json.dumps(detail, ensure_ascii=False), needles):
-            await tx.execute(q.SET_EVENT_DETAIL, json.dumps(_redact(detail, needles)), row["id"])
+            await tx.execute(q.BLANK_EVENT_DETAIL, row["id"])
 
 
 def _like(text: str) -> str:

@@ -47,7 +47,8 @@ DELETE_ADDRESSES = "DELETE FROM address WHERE contact_id = $1"
 DELETE_CONTACT = "DELETE FROM contact WHERE id = $1"
 EVENT_DETAILS = ("SELECT id, detail FROM consent_event WHERE contact_id = $1"
                  " AND detail IS NOT NULL")
-SET_EVENT_DETAIL = "UPDATE consent_event SET detail = $1 WHERE id = $2"
+# Blank, never rewrite: the event's detail_digest keeps its hash chain verifiable.
+BLANK_EVENT_DETAIL = "UPDATE consent_event SET detail = NULL WHERE id = $1"
 # Outbox jobs whose payload or last error may mention $1 (a LIKE pattern, lower case).
 OUTBOX_MENTIONING = ("SELECT id FROM outbox WHERE LOWER(CAST(payload AS TEXT)) LIKE $1 ESCAPE '\\'"
                      " OR LOWER(COALESCE(last_error, '')) LIKE $1 ESCAPE '\\'")

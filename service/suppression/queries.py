@@ -44,13 +44,14 @@ def contacts_sql(engine: str) -> str:
 
 # PostgreSQL: the batch's keys are COPYed into a temporary table (one per pooled connection,
 # emptied at commit), then one statement adds what is new: the suppressions (the unique index
-# decides what is new, as the ON CONFLICT arbiter, whatever the planner thinks), the feed rows
-# carrying their `seq`, and the ledger events of the keys a contact holds. A key already
-# suppressed uses up a sequence number: the feed has gaps, never reordering (readers go by
-# cursor). Nothing is left to the planner's estimates, which lag far behind the tables' sizes
-# during an import: a join to `address` or a NOT EXISTS on `suppression` was planned as a read
-# of a whole channel per batch (measured; tests/db/test_query_plans.py keeps it out), while a
-# correlated look-up can only probe the unique index.
+# decides what is new, as the ON CONFLICT arbiter, whatever the planner thinks) and the feed
+# rows carrying their `seq`; it returns the keys added with their contact. The ledger events of
+# the keys a contact holds are sealed in Python (their hash chain) and COPYed after it. A key
+# already suppressed uses up a sequence number: the feed has gaps, never reordering (readers go
+# by cursor). Nothing is left to the planner's estimates, which lag far behind the tables'
+# sizes during an import: a join to `address` or a NOT EXISTS on `suppression` was planned as
+# a read of a whole channel per batch (measured; tests/db/test_query_plans.py keeps it out),
+# while a correlated look-up can only probe the unique index.
 PG_KEYS_TABLE = "bulk_keys"
 PG_ADD_MANY = """
 WITH added AS (
@@ -67,14 +68,8 @@ WITH added AS (
   INSERT INTO change_feed (seq, kind, op, channel, address_key, topic, contact_id, value, source,
                            occurred_at)
   SELECT seq, 'suppression', 'added', $1, address_key, $2, contact_id, $3, $4, $5 FROM added
-), events AS (
-  INSERT INTO consent_event (contact_id, address_key, channel, topic, action, source,
-                             occurred_at, ip, user_agent, wording_version, campaign, message_ref,
-                             api_key_id, detail)
-  SELECT contact_id, address_key, $1, $2, 'suppressed', $8, $5, $9, $10, $11, $12, $13, $14, $15
-    FROM added WHERE $7 AND contact_id IS NOT NULL
 )
-SELECT address_key FROM added ORDER BY seq
+SELECT address_key, contact_id FROM added ORDER BY seq
 """
 SQLITE_INSERT_FEED = (
     "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
@@ -85,11 +80,6 @@ SQLITE_INSERT_FROM_FEED = (
     "INSERT INTO suppression (channel, address_key, topic, reason, source, list_name,"
     " contact_id, created_at, seq) SELECT channel, address_key, topic, value, source, $2,"
     " contact_id, occurred_at, seq FROM change_feed WHERE seq > $1 ORDER BY seq"
-)
-INSERT_EVENT = (
-    "INSERT INTO consent_event (contact_id, address_key, channel, topic, action, source,"
-    " occurred_at, ip, user_agent, wording_version, campaign, message_ref, api_key_id, detail)"
-    " VALUES ($1, $2, $3, $4, 'suppressed', $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 )
 
 # -- the listing and its change feed (feed.py) -------------------------------------------------

@@ -8,7 +8,8 @@ import json
 from datetime import UTC, datetime
 
 from service.consent.decision import SUPPRESSION_REASONS
-from service.consent.ledger import Proof, Tx, record_change
+from service.consent.ledger import Proof, Tx, chain_heads, record_change, sealed_event
+from service.consent.queries import MANY_EVENT_COLUMNS, MANY_INSERT_EVENT
 from service.db.keys import keys_arg
 from service.db.tables import WHOLE_CHANNEL
 from service.suppression import queries as q
@@ -96,26 +97,32 @@ async def add_suppressions(
     await tx.lock_feed()
     if tx.engine == "postgres":
         await tx.copy_to_temp(q.PG_KEYS_TABLE, "key text", [(k,) for k in keys], ["key"])
-        rows = await tx.fetch(
-            q.PG_ADD_MANY, channel, topic_value, reason, source, now, list_name, proof is not None,
-            event.source, event.ip, event.user_agent, event.wording_version, event.campaign,
-            event.message_ref, event.api_key_id, event_detail)
-        return [row[0] for row in rows]
-    existing = {row[0] for row in await tx.fetch(
-        q.existing_sql(tx.engine), channel, topic_value, reason, keys_arg(tx.engine, keys))}
-    new = [k for k in keys if k not in existing]
-    if not new:
-        return []
-    contacts = await contacts_of(tx, channel, new)
-    before = await last_seq(tx)
-    await tx.executemany(q.SQLITE_INSERT_FEED, [
-        (channel, key, topic_value, contacts.get(key), reason, source, now) for key in new])
-    await tx.execute(q.SQLITE_INSERT_FROM_FEED, before, list_name)
+        rows = await tx.fetch(q.PG_ADD_MANY, channel, topic_value, reason, source, now,
+                              list_name)
+        new = [row[0] for row in rows]
+        contacts = {row[0]: row[1] for row in rows if row[1] is not None}
+    else:
+        existing = {row[0] for row in await tx.fetch(
+            q.existing_sql(tx.engine), channel, topic_value, reason, keys_arg(tx.engine, keys))}
+        new = [k for k in keys if k not in existing]
+        if not new:
+            return []
+        contacts = await contacts_of(tx, channel, new)
+        before = await last_seq(tx)
+        await tx.executemany(q.SQLITE_INSERT_FEED, [
+            (channel, key, topic_value, contacts.get(key), reason, source, now) for key in new])
+        await tx.execute(q.SQLITE_INSERT_FROM_FEED, before, list_name)
     if proof is not None and contacts:
-        await tx.executemany(q.INSERT_EVENT, [
-            (contacts[key], key, channel, topic_value, event.source, now, event.ip,
-             event.user_agent, event.wording_version, event.campaign, event.message_ref,
-             event.api_key_id, event_detail) for key in new if key in contacts])
+        # Sealed in the contacts' hash chains, in insert order (a contact may hold several).
+        heads = await chain_heads(tx, contacts.values())
+        events = [sealed_event(heads, contact_id=contacts[key], address_key=key,
+                               channel=channel, topic=topic_value, action="suppressed",
+                               proof=event, at=now, detail=event_detail)
+                  for key in new if key in contacts]
+        if tx.engine == "postgres":
+            await tx.copy_records("consent_event", events, MANY_EVENT_COLUMNS)
+        else:
+            await tx.executemany(MANY_INSERT_EVENT, events)
     return new
 
 

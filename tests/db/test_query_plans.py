@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.consent.queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL, STATE_SQL
+from service.consent.queries import (
+    CHAIN_EVENT_COLUMNS,
+    CHAIN_HEAD,
+    PG_STATE_KEYED_SQL,
+    SQLITE_STATE_KEYED_SQL,
+    STATE_SQL,
+    chain_heads_sql,
+    chain_page_sql,
+    one_chain_sql,
+)
 from service.contacts.queries import holders_sql
 from service.db.keys import keys_arg, rows_arg
 from service.suppression.queries import (
@@ -19,7 +28,7 @@ from service.suppression.queries import (
     existing_sql,
 )
 from service.unsubscribe import queries as unsub
-from tests.db.plans import assert_indexed, fake_key, fill
+from tests.db.plans import assert_indexed, fake_key, fill, plan
 
 KEYS = [fake_key(i) for i in (3, 5_000, 9_999)] + ["f" * 64]
 
@@ -57,6 +66,27 @@ async def test_bulk_check_probes_every_table_it_reads(filled):
         await assert_indexed(filled, PG_STATE_KEYED_SQL, "email", ",".join(KEYS))
 
 
+async def test_chain_heads_probe_the_ledger_index(filled):
+    """A writer reads its contacts' chain heads, one or a batch's, by (contact_id, id)."""
+    ids = [r[0] for r in await filled.fetch("SELECT contact_id FROM consent_event LIMIT 3")]
+    await assert_indexed(filled, CHAIN_HEAD, ids[0])
+    await assert_indexed(filled, chain_heads_sql(filled.engine),
+                         keys_arg(filled.engine, [*ids, "nobody"]))
+
+
+async def test_ledger_pages_walk_the_chain_index_in_order(filled):
+    """verify and checkpoints read the chains a page at a time from where the last ended:
+    an index range in chain order, never the whole table sorted per page."""
+    contact = await filled.fetchval("SELECT MIN(contact_id) FROM consent_event")
+    index = "consent_event_contact_seq" if filled.is_sqlite else "consent_event_chain"
+    for sql, args in ((chain_page_sql(filled.engine, CHAIN_EVENT_COLUMNS, 500), (contact, 0)),
+                      (chain_page_sql(filled.engine, ("id", "contact_id", "hash"), 500, True),
+                       (contact, 0, 10**9))):
+        text = await plan(filled, sql, *args)
+        assert index in text and "SORT" not in text.upper() and "Seq Scan" not in text, text
+    await assert_indexed(filled, one_chain_sql(500), contact, 0)
+
+
 async def test_link_lookup_probes_the_address_index(filled):
     if filled.is_sqlite:
         await assert_indexed(filled, unsub.LOOKUP_SQLITE, "email", json.dumps(KEYS))
@@ -77,8 +107,7 @@ async def test_postgres_bulk_add_probes_indexes_even_with_stale_statistics(db):
         await tx.copy_to_temp(PG_KEYS_TABLE, "key text", [(k,) for k in KEYS], ["key"])
         text = await assert_indexed(
             db, PG_ADD_MANY, "email", "", "unsubscribed", "import", datetime.now(UTC), None,
-            True, "import", None, None, None, None, None, None, "{}", tx=tx,
-            allowed={PG_KEYS_TABLE})
+            tx=tx, allowed={PG_KEYS_TABLE})
     probe = text.split("address_channel_key", 1)[1].split("\n", 2)[1]
     assert "Index Cond" in probe and "address_key" in probe, text
     assert "Conflict Arbiter Indexes: suppression_channel_key_topic_reason" in text, text

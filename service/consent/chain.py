@@ -1,0 +1,160 @@
+"""The ledger's hash chain: the canonical content of an event, its field digests and its hash.
+
+Every consent event commits to the previous event of its contact's chain (`prev_hash`) and to
+its own content (`hash` = SHA-256 of the canonical content). IP, user agent and detail are
+personal data that erasure and retention blank, so the content commits to them through
+keyed digests kept beside them (`ip_digest`, `user_agent_digest`, `detail_digest`): blanking
+a field leaves its digest, and the chain, verifiable; changing it, or a digest, does not.
+
+The digests are keyed (HMAC) because a plain hash of an IPv4 address is reversed by trying all
+2^32 of them. The key is derived from HASH_KEY with domain separation, so no new secret:
+`HMAC-SHA256(HASH_KEY, "ledger-digest-v1")`. Every writer seals in the same transaction as its
+insert (docs/privacy.md, "Tamper-evident ledger").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+DOMAIN = b"ledger-digest-v1"
+FORMAT = 1  # the canonical content's version, itself part of the content
+# The columns that hold the personal fields and their digests, in that order.
+PERSONAL = (("ip", "ip_digest"), ("user_agent", "user_agent_digest"),
+            ("detail", "detail_digest"))
+# The kept fields the content commits to as they are (occurred_at in one fixed form).
+KEPT = ("contact_id", "address_key", "channel", "topic", "action", "source", "occurred_at",
+        "wording_version", "campaign", "message_ref", "api_key_id")
+CHAIN_COLUMNS = ("ip_digest", "user_agent_digest", "detail_digest", "prev_hash", "hash")
+
+_key: bytes | None = None
+# One encoder for every canonical text (json.dumps with options builds one per call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+
+
+def use_hash_key(hash_key: str) -> None:
+    """Derive the digest key from HASH_KEY; done once per process by `runtime.build_runtime`
+    (and by the migration that backfills the chains)."""
+    global _key
+    _key = hmac.new(hash_key.encode(), DOMAIN, hashlib.sha256).digest()
+
+
+def _digest_key() -> bytes:
+    if _key is None:
+        raise RuntimeError("the ledger's digest key is not set: call chain.use_hash_key first")
+    return _key
+
+
+def canonical_detail(detail: Any) -> str | None:
+    """A detail (JSON text or value) as one fixed text: sorted keys, no spaces, ASCII, so a
+    JSON round trip through either engine gives the same digest."""
+    if detail is None:
+        return None
+    return _CANONICAL(json.loads(detail) if isinstance(detail, str | bytes) else detail)
+
+
+def canonical_time(value: datetime | str) -> str:
+    """UTC with microseconds, one form whatever the engine hands back (SQLite text, a
+    PostgreSQL timestamptz); a time without zone is UTC (as both engines store it)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def field_digest(name: str, value: Any) -> str | None:
+    """The keyed digest of a personal field's canonical text; None for a field left empty."""
+    text = canonical_detail(value) if name == "detail" else value
+    if text is None:
+        return None
+    return hmac.digest(_digest_key(), str(text).encode("utf-8", "surrogatepass"),
+                       "sha256").hex()
+
+
+def content(event: Mapping[str, Any]) -> str:
+    """The canonical content of an event (its kept fields, its three digests and prev_hash):
+    JSON with sorted keys, separators `,` and `:`, ASCII only."""
+    body: dict[str, Any] = {name: event[name] for name in KEPT}
+    body["occurred_at"] = canonical_time(event["occurred_at"])
+    if body["api_key_id"] is not None:
+        body["api_key_id"] = int(body["api_key_id"])
+    for _, digest in PERSONAL:
+        body[digest] = event[digest]
+    body["prev_hash"] = event["prev_hash"]
+    body["v"] = FORMAT
+    return _CANONICAL(body)
+
+
+def event_hash(event: Mapping[str, Any]) -> str:
+    return hashlib.sha256(content(event).encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """What a writer stores beside an event: its digests, the link and the hash."""
+
+    ip_digest: str | None
+    user_agent_digest: str | None
+    detail_digest: str | None
+    prev_hash: str | None
+    hash: str
+
+    def columns(self) -> tuple:
+        """The values of CHAIN_COLUMNS, in that order."""
+        return (self.ip_digest, self.user_agent_digest, self.detail_digest, self.prev_hash,
+                self.hash)
+
+
+def seal(event: Mapping[str, Any], prev_hash: str | None) -> Seal:
+    """Seal an event about to be written (KEPT fields plus ip, user_agent, detail) after the
+    chain head `prev_hash` (None: the contact's first event)."""
+    full = dict(event)
+    for name, digest in PERSONAL:
+        full[digest] = field_digest(name, event[name])
+    full["prev_hash"] = prev_hash
+    return Seal(full["ip_digest"], full["user_agent_digest"], full["detail_digest"], prev_hash,
+                event_hash(full))
+
+
+class Heads:
+    """The chain heads of a batch of events: each event sealed after the one before it of the
+    same contact, starting from the heads read from the database."""
+
+    def __init__(self, heads: Mapping[str, str | None]):
+        self.heads = dict(heads)
+
+    def seal(self, event: Mapping[str, Any]) -> Seal:
+        sealed = seal(event, self.heads.get(event["contact_id"]))
+        self.heads[event["contact_id"]] = sealed.hash
+        return sealed
+
+
+def check(row: Mapping[str, Any], expected_prev: str | None) -> str | None:
+    """What does not match in a stored event: "link" (prev_hash is not the previous event's
+    hash), "content" (a field, a digest or the hash), or None.
+
+    A personal field present must match its digest; absent with a digest it was redacted (the
+    stored digest stands for it); present without a digest it was put there afterwards."""
+    if row["prev_hash"] != expected_prev:
+        return "link"
+    for name, digest in PERSONAL:
+        if row[name] is not None and (row[digest] is None
+                                      or row[digest] != field_digest(name, row[name])):
+            return "content"
+    if row["hash"] is None or row["hash"] != event_hash(row):
+        return "content"
+    return None
+
+
+def heads_digest() -> Any:
+    """The running SHA-256 of a checkpoint: fed "contact_id hash\\n" lines in contact order."""
+    return hashlib.sha256()
+
+
+def head_line(contact_id: str, head: str) -> bytes:
+    return f"{contact_id} {head}\n".encode("utf-8", "surrogatepass")
