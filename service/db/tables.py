@@ -87,7 +87,7 @@ class ConsentEvent(Table, tablename="consent_event"):
     detail = JSON(null=True, default=None)
     # The hash chain (service/consent/chain.py): keyed digests of the personal fields, kept
     # when erasure or retention blanks them; the previous event's hash (NULL for a contact's
-    # first event) and this event's. Added by migration 2026-12-20.
+    # first event) and this event's. Added by migration 2026-12-07T11.
     ip_digest = Varchar(length=64, null=True, default=None)
     user_agent_digest = Varchar(length=64, null=True, default=None)
     detail_digest = Varchar(length=64, null=True, default=None)

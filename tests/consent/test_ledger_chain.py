@@ -259,7 +259,7 @@ async def test_erasure_and_retention_blank_fields_and_chains_still_verify(
 async def test_the_migration_seals_events_written_before_it(written, db, settings):
     """Events written before the chain existed (no digests, no hashes) are sealed by the
     migration's backfill, chain by chain, and then verify."""
-    migration = importlib.import_module("migrations.service_2026_12_20t10_00_00_000000")
+    migration = importlib.import_module("migrations.service_2026_12_07t11_00_00_000000")
     await db.execute("UPDATE consent_event SET ip_digest = NULL, user_agent_digest = NULL,"
                      " detail_digest = NULL, prev_hash = NULL, hash = NULL")
     assert (await verify_ledger(db)).mismatch is not None

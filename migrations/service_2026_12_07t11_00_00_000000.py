@@ -21,7 +21,7 @@ from service.consent import chain
 from service.db.engine import Database
 from service.settings import get_settings
 
-ID = "2026-12-20T10:00:00:000000"
+ID = "2026-12-07T11:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "tamper-evident ledger: hash chains and checkpoints"
 BATCH = 5000
