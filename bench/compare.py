@@ -6,7 +6,8 @@ both versions at once, on the same database copy (brought to this tree's migrati
 code only reads), and measures them in turns: the single check (wrk, best of ROUNDS) and the
 bulk check (100,000 addresses, best of two after a warm-up), then the same again once a tenth of
 the people checked chose a frequency and a weekly cap with recorded sends (bench/frequency.py),
-which the older code ignores. It prints new/old ratios and writes bench/results/compare-REF.json.
+which the older code ignores; and this tree's `POST /v1/sends` of 100,000 addresses. It
+prints new/old ratios and writes bench/results/compare-REF.json.
 BENCH_QUICK=1 for a smoke run; BENCH_ENGINES=sqlite to run one engine.
 """
 
@@ -45,13 +46,16 @@ def engine_pair(engine: str, old_root: Path) -> dict[str, float]:
         servers = {"old": (old, old.api_key()), "new": (new, new.api_key())}
         plain = paired(servers)
         log(f"{engine} plain: {plain}")
+        sends = frequency.record_sends(new, servers["new"][1], MID)
+        log(f"{engine} sends recorded: {sends:.0f} addresses/s")
         paced_people = frequency.pace_people(url, MID)
         paced = paired(servers)
         log(f"{engine} with {paced_people:,} paced people: {paced}")
     if engine == "postgres":
         asyncio.run(reset_pg_writes(url))
     out = {f"plain_{k}": v for k, v in plain.items()}
-    out.update({f"paced_{k}": v for k, v in paced.items()}, paced_people=paced_people)
+    out.update({f"paced_{k}": v for k, v in paced.items()}, paced_people=paced_people,
+               sends=sends)
     for phase in ("plain", "paced"):
         for what in ("check", "bulk"):
             out[f"{phase}_{what}_ratio"] = out[f"{phase}_new_{what}"] / out[f"{phase}_old_{what}"]
@@ -79,7 +83,8 @@ def main(ref: str) -> int:
         r = results[engine]
         print(f"{engine}: single check new/old {r['plain_check_ratio']:.0%} (plain),"
               f" {r['paced_check_ratio']:.0%} (a tenth paced); bulk new/old"
-              f" {r['plain_bulk_ratio']:.0%} (plain), {r['paced_bulk_ratio']:.0%} (paced)")
+              f" {r['plain_bulk_ratio']:.0%} (plain), {r['paced_bulk_ratio']:.0%} (paced);"
+              f" sends recorded {r['sends']:,.0f} addresses/s")
     print(f"wrote {path}")
     return 0
 
