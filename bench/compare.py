@@ -6,8 +6,9 @@ both versions at once, on the same database copy (brought to this tree's migrati
 code only reads), and measures them in turns: the single check (wrk, best of ROUNDS) and the
 bulk check (100,000 addresses, best of two after a warm-up), then the same again once a tenth of
 the people checked chose a frequency and a weekly cap with recorded sends (bench/frequency.py),
-which the older code ignores; and this tree's `POST /v1/sends` of 100,000 addresses. It
-prints new/old ratios and writes bench/results/compare-REF.json.
+which the older code ignores; this tree's `POST /v1/sends` of 100,000 addresses; and
+`import contacts` into an empty database by each tree, in turns (the write path). It prints
+new/old ratios and writes bench/results/compare-REF.json.
 BENCH_QUICK=1 for a smoke run; BENCH_ENGINES=sqlite to run one engine.
 """
 
@@ -19,14 +20,19 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from bench import frequency, measure, pg
-from bench.__main__ import MID, best_in_turns, log
-from bench.data import ROOT, prepare, reset_pg_writes, use_server, working_copy
+import asyncpg
+
+from bench import data, frequency, measure, pg
+from bench.__main__ import MID, QUICK, best_in_turns, log
+from bench.data import CACHE, ROOT, base_env, prepare, reset_pg_writes, use_server, working_copy
 from bench.server import Server
+from bench.writes import contacts_csv
 
 ROUNDS = 3
+IMPORT_ROWS = 20_000 if QUICK else 200_000  # contacts, each with its opt-in and ledger event
 ENGINES = [e for e in os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",") if e]
 
 
@@ -62,6 +68,55 @@ def engine_pair(engine: str, old_root: Path) -> dict[str, float]:
     return out
 
 
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(data.PG_BASE)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _empty_database(engine: str, name: str, root: Path) -> str:
+    """A new database migrated by `root`'s own migrations (the older tree has fewer)."""
+    if engine == "sqlite":
+        url = f"sqlite:///{CACHE / name}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{CACHE / name}.db{suffix}").unlink(missing_ok=True)
+    else:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        url = data.pg_url(name)
+    subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=root, env=base_env(url),
+                   check=True, capture_output=True)
+    return url
+
+
+def import_pair(engine: str, old_root: Path) -> dict[str, float]:
+    """Rows/s of `import contacts` (IMPORT_ROWS new contacts, each opted in: a preference, its
+    ledger event and feed row) by each tree into an empty database, in turns, best of two:
+    what sealing every event into its chain (issue 16) costs the write path."""
+    path = contacts_csv(IMPORT_ROWS)
+    best = {"old": 0.0, "new": 0.0}
+    for turn in range(2):
+        for name, root in (("old", old_root), ("new", ROOT)):
+            db = f"bench_cmp_{name}_{turn}"
+            url = _empty_database(engine, db, root)
+            try:
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "service", "import", "contacts",
+                                str(path)], cwd=root, env=base_env(url), check=True,
+                               capture_output=True, timeout=1800)
+                best[name] = max(best[name], IMPORT_ROWS / (time.perf_counter() - started))
+            finally:
+                if engine == "sqlite":
+                    Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+                else:
+                    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+    log(f"{engine} import contacts: old {best['old']:.0f} rows/s, new {best['new']:.0f} rows/s")
+    return {"import_old": best["old"], "import_new": best["new"],
+            "import_ratio": best["new"] / best["old"]}
+
+
 def main(ref: str) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-old-") as folder:
         old_root = Path(folder) / "tree"
@@ -71,7 +126,8 @@ def main(ref: str) -> int:
             with pg.server() as url:
                 use_server(url)
                 prepare([MID], log)
-                results = {engine: engine_pair(engine, old_root) for engine in ENGINES}
+                results = {engine: {**engine_pair(engine, old_root),
+                                    **import_pair(engine, old_root)} for engine in ENGINES}
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(old_root)], cwd=ROOT,
                            check=False, capture_output=True)
@@ -84,7 +140,8 @@ def main(ref: str) -> int:
         print(f"{engine}: single check new/old {r['plain_check_ratio']:.0%} (plain),"
               f" {r['paced_check_ratio']:.0%} (a tenth paced); bulk new/old"
               f" {r['plain_bulk_ratio']:.0%} (plain), {r['paced_bulk_ratio']:.0%} (paced);"
-              f" sends recorded {r['sends']:,.0f} addresses/s")
+              f" sends recorded {r['sends']:,.0f} addresses/s; import contacts new/old"
+              f" {r['import_ratio']:.0%}")
     print(f"wrote {path}")
     return 0
 

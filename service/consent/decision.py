@@ -42,8 +42,8 @@ class AddressState:
     # (topic, status, paused_until) of the contact's preferences on this channel
     preferences: list[tuple[str, str, datetime | None]] = field(default_factory=list)
     restricted: bool = False
-    # (topic, frequency or weekly cap, sent_at or None) of a paced contact (rule 7): a row per
-    # recorded send the choice counts, or one with None when there is none
+    # (topic, frequency or weekly cap, deciding send time or None) of a paced contact (rule 7),
+    # one per choice: a frequency's last send of its topic; the cap's cap-th most recent send
     paced: list[tuple[str, str, object]] = field(default_factory=list)
 
 
@@ -126,29 +126,21 @@ def frequency_clear_at(state: AddressState, topic: TopicInfo | None,
     if not state.paced or (topic is not None and topic.transactional):
         return None
     topic_key = topic.key if topic is not None else None
-    cap, window = 0, None
-    cap_sends: list[datetime] = []
-    topic_sends: list[datetime] = []
-    for pace_topic, value, sent_at in state.paced:
-        if pace_topic == WHOLE_CHANNEL:
-            cap = int(value)
-            if sent_at is not None:
-                cap_sends.append(_as_datetime(sent_at))
-        elif pace_topic == topic_key:
-            window = WINDOWS.get(value)
-            if sent_at is not None:
-                topic_sends.append(_as_datetime(sent_at))
     clear: datetime | None = None
-    if window is not None and topic_sends:
-        last = max(topic_sends) + window
-        if last > now:
-            clear = last
-    if cap > 0:
-        counted = sorted(s for s in cap_sends if s + CAP_WINDOW > now)
-        if len(counted) >= cap:
-            # the count falls below the cap when the (len - cap + 1)-th oldest send leaves
-            leaves = counted[len(counted) - cap] + CAP_WINDOW
-            clear = leaves if clear is None else max(clear, leaves)
+    for pace_topic, value, deciding in state.paced:
+        if deciding is None:
+            continue
+        if pace_topic == WHOLE_CHANNEL:  # `deciding`: the cap-th most recent send
+            window = CAP_WINDOW
+        elif pace_topic == topic_key:  # `deciding`: the last send of the topic
+            window = WINDOWS.get(value)
+            if window is None:
+                continue
+        else:
+            continue
+        until = _as_datetime(deciding) + window
+        if until > now and (clear is None or until > clear):
+            clear = until
     return clear
 
 

@@ -47,16 +47,22 @@ STATE_PARTS = (
               "JOIN preference p ON p.contact_id = a.contact_id AND p.channel = $1"),
     StatePart("'r', '', '', NULL", "address a",
               "JOIN contact c ON c.id = a.contact_id", "c.restricted"),
-    # The person's pace (issue 17): a row per frequency or weekly cap they chose, with every
-    # recorded send it counts (the cap, on the whole-channel row: all sends on the channel;
-    # a frequency: the sends of its topic), or none (until NULL). `preference_paced` holds
-    # only paced rows, so for everybody else this probe finds nothing and the sends are never
-    # read (tests/db/test_query_plans.py).
-    StatePart("'f', q.topic, COALESCE(q.frequency, CAST(q.max_per_week AS TEXT)), l.sent_at",
+    # The person's pace (issue 17): one row per frequency or weekly cap they chose, with the
+    # one send that decides it: a frequency, the last send of its topic; the cap (on the
+    # whole-channel row), the cap-th most recent send on the channel (the cap is reached
+    # while that send is less than 7 days old). One row, not one per send: the answer does
+    # not grow with what mailers record. `preference_paced` holds only paced rows, so for
+    # everybody else this probe finds nothing and the sends are never read
+    # (tests/db/test_query_plans.py).
+    StatePart("'f', q.topic, COALESCE(q.frequency, CAST(q.max_per_week AS TEXT)),"
+              f" CASE WHEN q.topic = '{WHOLE_CHANNEL}' THEN (SELECT recent_sends.sent_at FROM"
+              " (SELECT l.sent_at, row_number() OVER (ORDER BY l.sent_at DESC) AS n"
+              " FROM send_log l WHERE l.channel = $1 AND l.address_key = a.address_key)"
+              " recent_sends WHERE recent_sends.n = q.max_per_week)"
+              " ELSE (SELECT MAX(l.sent_at) FROM send_log l WHERE l.channel = $1"
+              " AND l.address_key = a.address_key AND l.topic = q.topic) END",
               "address a",
-              f"JOIN preference q ON q.contact_id = a.contact_id AND q.channel = $1 AND {PACED}"
-              " LEFT JOIN send_log l ON l.channel = $1 AND l.address_key = a.address_key"
-              f" AND (q.topic = '{WHOLE_CHANNEL}' OR l.topic = q.topic)"),
+              f"JOIN preference q ON q.contact_id = a.contact_id AND q.channel = $1 AND {PACED}"),
 )
 
 

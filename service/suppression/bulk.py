@@ -121,8 +121,9 @@ async def fetch_rows(
         if found is None:
             grouped[key] = (row[1:],)
         else:
+            if len(found) == 1:  # once per key: a paced address has a row per recorded send
+                several.append(key)
             grouped[key] = (*found, row[1:])
-            several.append(key)
     for key in several:
         grouped[key] = tuple(sorted(grouped[key], key=_row_order))
     return grouped
