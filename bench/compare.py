@@ -32,7 +32,7 @@ from bench.server import Server
 from bench.writes import contacts_csv
 
 ROUNDS = 3
-IMPORT_ROWS = 20_000 if QUICK else 200_000  # contacts, each with its opt-in and ledger event
+IMPORT_ROWS = 20_000 if QUICK else 100_000  # contacts, each with its opt-in and ledger event
 ENGINES = [e for e in os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",") if e]
 
 
