@@ -3,9 +3,6 @@ person chose (`preference.frequency` on a topic row, `preference.max_per_week` o
 whole-channel row), and the sends mailers record (`send_log`).
 
 Raw SQL on both engines, like the other hand-written migrations (only the id column differs).
-- `preference_paced` is a partial index holding only the rows that carry a frequency or a cap:
-  the check's state query probes it for every address, and for everybody who chose nothing
-  that probe finds an empty range, so the sends are never read for them (docs/consent.md).
 - `send_log_address` serves both questions of the rule (sends of one topic to one address, and
   all sends to one address) by its prefix; `send_log_sent_at` lets retention prune by age.
 """
@@ -28,8 +25,6 @@ def statements(engine: str) -> list[str]:
         "ALTER TABLE topic ADD COLUMN frequencies TEXT NOT NULL DEFAULT '[\"immediate\"]'",
         "ALTER TABLE preference ADD COLUMN frequency VARCHAR(16) DEFAULT NULL",
         "ALTER TABLE preference ADD COLUMN max_per_week INTEGER DEFAULT NULL",
-        "CREATE INDEX IF NOT EXISTS preference_paced ON preference (contact_id, channel)"
-        " WHERE frequency IS NOT NULL OR max_per_week IS NOT NULL",
         f"CREATE TABLE IF NOT EXISTS send_log (id {big},"
         " channel VARCHAR(8) NOT NULL, address_key VARCHAR(64) NOT NULL,"
         " topic VARCHAR(64) NOT NULL, sent_at TIMESTAMPTZ NOT NULL,"

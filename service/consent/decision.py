@@ -145,15 +145,16 @@ def frequency_clear_at(state: AddressState, topic: TopicInfo | None,
 
 
 def state_from_rows(rows: Iterable) -> AddressState:
-    """The rows of the address-state query (kind, topic, value, until) as an AddressState."""
+    """The rows of the address-state query (kind, topic, value, until, pace, deciding) as an
+    AddressState."""
     state = AddressState()
-    for kind, topic, value, until in rows:
+    for kind, topic, value, until, pace, deciding in rows:
         if kind == "s":
             state.suppressions.append((topic, value))
         elif kind == "p":
             state.preferences.append((topic, value, until))
-        elif kind == "f":
-            state.paced.append((topic, value, until))
+            if pace is not None:
+                state.paced.append((topic, pace, deciding))
         else:
             state.restricted = True
     return state

@@ -3,7 +3,8 @@
 An address's state: the one query every check reads. What the send decision looks at for one
 (channel, address key) is three kinds of rows, each a `StatePart` written once below:
 its suppressions (`s`), the preferences of the contact holding the address (`p`), and whether
-that contact is restricted (`r`). Every row is (kind, topic, value, until). The single check
+that contact is restricted (`r`). Every row is (kind, topic, value, until, pace, deciding); the
+last two only on a preference row that carries a frequency or a cap (rule 7). The single check
 (`STATE_SQL`) asks for one key; the bulk and streamed checks (`state_keyed_sql`) ask for a list
 of keys at once, with the key in front of each row, as joins driven by the sorted keys
 (neighbouring probes share index pages):
@@ -37,32 +38,32 @@ class StatePart(NamedTuple):
 
 
 WHOLE_CHANNEL = ""
-# the predicate of the partial index `preference_paced`, written exactly as the index says
-PACED = "(q.frequency IS NOT NULL OR q.max_per_week IS NOT NULL)"
+# The person's pace (issue 17), on their preference rows: the frequency of a topic, or the
+# weekly cap on the whole-channel row ...
+PACE = "COALESCE(p.frequency, CAST(p.max_per_week AS TEXT))"
+# ... and the one send that decides it: for the cap, the cap-th most recent send on the
+# channel (the cap is reached while that send is less than 7 days old); for a frequency, the
+# last send of its topic. CASE evaluates a subquery only for a row that carries a pace, so the
+# sends of everybody else are never read, and the answer is one row per choice however many
+# sends mailers record (tests/db/test_query_plans.py).
+DECIDING_SEND = (
+    "CASE WHEN p.max_per_week IS NOT NULL AND p.topic = '' THEN (SELECT recent_sends.sent_at"
+    " FROM (SELECT l.sent_at, row_number() OVER (ORDER BY l.sent_at DESC) AS n FROM send_log l"
+    " WHERE l.channel = $1 AND l.address_key = a.address_key) recent_sends"
+    " WHERE recent_sends.n = p.max_per_week)"
+    " WHEN p.frequency IS NOT NULL THEN (SELECT MAX(l.sent_at) FROM send_log l"
+    " WHERE l.channel = $1 AND l.address_key = a.address_key AND l.topic = p.topic) END"
+)
 
 STATE_PARTS = (
-    StatePart("'s' AS kind, s.topic AS topic, s.reason AS value, NULL AS until",
-              "suppression s"),
-    StatePart("'p', p.topic, p.status, p.paused_until", "address a",
+    StatePart("'s' AS kind, s.topic AS topic, s.reason AS value, NULL AS until, NULL AS pace,"
+              " NULL AS deciding", "suppression s"),
+    # The pace rides on the preference rows this part reads anyway: a part of its own cost
+    # every key another probe of `address` (a quarter more query time on SQLite, measured).
+    StatePart(f"'p', p.topic, p.status, p.paused_until, {PACE}, {DECIDING_SEND}", "address a",
               "JOIN preference p ON p.contact_id = a.contact_id AND p.channel = $1"),
-    StatePart("'r', '', '', NULL", "address a",
+    StatePart("'r', '', '', NULL, NULL, NULL", "address a",
               "JOIN contact c ON c.id = a.contact_id", "c.restricted"),
-    # The person's pace (issue 17): one row per frequency or weekly cap they chose, with the
-    # one send that decides it: a frequency, the last send of its topic; the cap (on the
-    # whole-channel row), the cap-th most recent send on the channel (the cap is reached
-    # while that send is less than 7 days old). One row, not one per send: the answer does
-    # not grow with what mailers record. `preference_paced` holds only paced rows, so for
-    # everybody else this probe finds nothing and the sends are never read
-    # (tests/db/test_query_plans.py).
-    StatePart("'f', q.topic, COALESCE(q.frequency, CAST(q.max_per_week AS TEXT)),"
-              f" CASE WHEN q.topic = '{WHOLE_CHANNEL}' THEN (SELECT recent_sends.sent_at FROM"
-              " (SELECT l.sent_at, row_number() OVER (ORDER BY l.sent_at DESC) AS n"
-              " FROM send_log l WHERE l.channel = $1 AND l.address_key = a.address_key)"
-              " recent_sends WHERE recent_sends.n = q.max_per_week)"
-              " ELSE (SELECT MAX(l.sent_at) FROM send_log l WHERE l.channel = $1"
-              " AND l.address_key = a.address_key AND l.topic = q.topic) END",
-              "address a",
-              f"JOIN preference q ON q.contact_id = a.contact_id AND q.channel = $1 AND {PACED}"),
 )
 
 
@@ -81,18 +82,20 @@ def _keyed(part: StatePart, engine: str, keys: str, key: str) -> str:
             f" AND {alias}.address_key = {key} {part.joins}{where}")
 
 
-# The state of one address key ($2) on channel $1: rows of (kind, topic, value, until).
+# The state of one address key ($2) on channel $1: rows of (kind, topic, value, until, pace,
+# deciding).
 STATE_SQL = "\nUNION ALL\n".join(_single(part) for part in STATE_PARTS)
 
 
 def state_keyed_sql(engine: str) -> str:
     """The state of many address keys ($2) on channel $1: rows of (key, kind, topic, value,
-    until). SQLite: $2 a JSON array, and one row holding the JSON array of those rows;
-    PostgreSQL: $2 the keys joined by commas."""
+    until, pace, deciding). SQLite: $2 a JSON array, and one row holding the JSON array of
+    those rows; PostgreSQL: $2 the keys joined by commas."""
     if engine == "sqlite":
         union = "\nUNION ALL\n".join(_keyed(part, engine, "json_each($2) k", "k.value")
                                      for part in STATE_PARTS)
-        return ("SELECT json_group_array(json_array(key, kind, topic, value, until))"
+        return ("SELECT json_group_array(json_array(key, kind, topic, value, until, pace,"
+                " deciding))"
                 f" FROM (\n{union})")
     union = "\nUNION ALL\n".join(_keyed(part, engine, "k", "k.key") for part in STATE_PARTS)
     return f"WITH k(key) AS (SELECT unnest(string_to_array($2, ',')))\n{union}"

@@ -36,7 +36,9 @@ CHUNK = 10_000
 # third slower), so it runs on the loop in slices this long (a few ms each), yielding between.
 PARSE_SLICE = 2_000
 
-_decode_rows = msgspec.json.Decoder(list[tuple[str, str, str, str, str | None]]).decode
+# (key, kind, topic, value, until, pace, deciding): service/consent/queries.py
+_decode_rows = msgspec.json.Decoder(
+    list[tuple[str, str, str, str, str | None, str | None, str | None]]).decode
 
 class Paced(list):
     """The reasons of an address that rule 7 (frequency) blocks, with when it clears: one per
@@ -100,9 +102,10 @@ async def parse_on_loop(rt: Runtime, channel: str, items: list) -> tuple[list, l
 async def fetch_rows(
     db: Database, channel: str, keys: list[str], fresh: bool = False,
 ) -> dict[str, tuple]:
-    """key -> its state rows (kind, topic, value, until) in (kind, topic, value) order, for
-    every key that has any, in one query (a replica may answer unless `fresh`; on SQLite off
-    the event loop). The order is the index order the single check reads them in."""
+    """key -> its state rows (kind, topic, value, until, pace, deciding) in (kind, topic,
+    value) order, for every key that has any, in one query (a replica may answer unless
+    `fresh`; on SQLite off the event loop). The order is the index order the single check
+    reads them in."""
     if not keys:
         return {}
     keys = sorted(keys)  # probes in index order share pages: a third faster on a large table

@@ -65,5 +65,5 @@ async def test_single_and_keyed_forms_answer_the_same_state(db):
     assert sorted(states[fake_key(1)].suppressions) == [
         ("", "hard_bounce"), ("", "unsubscribed"), ("offers", "complaint")]
     assert msgspec.json.encode(keyed[fake_key(0)]) == msgspec.json.encode(
-        (("p", "", "opted_in", None), ("s", "", "unsubscribed", None)))
+        (("p", "", "opted_in", None, None, None), ("s", "", "unsubscribed", None, None, None)))
 
