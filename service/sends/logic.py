@@ -1,9 +1,10 @@
 """Recording what mailers sent (`POST /v1/sends`), for the frequency rule of the checks.
 
 A body of up to BULK_MAX_ITEMS addresses is decoded by msgspec, the addresses keyed as the
-bulk check keys them (never stored in plain), and the rows written set-based: PostgreSQL COPY,
-SQLite executemany, in time-sized transactions (service/db/batches.py) so a large request
-never holds the write lock long. Sends are kept only as long as the longest window needs
+bulk check keys them (never stored in plain), and the rows written set-based, the keys as one
+parameter: PostgreSQL one statement over an array, SQLite one statement over a JSON array per
+time-sized transaction (service/db/batches.py), so a large request never holds the write lock
+long. Sends are kept only as long as the longest window needs
 (privacy/retention.py prunes them).
 """
 
@@ -83,17 +84,20 @@ async def record_sends(rt: Runtime, body: bytes) -> bytes:
 
 async def write_sends(db: Database, channel: str, topic: str, sent_at: datetime,
                       campaign: str | None, keys: list[str]) -> None:
-    """One row per key, in short transactions."""
+    """One row per key: on PostgreSQL in one statement, on SQLite in short transactions."""
+    if not keys:
+        return
+    if not db.is_sqlite:
+        async with db.transaction() as tx:
+            await tx.execute(q.PG_INSERT, channel, keys, topic, sent_at, campaign)
+        return
     # SQLite stores times as text (piccolo's adapter: UTC, str()); done once, not per row
-    when: object = str(sent_at.astimezone(UTC)) if db.is_sqlite else sent_at
+    when = str(sent_at.astimezone(UTC))
     start, batches = 0, TimedBatches(first=10_000)
     while start < len(keys):
         chunk = keys[start:start + batches.size]
         start += len(chunk)
-        rows = [(channel, key, topic, when, campaign) for key in chunk]
         with batches.timed(len(chunk)):
             async with db.transaction() as tx:
-                if db.is_sqlite:
-                    await tx.executemany(q.INSERT, rows)
-                else:
-                    await tx.copy_records(q.TABLE, rows, q.COLUMNS)
+                await tx.execute(q.SQLITE_INSERT, channel, _encode(chunk).decode(), topic,
+                                 when, campaign)
