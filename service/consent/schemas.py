@@ -23,12 +23,14 @@ LEDGER_CHANNEL_DOC = "`*`: the contact as a whole (a restriction of a contact wi
 
 
 def _int_only(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 2.0 is a JSON Schema integer
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError("must be a whole number")
     return value
 
 
-# A JSON integer (Litestar validates with strict=False, which would take "2" or 2.0)
+# A JSON integer (Litestar validates with strict=False, which would take "2" or 2.5 or true)
 JSONInt = Annotated[int, BeforeValidator(_int_only)]
 
 

@@ -7,7 +7,8 @@ state query of service/consent/queries.py; retention prunes it (service/privacy/
 from __future__ import annotations
 
 # Every row of a request has the same channel, topic, time and campaign: only the keys vary,
-# so they go as one parameter, not as a row each (a third of the time of executemany/COPY).
+# so they go as one parameter, not as a row each. At 1,000,000 recorded sends the time is the
+# index insertion of random keys (~19 µs a row on SQLite, whichever way the rows arrive).
 # SQLite: $2 a JSON array of keys, written in time-sized batches (the write lock).
 SQLITE_INSERT = ("INSERT INTO send_log (channel, address_key, topic, sent_at, campaign)"
                  " SELECT $1, value, $3, $4, $5 FROM json_each($2)")

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar.enums import ParamType
-from litestar.openapi.spec import OpenAPIType, Schema
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema
 from litestar.openapi.spec import Parameter as OpenAPIParameter
 from msgspec import Meta
 from pydantic import BaseModel, Field
@@ -175,6 +175,10 @@ def openapi_schema(json_schema: dict) -> Schema:
     kwargs = {attr: json_schema[key] for key, attr in fields.items() if key in json_schema}
     if "type" in kwargs:
         kwargs["type"] = OpenAPIType(kwargs["type"])
+    if "format" in json_schema:  # e.g. date-time: a fuzzer then sends only what parses
+        kwargs["format"] = OpenAPIFormat(json_schema["format"])
+    if json_schema.get("additionalProperties") is False:  # forbid_unknown_fields=True
+        kwargs["additional_properties"] = False
     if "properties" in json_schema:
         kwargs["properties"] = {name: openapi_schema(sub)
                                 for name, sub in json_schema["properties"].items()}

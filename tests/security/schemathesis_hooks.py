@@ -29,8 +29,13 @@ DATA_DEPENDENT = re.compile("|".join([
     r"^preferences\[\d+\]: give status, paused_until",
     r"^external_ref: give external_ref, or channel and address",
     r"^preferences\[\d+\]: this channel and topic appear twice",
-    # a time that must be in the future (the schema knows no "now")
+    # a time that must be in the future, or within days of now (the schema knows no "now")
     r"^preferences\[\d+\]\.paused_until: must be in the future",
+    r"^sent_at: (is in the future|is more than \d+ days ago)",
+    # a frequency must be one the topic offers; a pace must fit the item (topic or channel)
+    r"^preferences\[\d+\]\.frequency: (give one of the topic's frequencies|topic '.*' offers"
+    r"|applies to a topic)",
+    r"^preferences\[\d+\]\.max_per_week: applies to a whole-channel item",
     # the NUL guard: no field accepts NUL, not even the name of an undeclared property
     r"NUL character",
 ]))
