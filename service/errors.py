@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -30,6 +32,26 @@ class InputError(Exception):
     def __init__(self, field: str, message: str, status: int = 422):
         super().__init__(f"{field}: {message}")
         self.field, self.message, self.status = field, message, status
+
+
+T = TypeVar("T")
+_MISSING_FIELD = re.compile(r"Object missing required field `(.+)`")
+
+
+def decode_json(decode: Callable[[bytes], T], body: bytes) -> T:
+    """A JSON body a handler decodes itself with msgspec (`decode`), or an InputError naming
+    the field that is wrong (`addresses[3]`, a missing `channel`); 400 when it is not JSON."""
+    try:
+        return decode(body)
+    except msgspec.ValidationError as exc:
+        message, _, path = str(exc).partition(" - at `$")
+        field = path.rstrip("`").lstrip(".")
+        missing = _MISSING_FIELD.fullmatch(message)
+        if missing:
+            field, message = ".".join(p for p in (field, missing.group(1)) if p), "is required"
+        raise InputError(field or "body", message) from None
+    except msgspec.DecodeError as exc:
+        raise InputError("body", f"is not valid JSON: {exc}", status=400) from None
 
 
 class Conflict(InputError):

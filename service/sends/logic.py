@@ -10,7 +10,6 @@ long. Sends are kept only as long as the longest window needs
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -18,7 +17,7 @@ import msgspec
 from service.consent.decision import LONGEST_WINDOW
 from service.db.batches import TimedBatches
 from service.db.engine import Database
-from service.errors import InputError
+from service.errors import InputError, decode_json
 from service.runtime import Runtime
 from service.sends import queries as q
 from service.sends.schemas import SendsRequest, SendsResult
@@ -33,17 +32,7 @@ _encode = msgspec.json.Encoder().encode
 
 def decode_request(body: bytes) -> SendsRequest:
     """The request, or a 4xx naming the field."""
-    try:
-        return _decode(body)
-    except msgspec.ValidationError as exc:
-        message, _, path = str(exc).partition(" - at `$")
-        field = path.rstrip("`").lstrip(".")
-        missing = re.fullmatch(r"Object missing required field `(.+)`", message)
-        if missing:
-            field, message = ".".join(p for p in (field, missing.group(1)) if p), "is required"
-        raise InputError(field or "body", message) from None
-    except msgspec.DecodeError as exc:
-        raise InputError("body", f"is not valid JSON: {exc}", status=400) from None
+    return decode_json(_decode, body)
 
 
 def check_sent_at(sent_at: datetime | None, now: datetime) -> datetime:

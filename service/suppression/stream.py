@@ -11,7 +11,6 @@ stream without that last line was cut short.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -20,7 +19,7 @@ from litestar import Request
 from litestar.response import Stream
 from litestar.response.streaming import ASGIStreamingResponse
 
-from service.errors import InputError
+from service.errors import InputError, decode_json
 from service.runtime import Runtime
 from service.suppression import queries as q
 from service.suppression.bulk import CHUNK, BadItem, check_chunks, next_allowed, slices
@@ -100,17 +99,7 @@ def _too_large(limit: int) -> str:
 
 
 def decode_request(body: bytes) -> BulkCheckRequest:
-    try:
-        return _decode_request(body)
-    except msgspec.ValidationError as exc:
-        message, _, path = str(exc).partition(" - at `$")
-        field = path.rstrip("`").lstrip(".")
-        missing = re.fullmatch(r"Object missing required field `(.+)`", message)
-        if missing:
-            field, message = ".".join(p for p in (field, missing.group(1)) if p), "is required"
-        raise InputError(field or "body", message) from None
-    except msgspec.DecodeError as exc:
-        raise InputError("body", f"is not valid JSON: {exc}", status=400) from None
+    return decode_json(_decode_request, body)
 
 
 async def check_json(rt: Runtime, body: bytes, fresh: bool = False) -> bytes:
