@@ -22,12 +22,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
+from playwright.async_api import async_playwright
 
 from service.apikeys.logic import create_api_key
 from service.app import create_app
 from service.db.engine import Database
 from service.db.tables import TABLES
 from service.settings import Settings
+from tests.preferences.browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_BASE_URL = os.environ.get("DATABASE_URL_POSTGRES", "postgresql://127.0.0.1:5432/test")
@@ -200,3 +202,13 @@ async def follow_feed(client, headers, cursor=None, **params) -> tuple[list, str
         cursor = body["next_cursor"]
         if not body["has_more"]:
             return entries, cursor
+
+
+@pytest.fixture
+async def browser():
+    """A headless Debian Chromium for the page tests (tests/preferences/browser.py)."""
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                    args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()

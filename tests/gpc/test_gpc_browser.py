@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from service.security.tokens import TokenData
 from tests.gpc.helpers import (
@@ -20,17 +19,8 @@ from tests.gpc.helpers import (
     seed,
     without_partners,
 )
-from tests.preferences.browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.preferences.browser import served
 from tests.preferences.seed import offline_runtime, snapshot
-
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def test_gpc_browser_saves_partner_sharing_off_in_chromium(settings, db, browser,

@@ -6,22 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from service.security.tokens import TokenData
-from tests.preferences.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, served
+from tests.preferences.browser import ARTIFACTS, served
 from tests.preferences.seed import add_contact, add_topic, offline_runtime, reasons, snapshot
 
 ANN, PHONE = "ann@example.com", "+44 20 7946 0123"
-
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
-from tests.preferences.browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.preferences.browser import served
 from tests.records.test_receipts import assert_kantara, pref_token
-
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def test_download_a_receipt_from_the_data_page(settings, rt, db, ann, browser, tmp_path):

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from service.security.tokens import TokenData
-from tests.preferences.browser import CHROMIUM, CHROMIUM_ARGS, served
+from tests.preferences.browser import served
 from tests.sends.conftest import new_contact
 
 CHECK = "/v1/suppressions/check"
 MONTH = timedelta(days=30)
-
-
-@pytest.fixture
-async def browser():
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                    args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def send_then_check(client, mailer, address: str) -> dict:
