@@ -47,7 +47,8 @@ PACE = "COALESCE(p.frequency, CAST(p.max_per_week AS TEXT))"
 # sends of everybody else are never read, and the answer is one row per choice however many
 # sends mailers record (tests/db/test_query_plans.py).
 DECIDING_SEND = (
-    "CASE WHEN p.max_per_week IS NOT NULL AND p.topic = '' THEN (SELECT recent_sends.sent_at"
+    f"CASE WHEN p.max_per_week IS NOT NULL AND p.topic = '{WHOLE_CHANNEL}' THEN"
+    " (SELECT recent_sends.sent_at"
     " FROM (SELECT l.sent_at, row_number() OVER (ORDER BY l.sent_at DESC) AS n FROM send_log l"
     " WHERE l.channel = $1 AND l.address_key = a.address_key) recent_sends"
     " WHERE recent_sends.n = p.max_per_week)"

@@ -42,7 +42,8 @@ _decode_rows = msgspec.json.Decoder(
 
 class Paced(list):
     """The reasons of an address that rule 7 (frequency) blocks, with when it clears: one per
-    address, as the time depends on that address's own sends."""
+    distinct state (the time depends on the sends in the state rows, so it is memoised with
+    the reasons)."""
 
     __slots__ = ("next_allowed_at",)
 
@@ -194,9 +195,11 @@ async def _finish(pending: tuple, topic: TopicInfo | None, now: datetime, memo: 
         rows = get(key, ())
         reasons = state_of(rows)
         if reasons is None:
-            reasons = memo[rows] = decide(state_from_rows(rows), topic, now, stale)
-        if FREQUENCY in reasons:
-            reasons = Paced(reasons, frequency_clear_at(state_from_rows(rows), topic, now))
+            state = state_from_rows(rows)
+            reasons = decide(state, topic, now, stale)
+            if FREQUENCY in reasons:
+                reasons = Paced(reasons, frequency_clear_at(state, topic, now))
+            memo[rows] = reasons
         append(reasons)
         counted = tally.get(id(reasons))
         if counted is None:
