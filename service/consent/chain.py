@@ -19,8 +19,8 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 DOMAIN = b"ledger-digest-v1"
@@ -34,6 +34,7 @@ KEPT = ("contact_id", "address_key", "channel", "topic", "action", "source", "oc
 CHAIN_COLUMNS = ("ip_digest", "user_agent_digest", "detail_digest", "prev_hash", "hash")
 
 _key: bytes | None = None
+_last_detail: tuple[Any, str] = (None, "")  # a batch's events often share one detail
 # One encoder for every canonical text (json.dumps with options builds one per call).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
 _ESCAPE = json.encoder.encode_basestring_ascii  # what _CANONICAL writes for a string
@@ -42,8 +43,9 @@ _ESCAPE = json.encoder.encode_basestring_ascii  # what _CANONICAL writes for a s
 def use_hash_key(hash_key: str) -> None:
     """Derive the digest key from HASH_KEY; done once per process by `runtime.build_runtime`
     (and by the migration that backfills the chains)."""
-    global _key
+    global _key, _last_detail
     _key = hmac.new(hash_key.encode(), DOMAIN, hashlib.sha256).digest()
+    _last_detail = (None, "")  # its digest was under the old key
 
 
 def _digest_key() -> bytes:
@@ -74,9 +76,22 @@ def field_digest(name: str, value: Any) -> str | None:
     """The keyed digest of a personal field's canonical text; None for a field left empty."""
     if value is None:
         return None
-    text = canonical_detail(value) if name == "detail" else value
-    return hmac.digest(_digest_key(), str(text).encode("utf-8", "surrogatepass"),
+    if name == "detail":
+        return _detail_digest(value)
+    return hmac.digest(_digest_key(), str(value).encode("utf-8", "surrogatepass"),
                        "sha256").hex()
+
+
+
+def _detail_digest(detail: Any) -> str:
+    global _last_detail
+    if type(detail) is str and _last_detail[0] == detail:
+        return _last_detail[1]
+    digest = hmac.digest(_digest_key(), canonical_detail(detail).encode("utf-8", "surrogatepass"),
+                         "sha256").hex()
+    if type(detail) is str:
+        _last_detail = (detail, digest)
+    return digest
 
 
 def _json(value: Any) -> str:

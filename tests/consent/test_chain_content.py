@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,14 @@ EVENT = {"contact_id": "c_7", "address_key": "ab" * 32, "channel": "email",
          "user_agent": "Mozilla/5.0 (X11) Firefox/133.0", "wording_version": "2026-11 «v2»",
          "campaign": "spring", "message_ref": None, "api_key_id": 12,
          "detail": '{"b": 1, "a": "ü"}'}
+
+
+@pytest.fixture(autouse=True)
+def _restore_key():
+    """These tests set their own digest key; the process's writers keep theirs."""
+    key = chain._key
+    yield
+    chain._key, chain._last_detail = key, (None, "")
 
 
 def reference_content(event: dict) -> str:
@@ -73,3 +82,16 @@ def test_the_content_is_the_sorted_json_object_of_the_fields(contact_id, address
     # The same time as text (how SQLite hands it back) gives the same content.
     as_text = {**event, "occurred_at": chain.canonical_time(occurred_at)}
     assert chain.content(as_text) == chain.content(event)
+
+
+def test_a_detail_is_digested_under_the_key_in_use_and_by_its_own_text():
+    """Events of a batch share one detail (its digest is remembered): another detail, or the
+    same one under another key, gets its own digest."""
+    chain.use_hash_key(KEY)
+    first = chain.field_digest("detail", EVENT["detail"])
+    assert chain.field_digest("detail", '{"a": "ü", "b": 1}') == first  # same canonical text
+    assert chain.field_digest("detail", '{"a": "ü", "b": 2}') != first
+    chain.use_hash_key(KEY + "-rotated")
+    assert chain.field_digest("detail", EVENT["detail"]) != first
+    chain.use_hash_key(KEY)
+    assert chain.field_digest("detail", EVENT["detail"]) == first
