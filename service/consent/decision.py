@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from service.consent.queries import STATE_SQL
 from service.db.engine import Database, PostgresTx, SqliteTx
+from service.db.tables import WHOLE_CHANNEL
 from service.topics.cache import TopicInfo
 
 HARD_REASONS = ("hard_bounce", "invalid", "erased")
@@ -25,7 +26,6 @@ FREQUENCY = "frequency"
 # every reason decide() may give (the enum of the check answers)
 BLOCK_REASONS = SUPPRESSION_REASONS + ("restricted", "opted_out", "paused", "no_consent",
                                        STALE_LIST) + (FREQUENCY,)
-WHOLE_CHANNEL = ""
 # Rule 7 (docs/consent.md): rolling windows from the last send of the topic, and the weekly
 # cap counted over the last 7 days. A send is inside a window while now < sent_at + window.
 WINDOWS = {"daily": timedelta(days=1), "weekly": timedelta(days=7),

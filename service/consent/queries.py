@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from service.db.keys import keys_from, probe, rows_from
+from service.db.tables import WHOLE_CHANNEL
 
 
 class StatePart(NamedTuple):
@@ -37,7 +38,6 @@ class StatePart(NamedTuple):
     where: str = ""
 
 
-WHOLE_CHANNEL = ""
 # The person's pace (issue 17), on their preference rows: the frequency of a topic, or the
 # weekly cap on the whole-channel row ...
 PACE = "COALESCE(p.frequency, CAST(p.max_per_week AS TEXT))"
