@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 
 from service.contacts.normalize import AddressKeyer, hmac_pads
-from service.db.engine import sqlite_path
+from service.db.sqlite import sqlite_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "results" / "data"

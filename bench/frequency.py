@@ -23,7 +23,7 @@ from bench.data import HASH_KEY, address
 from bench.measure import BULK, auth
 from bench.server import Server
 from service.contacts.normalize import AddressKeyer
-from service.db.engine import sqlite_path
+from service.db.sqlite import sqlite_path
 
 PACED_EVERY = 10  # a tenth of the people checked chose a frequency and a cap
 

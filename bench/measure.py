@@ -14,7 +14,7 @@ import httpx
 from bench.data import address, keys
 from bench.load import lua_get_random, lua_post_tokens, wrk, wrk_many
 from bench.server import Server
-from service.db.engine import sqlite_path
+from service.db.sqlite import sqlite_path
 
 BULK = 100_000
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from service.consent.queries import STATE_SQL
-from service.db.engine import Database, PostgresTx, SqliteTx
+from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
+from service.db.tx import PostgresTx, SqliteTx
 from service.topics.cache import TopicInfo
 
 HARD_REASONS = ("hard_bounce", "invalid", "erased")

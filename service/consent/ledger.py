@@ -15,9 +15,9 @@ from typing import Any
 
 from service.consent import queries as q
 from service.consent.chain import Heads
-from service.db.engine import PostgresTx, SqliteTx
 from service.db.keys import keys_arg
 from service.db.tables import WHOLE_CHANNEL
+from service.db.tx import PostgresTx, SqliteTx
 from service.ops.counters import UNSUBSCRIBES
 
 Tx = SqliteTx | PostgresTx

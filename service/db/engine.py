@@ -20,29 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
-
-import piccolo.engine.sqlite  # noqa: F401  (registers the type adapters and converters we share)
 
 from service.db.replicas import ReplicaSet
+from service.db.sqlite import begin_immediate, commit, connect_sqlite, sqlite_path, to_sqlite
+from service.db.tx import PostgresTx, SqliteTx, run_committed
 
 log = logging.getLogger("service.db")
-_PLACEHOLDER = re.compile(r"\$(\d+)")
-_sqlite_sql_cache: dict[str, str] = {}
-# Any write that touches the change feed takes this lock until commit, so sequence numbers
-# become visible in order and a feed reader never skips one that commits late.
-FEED_LOCK_ID = 7_201_558
 BULK_CONNECTIONS = 4  # idle SQLite connections kept for long reads
-MMAP_BYTES = 2**31  # SQLite caps it at its build's maximum (2 GiB by default)
 WRITER_CACHE_KIB = 65_536  # page cache of the writer: random inserts into large indexes
-BUSY_POLL_SECONDS = 0.001
 CHECKPOINT_SECONDS = 0.5  # how often the WAL is copied back into the database file
 JOURNAL_SIZE_LIMIT = 64 * 2**20  # the WAL file is cut back to this after a checkpoint
 
@@ -57,145 +47,6 @@ def _connection_lost(exc: BaseException) -> bool:
     import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
     return isinstance(exc, ConnectionError | asyncpg.exceptions.ConnectionDoesNotExistError)
-
-
-def to_sqlite(sql: str) -> str:
-    cached = _sqlite_sql_cache.get(sql)
-    if cached is None:
-        cached = _sqlite_sql_cache[sql] = _PLACEHOLDER.sub(r"?\1", sql)
-    return cached
-
-
-def sqlite_path(url: str) -> str:
-    """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db` to a filesystem path."""
-    rest = url.split("://", 1)[1]
-    return unquote(rest[1:] if rest.startswith("/") else rest)
-
-
-def _begin_immediate(conn: sqlite3.Connection, busy_ms: int) -> None:
-    """BEGIN IMMEDIATE, waiting for another process's write lock by trying every millisecond.
-
-    SQLite's own busy handler sleeps ever longer between tries (up to 100 ms), so a waiter
-    starved behind a process that releases the lock only for a few milliseconds between its
-    short transactions (a running import): one-clicks waited 14-53 s. The writer connection
-    has no busy timeout of its own; this loop is its busy handler.
-    """
-    deadline = time.monotonic() + busy_ms / 1000
-    while True:
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-            time.sleep(BUSY_POLL_SECONDS)
-
-
-def _connect_sqlite(path: str, busy_ms: int, synchronous: str,
-                    plain: bool = False) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        path,
-        isolation_level=None,
-        check_same_thread=False,
-        detect_types=0 if plain else sqlite3.PARSE_DECLTYPES,
-        timeout=busy_ms / 1000,
-    )
-    if not plain:
-        conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    # Reads straight from the OS page cache instead of a read() per page that misses
-    # SQLite's own small cache: on a large table a look-up touches several such pages.
-    conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
-    return conn
-
-
-class SqliteTx:
-    """Statements inside a write transaction, run inline (we hold the write lock)."""
-
-    engine = "sqlite"
-
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-        self.committed: list[Callable[[], None]] = []
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` once the transaction has committed (never after a rollback)."""
-        self.committed.append(callback)
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        return self.conn.execute(to_sqlite(sql), args).rowcount
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.conn.executemany(to_sqlite(sql), rows)
-
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        return self.conn.execute(to_sqlite(sql), args).fetchall()
-
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        return self.conn.execute(to_sqlite(sql), args).fetchone()
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        row = self.conn.execute(to_sqlite(sql), args).fetchone()
-        return None if row is None else row[0]
-
-    async def lock_feed(self) -> None:
-        """SQLite serializes writers already."""
-
-
-class PostgresTx:
-    engine = "postgres"
-
-    def __init__(self, conn: Any):
-        self.conn = conn
-        self._feed_locked = False
-        self.committed: list[Callable[[], None]] = []
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Run `callback` once the transaction has committed (never after a rollback)."""
-        self.committed.append(callback)
-
-    async def execute(self, sql: str, *args: Any) -> int:
-        status = await self.conn.execute(sql, *args)
-        try:
-            return int(status.rsplit(" ", 1)[-1])
-        except ValueError:
-            return 0
-
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.conn.executemany(sql, rows)
-
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        return await self.conn.fetch(sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        return await self.conn.fetchrow(sql, *args)
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        return await self.conn.fetchval(sql, *args)
-
-    async def copy_records(self, table: str, records: Sequence[Sequence[Any]],
-                           columns: Sequence[str]) -> None:
-        """COPY rows into a table."""
-        await self.conn.copy_records_to_table(table, records=records, columns=list(columns))
-
-    async def copy_to_temp(self, table: str, definition: str, records: Sequence[Sequence[Any]],
-                           columns: Sequence[str]) -> None:
-        """COPY a batch into a temporary table of this connection, for one set-based statement
-        after it: created on first use (it lives as long as the pooled connection), emptied at
-        commit and before each use (a transaction may write several batches). No JIT for the
-        rest of the transaction: compiling a bulk statement took 0.7 s of a batch's 0.75 s."""
-        await self.conn.execute(
-            f"SET LOCAL jit = off; CREATE TEMP TABLE IF NOT EXISTS {table} ({definition})"
-            f" ON COMMIT DELETE ROWS; DELETE FROM {table}")
-        await self.copy_records(table, records, columns)
-
-    async def lock_feed(self) -> None:
-        if not self._feed_locked:
-            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", FEED_LOCK_ID)
-            self._feed_locked = True
 
 
 class Database:
@@ -251,7 +102,7 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._path = path
             self._writer = self._connect()
-            self._writer.execute("PRAGMA busy_timeout = 0")  # _begin_immediate waits instead
+            self._writer.execute("PRAGMA busy_timeout = 0")  # begin_immediate waits instead
             self._writer.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             if path != ":memory:":
                 # Checkpoints off the commit path (see _checkpoints).
@@ -259,7 +110,7 @@ class Database:
                 self._writer.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
                 self._checkpointer = asyncio.create_task(self._checkpoints())
             self._reader = self._connect()
-            self._hot = _connect_sqlite(path, self.busy_timeout_ms, self.synchronous, plain=True)
+            self._hot = connect_sqlite(path, self.busy_timeout_ms, self.synchronous, plain=True)
         else:
             import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
@@ -271,7 +122,7 @@ class Database:
                 self._monitor = asyncio.create_task(self.replicas.monitor(self.pool))
 
     def _connect(self) -> sqlite3.Connection:
-        return _connect_sqlite(self._path, self.busy_timeout_ms, self.synchronous)
+        return connect_sqlite(self._path, self.busy_timeout_ms, self.synchronous)
 
     async def _checkpoints(self) -> None:
         """Copy committed WAL pages back into the database file, in a thread, after writes.
@@ -281,7 +132,7 @@ class Database:
         running import, which made one-clicks wait too). A PASSIVE checkpoint on a connection
         of its own blocks neither writers nor readers.
         """
-        conn = _connect_sqlite(self._path, self.busy_timeout_ms, self.synchronous, plain=True)
+        conn = connect_sqlite(self._path, self.busy_timeout_ms, self.synchronous, plain=True)
         done = 0
         try:
             while True:
@@ -429,7 +280,7 @@ class Database:
             async with stack:  # on exit: COMMIT, or ROLLBACK on an error; then release
                 tx = PostgresTx(conn)
                 yield tx
-            _run_committed(tx)
+            run_committed(tx)
             return
         async with self._write_lock:
             conn = self._writer
@@ -445,7 +296,7 @@ class Database:
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc):
                         raise
-                    await asyncio.to_thread(_begin_immediate, conn, self.busy_timeout_ms)
+                    await asyncio.to_thread(begin_immediate, conn, self.busy_timeout_ms)
                 batch = self._batch = asyncio.get_running_loop().create_future()
                 # Queued on the lock behind every writer already waiting: they join this
                 # commit (group commit), later ones start the next.
@@ -461,33 +312,19 @@ class Database:
             conn.execute("RELEASE tx")
         # Durable before the caller goes on: wait for the commit (and its fsync).
         await asyncio.shield(batch)
-        _run_committed(tx)
+        run_committed(tx)
 
     async def _commit_batch(self, batch: asyncio.Future) -> None:
         async with self._write_lock:
             self._batch = None
             try:
-                await asyncio.to_thread(_commit, self._writer)
+                await asyncio.to_thread(commit, self._writer)
             except BaseException as exc:
                 batch.set_exception(exc)
                 batch.exception()  # retrieved here; every waiter re-raises it
             else:
                 self._commits += 1
                 batch.set_result(None)
-
-
-def _run_committed(tx: SqliteTx | PostgresTx) -> None:
-    for callback in tx.committed:
-        callback()
-
-
-def _commit(conn: sqlite3.Connection) -> None:
-    try:
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _pg_dsn(url: str) -> str:

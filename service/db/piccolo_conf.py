@@ -5,7 +5,8 @@ Piccolo's engine is used for migrations; the service's queries go through `servi
 
 from piccolo.conf.apps import AppRegistry
 
-from service.db.engine import _pg_dsn, sqlite_path
+from service.db.engine import _pg_dsn
+from service.db.sqlite import sqlite_path
 from service.settings import get_settings
 
 _url = get_settings().database_url

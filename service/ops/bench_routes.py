@@ -14,7 +14,7 @@ from litestar import Request, get
 from litestar.types import ASGIApp
 
 from service.consent.queries import STATE_SQL
-from service.db.engine import sqlite_path, to_sqlite
+from service.db.sqlite import sqlite_path, to_sqlite
 from service.ops import queries as q
 from service.suppression.check import JSONAnswer
 

@@ -6,7 +6,7 @@ bench_routes.py (the benchmark's raw SQLite connection, set up as the service's 
 
 from __future__ import annotations
 
-from service.db.engine import MMAP_BYTES
+from service.db.sqlite import MMAP_BYTES
 
 # Readiness: the database answers.
 PING = "SELECT 1"

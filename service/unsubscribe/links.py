@@ -22,7 +22,8 @@ import msgspec
 from service.codes import logic as codes
 from service.contacts.normalize import AddressError
 from service.contacts.store import new_contact_id
-from service.db.engine import Database, to_sqlite
+from service.db.engine import Database
+from service.db.sqlite import to_sqlite
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS
 from service.unsubscribe import queries as q

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 
-from service.db.engine import Database, to_sqlite
+from service.db.engine import Database
+from service.db.sqlite import to_sqlite
 
 _SQLITE_SCAN = re.compile(r"\bSCAN (\w+)")
 _SQLITE_SEARCH = re.compile(r"\bSEARCH (\w+) USING .*?\((.*)\)")

@@ -1,0 +1,107 @@
+"""Statements inside a write transaction, one class per engine, with the same methods:
+`execute`, `executemany`, `fetch`, `fetchrow`, `fetchval`, `lock_feed`, `after_commit`
+(PostgreSQL adds the COPY helpers). `Database.transaction()` (service/db/engine.py) yields one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from service.db.sqlite import to_sqlite
+
+# Any write that touches the change feed takes this lock until commit, so sequence numbers
+# become visible in order and a feed reader never skips one that commits late.
+FEED_LOCK_ID = 7_201_558
+
+
+class SqliteTx:
+    """Statements inside a write transaction, run inline (we hold the write lock)."""
+
+    engine = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (never after a rollback)."""
+        self.committed.append(callback)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return self.conn.execute(to_sqlite(sql), args).rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(to_sqlite(sql), rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        return self.conn.execute(to_sqlite(sql), args).fetchall()
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return self.conn.execute(to_sqlite(sql), args).fetchone()
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = self.conn.execute(to_sqlite(sql), args).fetchone()
+        return None if row is None else row[0]
+
+    async def lock_feed(self) -> None:
+        """SQLite serializes writers already."""
+
+
+class PostgresTx:
+    engine = "postgres"
+
+    def __init__(self, conn: Any):
+        self.conn = conn
+        self._feed_locked = False
+        self.committed: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (never after a rollback)."""
+        self.committed.append(callback)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self.conn.execute(sql, *args)
+        try:
+            return int(status.rsplit(" ", 1)[-1])
+        except ValueError:
+            return 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, rows)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        return await self.conn.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchval(sql, *args)
+
+    async def copy_records(self, table: str, records: Sequence[Sequence[Any]],
+                           columns: Sequence[str]) -> None:
+        """COPY rows into a table."""
+        await self.conn.copy_records_to_table(table, records=records, columns=list(columns))
+
+    async def copy_to_temp(self, table: str, definition: str, records: Sequence[Sequence[Any]],
+                           columns: Sequence[str]) -> None:
+        """COPY a batch into a temporary table of this connection, for one set-based statement
+        after it: created on first use (it lives as long as the pooled connection), emptied at
+        commit and before each use (a transaction may write several batches). No JIT for the
+        rest of the transaction: compiling a bulk statement took 0.7 s of a batch's 0.75 s."""
+        await self.conn.execute(
+            f"SET LOCAL jit = off; CREATE TEMP TABLE IF NOT EXISTS {table} ({definition})"
+            f" ON COMMIT DELETE ROWS; DELETE FROM {table}")
+        await self.copy_records(table, records, columns)
+
+    async def lock_feed(self) -> None:
+        if not self._feed_locked:
+            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", FEED_LOCK_ID)
+            self._feed_locked = True
+
+
+def run_committed(tx: SqliteTx | PostgresTx) -> None:
+    for callback in tx.committed:
+        callback()
