@@ -19,8 +19,8 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 DOMAIN = b"ledger-digest-v1"
