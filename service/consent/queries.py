@@ -46,14 +46,20 @@ PACE = "COALESCE(p.frequency, CAST(p.max_per_week AS TEXT))"
 # last send of its topic. CASE evaluates a subquery only for a row that carries a pace, so the
 # sends of everybody else are never read, and the answer is one row per choice however many
 # sends mailers record (tests/db/test_query_plans.py).
+# The sends of the address are found through `send_log_key_prefix` (the first 16 hex digits of
+# the key: a narrow index, so that recording sends writes few pages; migration
+# 2026-12-08T01:00), then compared by channel and whole key in the row, so another address
+# sharing the prefix is never counted: each send to the address (kept 31 days) is a row read.
+SENDS_OF_ADDRESS = ("l.channel = $1 AND substr(l.address_key, 1, 16) ="
+                    " substr(a.address_key, 1, 16) AND l.address_key = a.address_key")
 DECIDING_SEND = (
     f"CASE WHEN p.max_per_week IS NOT NULL AND p.topic = '{WHOLE_CHANNEL}' THEN"
     " (SELECT recent_sends.sent_at"
     " FROM (SELECT l.sent_at, row_number() OVER (ORDER BY l.sent_at DESC) AS n FROM send_log l"
-    " WHERE l.channel = $1 AND l.address_key = a.address_key) recent_sends"
+    f" WHERE {SENDS_OF_ADDRESS}) recent_sends"
     " WHERE recent_sends.n = p.max_per_week)"
     " WHEN p.frequency IS NOT NULL THEN (SELECT MAX(l.sent_at) FROM send_log l"
-    " WHERE l.channel = $1 AND l.address_key = a.address_key AND l.topic = p.topic) END"
+    f" WHERE {SENDS_OF_ADDRESS} AND l.topic = p.topic) END"
 )
 
 STATE_PARTS = (

@@ -236,7 +236,9 @@ class ExternalListKey(Table, tablename="external_list_key"):
 
 class SendLog(Table, tablename="send_log"):
     """A message a mailer sent (POST /v1/sends), by address key, kept only as long as the
-    longest frequency window needs (retention prunes it)."""
+    longest frequency window needs (retention prunes it). The table has no `id` (migration
+    2026-12-08T01:00: it cost every send a sequence value and an index entry on PostgreSQL);
+    piccolo needs a primary key here, and nothing reads send_log through this class."""
 
     id = BigSerial(primary_key=True)
     channel = Varchar(length=8)

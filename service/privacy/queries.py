@@ -42,7 +42,9 @@ WHOLE_CHANNEL_SUPPRESSED = ("SELECT 1 FROM suppression WHERE channel = $1 AND"
 SCRUB_EVENTS = ("UPDATE consent_event SET ip = NULL, user_agent = NULL WHERE contact_id = $1"
                 " AND (ip IS NOT NULL OR user_agent IS NOT NULL)")
 DELETE_PREFERENCES = "DELETE FROM preference WHERE contact_id = $1"
-DELETE_SENDS_OF = "DELETE FROM send_log WHERE channel = $1 AND address_key = $2"
+# Through send_log_key_prefix (the key's first 16 hex digits), the whole key compared.
+DELETE_SENDS_OF = ("DELETE FROM send_log WHERE channel = $1 AND substr(address_key, 1, 16) ="
+                   " substr(CAST($2 AS TEXT), 1, 16) AND address_key = $2")
 DELETE_ADDRESSES = "DELETE FROM address WHERE contact_id = $1"
 DELETE_CONTACT = "DELETE FROM contact WHERE id = $1"
 EVENT_DETAILS = ("SELECT id, detail FROM consent_event WHERE contact_id = $1"
@@ -90,10 +92,18 @@ def _in_batch(change: str, where_sql: str) -> str:
 DELETE_OUTBOX_SENT = _in_batch("DELETE FROM outbox", OUTBOX_SENT_SQL)
 DELETE_OUTBOX_DEAD = _in_batch("DELETE FROM outbox", OUTBOX_DEAD_SQL)
 SCRUB_LEDGER = _in_batch("UPDATE consent_event SET ip = NULL, user_agent = NULL", LEDGER_SQL)
-# Recorded sends (service/sends) older than every window that counts them ($1).
+# Recorded sends (service/sends) older than every window that counts them ($1). send_log has
+# no index on sent_at (another B-tree written per send, for retention alone) and no id
+# (migration 2026-12-08T01:00). SQLite walks it in rowid order (the order sends were written
+# in), SENDS_WINDOW rowids ($2 < rowid <= $3) a transaction, each a range of the table's own
+# B-tree, so no transaction holds the write lock for more than a window whatever the table's
+# size. PostgreSQL deletes in one statement, one scan: no lock it takes keeps a writer waiting.
 SENDS_SQL = "FROM send_log WHERE sent_at < $1"
 COUNT_SENDS = f"SELECT COUNT(*) {SENDS_SQL}"
-DELETE_SENDS = _in_batch("DELETE FROM send_log", SENDS_SQL)
+SQLITE_SENDS_ROWIDS = "SELECT MIN(rowid), MAX(rowid) FROM send_log"
+SQLITE_DELETE_SENDS = f"DELETE {SENDS_SQL} AND rowid > $2 AND rowid <= $3"
+PG_DELETE_SENDS = f"DELETE {SENDS_SQL}"
+SENDS_WINDOW = ROW_BATCH
 TRY_LOCK = "SELECT pg_try_advisory_lock($1)"  # PostgreSQL: one retention run at a time
 UNLOCK = "SELECT pg_advisory_unlock($1)"
 

@@ -79,6 +79,23 @@ async def _in_batches(db: Database, sql: str, cutoff: datetime) -> int:
             return total
 
 
+async def _prune_sends(db: Database, cutoff: datetime) -> int:
+    """Delete the sends older than `cutoff` (send_log has no index on sent_at): on SQLite a
+    window of rowids per transaction, rows written after the first read being recent; on
+    PostgreSQL one statement."""
+    if not db.is_sqlite:
+        return await db.execute(q.PG_DELETE_SENDS, cutoff)
+    first, last = await db.fetchrow(q.SQLITE_SENDS_ROWIDS)
+    total = 0
+    if first is None:
+        return total
+    for start in range(first - 1, last, q.SENDS_WINDOW):
+        async with db.transaction() as tx:
+            total += await tx.execute(q.SQLITE_DELETE_SENDS, cutoff, start,
+                                      start + q.SENDS_WINDOW)
+    return total
+
+
 async def run_retention(db: Database, settings: Settings, now: datetime | None = None,
                         dry_run: bool = False) -> RetentionCounts:
     """One pass over every kind of data; returns (or, with dry_run, only counts) what goes."""
@@ -95,7 +112,7 @@ async def run_retention(db: Database, settings: Settings, now: datetime | None =
             counts.contacts = await db.fetchval(q.COUNT_OPTED_OUT, limits["contacts"], False)
         counts.sends_deleted = await db.fetchval(q.COUNT_SENDS, now - SENDS_KEPT)
         return counts
-    counts.sends_deleted = await _in_batches(db, q.DELETE_SENDS, now - SENDS_KEPT)
+    counts.sends_deleted = await _prune_sends(db, now - SENDS_KEPT)
     # the outbox first: it is scanned for addresses when contacts are removed
     if limits["outbox"] is not None:
         counts.outbox_sent_deleted = await _in_batches(

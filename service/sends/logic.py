@@ -64,21 +64,23 @@ async def record_sends(rt: Runtime, body: bytes) -> bytes:
     keys, errors = await parse_on_loop(rt, ask.channel, ask.addresses)
     invalid = [InvalidItem(item if type(item) is str else str(item), error)
                for item, error in zip(ask.addresses, errors, strict=True) if error is not None]
-    unique = sorted({k for k in keys if k is not None})  # index order: neighbouring pages
-    if topic is None or topic.transactional:
+    if topic is None or topic.transactional:  # nothing is kept; the invalid are still listed
         return _encode(SendsResult(0, invalid))
+    unique = sorted({k for k in keys if k is not None})  # index order: neighbouring pages
     await write_sends(rt.db, ask.channel, topic.key, sent_at, ask.campaign, unique)
     return _encode(SendsResult(len(unique), invalid))
 
 
 async def write_sends(db: Database, channel: str, topic: str, sent_at: datetime,
                       campaign: str | None, keys: list[str]) -> None:
-    """One row per key: on PostgreSQL in one statement, on SQLite in short transactions."""
+    """One row per key: on PostgreSQL in one statement, on SQLite in short transactions in the
+    order given (record_sends gives them sorted: each transaction then writes the index pages
+    of one range of keys, and each page once)."""
     if not keys:
         return
     if not db.is_sqlite:
         async with db.transaction() as tx:
-            await tx.execute(q.PG_INSERT, channel, keys, topic, sent_at, campaign)
+            await tx.execute(q.PG_INSERT, channel, ",".join(keys), topic, sent_at, campaign)
         return
     # SQLite stores times as text (piccolo's adapter: UTC, str()); done once, not per row
     when = str(sent_at.astimezone(UTC))

@@ -21,6 +21,7 @@ from service.consent.queries import (
 )
 from service.contacts.queries import holders_sql
 from service.db.keys import keys_arg, rows_arg
+from service.privacy.queries import DELETE_SENDS_OF, SQLITE_DELETE_SENDS
 from service.suppression.queries import (
     PG_ADD_MANY,
     PG_KEYS_TABLE,
@@ -116,7 +117,8 @@ async def test_postgres_bulk_add_probes_indexes_even_with_stale_statistics(db):
 async def test_sends_are_read_only_under_a_preference_row(filled):
     """Rule 7 adds no probe of its own: the sends are read by subqueries of the preference
     part (evaluated, by their CASE, only for a row that carries a pace), through the
-    `send_log_address` index, in both forms of the state query."""
+    `send_log_key_prefix` index (the key's first 16 hex digits), in both forms of the
+    state query."""
     keyed = (SQLITE_STATE_KEYED_SQL, json.dumps(KEYS)) if filled.is_sqlite else (
         PG_STATE_KEYED_SQL, ",".join(KEYS))
     for sql, arg in ((STATE_SQL, KEYS[1]), keyed):
@@ -125,9 +127,19 @@ async def test_sends_are_read_only_under_a_preference_row(filled):
         assert sum("address_channel_key" in line for line in lines) == 2, text  # p and r
         preference = next(i for i, line in enumerate(lines)
                           if "preference_contact_channel_topic" in line)
-        sends = [i for i, line in enumerate(lines) if "send_log_address" in line]
+        sends = [i for i, line in enumerate(lines) if "send_log_key_prefix" in line]
         assert len(sends) == 2 and min(sends) > preference, text  # the cap's and the topic's
         if filled.is_sqlite:
             assert "CORRELATED SCALAR SUBQUERY" in lines[preference + 1], text
         else:
             assert "SubPlan" in text, text
+
+
+async def test_sends_are_erased_and_pruned_through_indexes(filled):
+    """An erasure deletes an address's sends through `send_log_key_prefix`; retention on
+    SQLite walks send_log a window of rowids at a time (there is no index on sent_at; on
+    PostgreSQL it is one scan, which blocks nobody)."""
+    await assert_indexed(filled, DELETE_SENDS_OF, "email", KEYS[1])
+    if filled.is_sqlite:
+        text = await assert_indexed(filled, SQLITE_DELETE_SENDS, datetime.now(UTC), 100, 600)
+        assert "INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in text, text

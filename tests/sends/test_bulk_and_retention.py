@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from service.consent.ledger import Proof
 from service.consent.pace import set_pace
 from service.contacts.store import ensure_contact_for_address
+from service.privacy import queries as privacy_queries
 from service.privacy.retention import SENDS_KEPT, run_retention
 from service.sends.logic import write_sends
 from service.suppression import bulk
@@ -85,3 +86,20 @@ async def test_retention_prunes_sends_older_than_every_window(db, rt, settings, 
     assert counts.sends_deleted == 2
     rows = await db.fetch("SELECT campaign FROM send_log")
     assert [r["campaign"] for r in rows] == ["b"]
+
+
+async def test_retention_walks_the_sends_a_window_at_a_time(db, rt, settings, topics,
+                                                            monkeypatch):
+    """send_log has no index on sent_at: on SQLite retention deletes by windows of rowids,
+    old and kept sends interleaved across the windows, and reaches the last one."""
+    monkeypatch.setattr(privacy_queries, "SENDS_WINDOW", 2)
+    now = datetime.now(UTC)
+    old = now - SENDS_KEPT - timedelta(hours=1)
+    kept = now - timedelta(days=1)
+    keys = [rt.parse_address("email", f"w{i}@example.com")[1] for i in range(7)]
+    for i, key in enumerate(keys):
+        await write_sends(db, "email", "offers", old if i % 3 else kept, str(i), [key])
+    counts = await run_retention(db, settings, now=now)
+    assert counts.sends_deleted == 4
+    rows = await db.fetch("SELECT campaign FROM send_log ORDER BY campaign")
+    assert [r["campaign"] for r in rows] == ["0", "3", "6"]
