@@ -54,6 +54,7 @@ def engine_pair(engine: str, old_root: Path) -> dict[str, float]:
         log(f"{engine} plain: {plain}")
         sends = frequency.record_sends(new, servers["new"][1], MID)
         log(f"{engine} sends recorded: {sends:.0f} addresses/s")
+        frequency.add_people(url, MID)
         paced_people = frequency.pace_people(url, MID)
         paced = paired(servers)
         log(f"{engine} with {paced_people:,} paced people: {paced}")

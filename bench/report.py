@@ -40,7 +40,8 @@ def _verdict(ok: bool) -> str:
 
 
 def frequency_targets(name: str, e: dict) -> list[tuple[str, str, str, str]]:
-    """Issue 17: send recording, and what rule 7 costs the checks (same server, in turns)."""
+    """Issue 17: send recording, and what rule 7 costs the checks (same server, same people,
+    before and after they chose a pace)."""
     if "check_paced" not in e:
         return []
     single = e["check_paced"] / e["check_unpaced"]
@@ -48,10 +49,10 @@ def frequency_targets(name: str, e: dict) -> list[tuple[str, str, str, str]]:
     return [
         (f"send recording ≥ 100,000 addresses/s ({name})", f"{e['sends']:.0f} addresses/s",
          f"{e['sends'] / 100_000:.0%} of target", _verdict(e["sends"] >= 100_000)),
-        (f"single check with a tenth of people paced within 10% of unpaced ({name})",
+        (f"single check with a tenth of people paced within 10% of them unpaced ({name})",
          f"{e['check_paced']:.0f} / {e['check_unpaced']:.0f} req/s", f"{single:.0%}",
          _verdict(single >= 0.9)),
-        (f"bulk check with a tenth of people paced within 20% of unpaced ({name})",
+        (f"bulk check with a tenth of people paced within 20% of them unpaced ({name})",
          f"{e['bulk_paced']:.0f} / {e['bulk_unpaced']:.0f} addresses/s", f"{bulk:.0%}",
          _verdict(bulk >= 0.8)),
     ]
