@@ -49,33 +49,35 @@ def record_sends(server: Server, key: str, n: int) -> float:
 
 
 def _paced(n: int):
-    """(contact id, address) of the paced people: blocks of `step` addresses, every
-    PACED_EVERY-th block, so a tenth of the single check's random draws and a tenth of the
-    bulk check's addresses (every step-th one) alike. Every PACED_EVERY-th address would have
-    paced all of the bulk's (its step is a multiple of 10)."""
+    """(contact id, address, address key) of the paced people: blocks of `step` addresses,
+    every PACED_EVERY-th block, so a tenth of the single check's random draws and a tenth of
+    the bulk check's addresses (every step-th one) alike. Every PACED_EVERY-th address would
+    have paced all of the bulk's (its step is a multiple of 10)."""
+    keyer = AddressKeyer(HASH_KEY)
     step = max(1, (2 * n) // BULK)
-    return ((f"paced-{i}", address(i)) for i in range(2 * n)
+    return ((f"paced-{i}", address(i), keyer.key("email", address(i))) for i in range(2 * n)
             if (i // step) % PACED_EVERY == 0)
 
 
+def _time(value: datetime, as_text: bool) -> datetime | str:
+    """A time as each engine's loader takes it (SQLite: the text piccolo's adapter writes)."""
+    return str(value) if as_text else value
+
+
 def _people(n: int, now: datetime, as_text: bool) -> dict[str, list[tuple]]:
-    keyer = AddressKeyer(HASH_KEY)
-    when = (lambda t: str(t)) if as_text else (lambda t: t)
+    at = _time(now, as_text)
     rows: dict[str, list[tuple]] = {"contact": [], "address": [], "preference": []}
-    for cid, given in _paced(n):
-        key = keyer.key("email", given)
-        rows["contact"].append((cid, False, when(now), when(now)))
-        rows["address"].append((cid, "email", key, given, given, when(now)))
-        rows["preference"] += [(cid, "email", "", "none", when(now), 0),
-                               (cid, "email", "offers", "none", when(now), 0)]
+    for cid, given, key in _paced(n):
+        rows["contact"].append((cid, False, at, at))
+        rows["address"].append((cid, "email", key, given, given, at))
+        rows["preference"] += [(cid, "email", "", "none", at, 0),
+                               (cid, "email", "offers", "none", at, 0)]
     return rows
 
 
 def _sends(n: int, now: datetime, as_text: bool) -> list[tuple]:
-    keyer = AddressKeyer(HASH_KEY)
-    when = (lambda t: str(t)) if as_text else (lambda t: t)
-    return [("email", keyer.key("email", given), "offers", when(now - timedelta(days=d)),
-             "bench") for _, given in _paced(n) for d in (2, 9)]
+    times = [_time(now - timedelta(days=d), as_text) for d in (2, 9)]
+    return [("email", key, "offers", at, "bench") for _, _, key in _paced(n) for at in times]
 
 
 COLUMNS = {
