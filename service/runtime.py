@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -14,16 +15,21 @@ from service.consent import chain
 from service.contacts.normalize import AddressKeyer
 from service.db.engine import Database
 from service.db.replicas import RecentWriters
+from service.db.tenant_db import TenantDb
 from service.security.tokens import TokenSigner
 from service.settings import Settings, get_settings
 from service.suppression.lists import ExternalListCache
+from service.tenants.model import DEFAULT_TENANT_ID
 from service.topics.cache import TopicCache
 
 
 @dataclass
 class Runtime:
+    """One tenant's view of the process's shared parts: `db` puts the tenant in every scoped
+    statement; the caches of topics and external lists are the tenant's own."""
+
     settings: Settings
-    db: Database
+    db: TenantDb
     keyer: AddressKeyer
     signer: TokenSigner
     api_keys: ApiKeyCache
@@ -32,6 +38,27 @@ class Runtime:
     external_lists: ExternalListCache  # the national lists' dates, for the checks
     # background tasks started by the lifespan, by name
     tasks: dict[str, Any] = field(default_factory=dict)
+    # every tenant's view built so far, by tenant id (shared by all views)
+    views: dict[int, Runtime] = field(default_factory=dict)
+
+    @property
+    def tenant_id(self) -> int:
+        return self.db.tenant_id
+
+    def for_tenant(self, tenant_id: int) -> Runtime:
+        """This process's runtime as `tenant_id` sees it, built once and kept."""
+        view = self.views.get(tenant_id)
+        if view is None:
+            if tenant_id == self.db.tenant_id:
+                view = self
+            else:
+                view = dataclasses.replace(
+                    self, db=self.db.for_tenant(tenant_id), topics=TopicCache(),
+                    external_lists=ExternalListCache(
+                        self.settings.external_list_max_age_days,
+                        self.settings.external_list_cache_seconds))
+            self.views[tenant_id] = view
+        return view
 
     async def read_fresh(self, request: Any) -> bool:
         """Whether this request's reads must come from the primary (its caller just wrote)."""
@@ -46,7 +73,7 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     chain.use_hash_key(settings.hash_key)  # the ledger's digest key, for every writer
-    db = Database(
+    raw = Database(
         settings.database_url,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         synchronous=settings.sqlite_synchronous,
@@ -55,7 +82,8 @@ def build_runtime(settings: Settings) -> Runtime:
         replica_urls=settings.database_replica_urls,
         replica_max_lag=settings.replica_max_lag_seconds,
     )
-    return Runtime(
+    db = TenantDb(raw, DEFAULT_TENANT_ID)
+    rt = Runtime(
         settings=settings,
         db=db,
         keyer=AddressKeyer(settings.hash_key),
@@ -66,6 +94,8 @@ def build_runtime(settings: Settings) -> Runtime:
         external_lists=ExternalListCache(settings.external_list_max_age_days,
                                          settings.external_list_cache_seconds),
     )
+    rt.views[DEFAULT_TENANT_ID] = rt
+    return rt
 
 
 T = TypeVar("T")

@@ -28,7 +28,9 @@ from service.apikeys.logic import create_api_key
 from service.app import create_app
 from service.db.engine import Database
 from service.db.tables import TABLES
+from service.db.tenant_db import TenantDb
 from service.settings import Settings
+from service.tenants.model import DEFAULT_TENANT_ID
 from tests.preferences.browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,7 +163,13 @@ def rt(app, client):
 
 
 @pytest.fixture
-async def db(settings, client) -> Database:
+async def db(raw_db) -> TenantDb:
+    """The default tenant's view of `raw_db`: scoped statements get its id, as in the app."""
+    return TenantDb(raw_db, DEFAULT_TENANT_ID)
+
+
+@pytest.fixture
+async def raw_db(settings, client) -> Database:
     """A connection of the test's own to the app's database, as an outside observer."""
     database = Database(settings.database_url, synchronous="NORMAL")
     await database.open()

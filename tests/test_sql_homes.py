@@ -26,8 +26,9 @@ NOT_YET_MOVED: dict[str, str] = {}
 
 
 def is_home(name: str) -> bool:
-    """A capability's `queries.py` (`outbox_queries.py` for the one-module outbox), or db/."""
-    return name.startswith("db/") or name.rsplit("/", 1)[-1] in ("queries.py", "outbox_queries.py")
+    """A capability's `queries.py` (`outbox_queries.py` for the one-module outbox, and the
+    check's `consent/state_queries.py`), or db/."""
+    return name.startswith("db/") or name.rsplit("/", 1)[-1].endswith("queries.py")
 
 
 def _docstrings(tree: ast.AST) -> set[int]:

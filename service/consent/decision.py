@@ -2,7 +2,7 @@
 
 `decide()` is pure: it takes what the database holds for one address on one channel and answers
 with the list of reasons that block sending (empty means allowed). `lookup_state()` fetches that
-state in one query (`STATE_SQL`, service/consent/queries.py); the bulk check fetches the same
+state in one query (`STATE_SQL`, service/consent/state_queries.py); the bulk check fetches the same
 state for many addresses at once (`state_keyed_sql`, composed from the same parts) and calls the
 same `decide()`.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from service.consent.queries import STATE_SQL
+from service.consent.state_queries import STATE_SQL
 from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
 from service.db.tx import PostgresTx, SqliteTx

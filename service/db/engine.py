@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from service.db.replicas import ReplicaSet
+from service.db.scoped import refuse_scoped
 from service.db.sqlite import begin_immediate, commit, connect_sqlite, sqlite_path, to_sqlite
 from service.db.tx import PostgresTx, SqliteTx, run_committed
 
@@ -181,18 +182,21 @@ class Database:
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         """Every row of a short read on the primary (an indexed look-up, a small listing).
         SQLite runs it inline on the event loop: it takes microseconds, less than a thread hop."""
+        refuse_scoped(sql)
         if self.is_sqlite:
             return self._reader.execute(to_sqlite(sql), args).fetchall()
         return await self._pg_read(self.pool.fetch, sql, args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
         """The first row of a short read (as `fetch`), or None."""
+        refuse_scoped(sql)
         if self.is_sqlite:
             return self._reader.execute(to_sqlite(sql), args).fetchone()
         return await self._pg_read(self.pool.fetchrow, sql, args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         """The first column of the first row of a short read (as `fetch`), or None."""
+        refuse_scoped(sql)
         if self.is_sqlite:
             row = self._reader.execute(to_sqlite(sql), args).fetchone()
             return None if row is None else row[0]
@@ -204,6 +208,7 @@ class Database:
         kept-open connection of its own. PostgreSQL: a healthy, caught-up replica answers when
         there is one, unless `fresh` (the caller has just written: read-your-writes);
         otherwise, or when the replica fails mid-read, the primary."""
+        refuse_scoped(sql)
         if self.is_sqlite:
             return self._hot.execute(to_sqlite(sql), args).fetchall()
         pool = None if fresh or self.replicas is None else self.replicas.pick()
@@ -218,6 +223,7 @@ class Database:
         """Every row of a read that may take a while (bulk check, feed pages, exports, proofs).
         SQLite: off the event loop, in a thread, on a kept-open connection (a fresh one per
         read would start with a cold page cache). PostgreSQL: as `fetch`."""
+        refuse_scoped(sql)
         if not self.is_sqlite:
             return await self._pg_read(self.pool.fetch, sql, args)
         conn = self._bulk.pop() if self._bulk else self._connect()

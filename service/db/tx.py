@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from service.db.scoped import refuse_scoped
 from service.db.sqlite import to_sqlite
 
 # Any write that touches the change feed takes this lock until commit, so sequence numbers
@@ -30,22 +31,27 @@ class SqliteTx:
         self.committed.append(callback)
 
     async def execute(self, sql: str, *args: Any) -> int:
+        refuse_scoped(sql)
         return self.conn.execute(to_sqlite(sql), args).rowcount
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        refuse_scoped(sql)
         self.conn.executemany(to_sqlite(sql), rows)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        refuse_scoped(sql)
         return self.conn.execute(to_sqlite(sql), args).fetchall()
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
+        refuse_scoped(sql)
         return self.conn.execute(to_sqlite(sql), args).fetchone()
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
+        refuse_scoped(sql)
         row = self.conn.execute(to_sqlite(sql), args).fetchone()
         return None if row is None else row[0]
 
-    async def lock_feed(self) -> None:
+    async def lock_feed(self, tenant_id: int = 1) -> None:
         """SQLite serializes writers already."""
 
 
@@ -54,7 +60,7 @@ class PostgresTx:
 
     def __init__(self, conn: Any):
         self.conn = conn
-        self._feed_locked = False
+        self._feed_locked: set[int] = set()
         self.committed: list[Callable[[], None]] = []
 
     def after_commit(self, callback: Callable[[], None]) -> None:
@@ -62,6 +68,7 @@ class PostgresTx:
         self.committed.append(callback)
 
     async def execute(self, sql: str, *args: Any) -> int:
+        refuse_scoped(sql)
         status = await self.conn.execute(sql, *args)
         try:
             return int(status.rsplit(" ", 1)[-1])
@@ -69,15 +76,19 @@ class PostgresTx:
             return 0
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        refuse_scoped(sql)
         await self.conn.executemany(sql, rows)
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        refuse_scoped(sql)
         return await self.conn.fetch(sql, *args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
+        refuse_scoped(sql)
         return await self.conn.fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
+        refuse_scoped(sql)
         return await self.conn.fetchval(sql, *args)
 
     async def copy_records(self, table: str, records: Sequence[Sequence[Any]],
@@ -96,10 +107,17 @@ class PostgresTx:
             f" ON COMMIT DELETE ROWS; DELETE FROM {table}")
         await self.copy_records(table, records, columns)
 
-    async def lock_feed(self) -> None:
-        if not self._feed_locked:
-            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", FEED_LOCK_ID)
-            self._feed_locked = True
+    async def lock_feed(self, tenant_id: int = 1) -> None:
+        """The default tenant keeps the one-key lock (a previous release's writers take it
+        too during a deploy); another tenant takes the two-key lock (FEED_LOCK_ID, its id),
+        a key space of its own, so tenants never wait for each other's writers."""
+        if tenant_id not in self._feed_locked:
+            if tenant_id == 1:
+                await self.conn.execute("SELECT pg_advisory_xact_lock($1)", FEED_LOCK_ID)
+            else:
+                await self.conn.execute("SELECT pg_advisory_xact_lock($1, $2)",
+                                        FEED_LOCK_ID, tenant_id)
+            self._feed_locked.add(tenant_id)
 
 
 def run_committed(tx: SqliteTx | PostgresTx) -> None:

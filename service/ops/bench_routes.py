@@ -13,7 +13,7 @@ import msgspec
 from litestar import Request, get
 from litestar.types import ASGIApp
 
-from service.consent.queries import STATE_SQL
+from service.consent.state_queries import STATE_SQL
 from service.db.sqlite import sqlite_path, to_sqlite
 from service.ops import queries as q
 from service.suppression.check import JSONAnswer

@@ -1,7 +1,7 @@
 """The sends capability's SQL, by name (listmonk's `queries.sql`, as Python constants).
 
 Read by logic.py (recording what mailers sent). The send decision reads `send_log` through the
-state query of service/consent/queries.py; retention prunes it (service/privacy/queries.py).
+state query of service/consent/state_queries.py; retention prunes it (service/privacy/queries.py).
 """
 
 from __future__ import annotations

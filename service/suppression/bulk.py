@@ -1,7 +1,7 @@
 """The bulk check: many addresses, the same rules as the single check, one query per chunk.
 
 Addresses are parsed into address keys on the event loop, a slice at a time; the state of a
-whole chunk is fetched in one query (`state_keyed_sql` of service/consent/queries.py: the
+whole chunk is fetched in one query (`state_keyed_sql` of service/consent/state_queries.py: the
 address-state query joined to the sorted, unique keys; on SQLite off the event loop on a
 kept-open connection, by `fetch_long`), and each address is
 answered by the same `decide()` as the single check. Parsing the next chunk overlaps the query
@@ -23,7 +23,7 @@ from service.consent.decision import (
     frequency_clear_at,
     state_from_rows,
 )
-from service.consent.queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL
+from service.consent.state_queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL
 from service.contacts.normalize import AddressError
 from service.db.engine import Database
 from service.ops.counters import observe_checks

@@ -18,7 +18,7 @@ from service.consent.decision import (
     stale_lists,
     state_from_rows,
 )
-from service.consent.queries import STATE_SQL
+from service.consent.state_queries import STATE_SQL
 from service.contacts.normalize import CHANNELS, AddressError, from_query, is_address_key
 from service.errors import InputError
 from service.ops.counters import observe_check

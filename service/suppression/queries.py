@@ -1,6 +1,6 @@
 """The suppression capability's SQL, by name (listmonk's `queries.sql`, as Python constants).
 
-The checks read the address-state query of service/consent/queries.py; the statements here
+The checks read the address-state query of service/consent/state_queries.py; the statements here
 write suppressions (store.py), page through the list and its change feed (feed.py), answer the
 API (logic.py) and ping the database before a streamed check answers (stream.py). and write
 the CSV export (exporter.py).

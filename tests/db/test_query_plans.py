@@ -12,13 +12,11 @@ import pytest
 from service.consent.queries import (
     CHAIN_EVENT_COLUMNS,
     CHAIN_HEAD,
-    PG_STATE_KEYED_SQL,
-    SQLITE_STATE_KEYED_SQL,
-    STATE_SQL,
     chain_heads_sql,
     chain_page_sql,
     one_chain_sql,
 )
+from service.consent.state_queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL, STATE_SQL
 from service.contacts.queries import holders_sql
 from service.db.keys import keys_arg, rows_arg
 from service.privacy.queries import DELETE_SENDS_OF, SQLITE_DELETE_SENDS

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from service.consent.decision import lookup_state
-from service.consent.queries import STATE_SQL
+from service.consent.state_queries import STATE_SQL
 from service.suppression.bulk import fetch_rows, fetch_states
 from tests.db.plans import fake_key, fill
 

@@ -1,0 +1,214 @@
+"""Every statement on a tenant's rows names its tenant (issue 18).
+
+A statement that reads or writes a tenant-owned table is `Scoped` (service/db/scoped.py) and
+filters every reference to such a table by `alias.tenant_id = $1` (or by the `tenant_id` of a
+table already filtered, `x.tenant_id = y.tenant_id`), and an INSERT names `tenant_id` among
+its columns; the few statements that work across tenants on purpose are listed in CROSS_TENANT
+with the reason. Read from each queries module's constants and from its statement builders,
+called with every engine (CALLS).
+
+The queries modules not converted yet are listed in NOT_YET_SCOPED; converting one means
+taking it off the list (a listed module that would pass fails the last test, so the list only
+shrinks).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import pytest
+
+from service.db.engine import Database
+from service.db.scoped import MissingTenant, Scoped
+from service.db.tenant_db import TenantDb
+from tests.test_sql_homes import SQL
+
+TENANT_OWNED = frozenset({
+    "contact", "address", "topic", "wording_version", "consent_event", "ledger_checkpoint",
+    "preference", "suppression", "change_feed", "api_key", "outbox", "webhook_subscription",
+    "soft_bounce", "sms_message", "opt_out_code", "external_list", "external_list_key",
+    "send_log",
+})
+MODULES = (
+    "apikeys.queries", "codes.queries", "consent.queries", "consent.state_queries",
+    "contacts.queries", "ops.queries", "outbox_queries", "preferences.queries",
+    "privacy.queries", "records.queries", "sends.queries", "sms.queries",
+    "subscriptions.queries", "suppression.queries", "topics.queries", "unsubscribe.queries",
+    "webhooks.queries",
+)
+# Modules whose statements do not name their tenant yet (issue 18, docs/plans/tenants.md §6),
+# in blocks by who converts them (keep to your own block: merges stay clean).
+NOT_YET_SCOPED = {
+    # -- consent, contacts, topics
+    "consent.queries",
+    "contacts.queries",
+    "topics.queries",
+    # -- checks, suppressions, sends
+    "consent.state_queries",
+    "suppression.queries",
+    "sends.queries",
+    # -- links, pages, records, codes
+    "unsubscribe.queries",
+    "preferences.queries",
+    "subscriptions.queries",
+    "records.queries",
+    "codes.queries",
+    # -- privacy, webhooks, sms, outbox, ops
+    "privacy.queries",
+    "webhooks.queries",
+    "sms.queries",
+    "outbox_queries",
+    "ops.queries",
+    # -- API keys, tenants
+    "apikeys.queries",
+}
+# "module:NAME" -> why the statement works across tenants.
+CROSS_TENANT: dict[str, str] = {
+    # -- consent, contacts, topics
+
+    # -- checks, suppressions, sends
+
+    # -- links, pages, records, codes
+
+    # -- privacy, webhooks, sms, outbox, ops
+
+    # -- API keys, tenants
+
+}
+# "module:function" -> the argument tuples to build its statements with.
+CALLS: dict[str, list[tuple]] = {
+    # -- consent, contacts, topics
+
+    # -- checks, suppressions, sends
+
+    # -- links, pages, records, codes
+
+    # -- privacy, webhooks, sms, outbox, ops
+
+    # -- API keys, tenants
+
+}
+
+_REF = re.compile(r"\b(FROM|JOIN|UPDATE|INTO)\s+(\w+)(?:\s+(?:AS\s+)?(\w+))?", re.I)
+_NOT_ALIAS = {
+    "where", "join", "on", "left", "right", "inner", "outer", "cross", "natural", "full", "set",
+    "group", "order", "limit", "offset", "using", "values", "select", "union", "returning",
+    "default", "as", "window", "having", "except", "intersect", "for", "and", "or",
+}
+
+
+def _filtered(sql: str, alias: str, bare: bool) -> bool:
+    value = r"(?:\$1\b|\w+\.tenant_id\b)"
+    name = re.escape(alias)
+    if re.search(rf"(?<![\w.]){name}\.tenant_id\s*=\s*{value}", sql) or re.search(
+            rf"{value}\s*=\s*(?<![\w.]){name}\.tenant_id\b", sql):
+        return True
+    return bare and re.search(rf"(?<![\w.])tenant_id\s*=\s*{value}", sql) is not None
+
+
+def unscoped_references(sql: str) -> list[str]:
+    """The references to tenant-owned tables in `sql` that no tenant filter covers."""
+    found = []
+    for match in _REF.finditer(sql):
+        verb, table, alias = match.group(1).upper(), match.group(2).lower(), match.group(3)
+        if table not in TENANT_OWNED:
+            continue
+        if verb == "INTO":
+            columns = sql[match.end(2):].lstrip()
+            if not columns.startswith("(") or "tenant_id" not in columns.split(")", 1)[0]:
+                found.append(f"INSERT INTO {table} without a tenant_id column")
+            continue
+        if alias is None or alias.lower() in _NOT_ALIAS:
+            alias = table
+        if not _filtered(sql, alias, bare=alias == table):
+            found.append(f"{table} {alias} is not filtered by tenant_id")
+    return found
+
+
+def statements(module_name: str) -> dict[str, str]:
+    """Each SQL statement of a queries module, by name: its constants and built statements."""
+    module = importlib.import_module(f"service.{module_name}")
+    found = {name: value for name, value in vars(module).items()
+             if isinstance(value, str) and not name.startswith("__") and SQL.search(value)}
+    for name, fn in vars(module).items():
+        if not inspect.isfunction(fn) or fn.__module__ != module.__name__ or name[0] == "_":
+            continue
+        calls = CALLS.get(f"{module_name}:{name}")
+        if calls is None:
+            found[name] = "MISSING FROM CALLS"
+            continue
+        for n, args in enumerate(calls):
+            built = fn(*args)
+            for m, sql in enumerate(built if isinstance(built, tuple | list) else [built]):
+                found[f"{name}#{n}.{m}"] = sql
+    return found
+
+
+def problems(module_name: str) -> list[str]:
+    found = []
+    for name, sql in statements(module_name).items():
+        key = f"{module_name}:{name.split('#')[0]}"
+        if sql == "MISSING FROM CALLS":
+            found.append(f"{key}: a statement builder not in CALLS")
+            continue
+        refs = unscoped_references(sql)
+        if sql.__class__ is not Scoped:
+            touches = any(m.group(2).lower() in TENANT_OWNED for m in _REF.finditer(sql))
+            if touches and key not in CROSS_TENANT:
+                found.append(f"{key}: touches a tenant's table but is not Scoped")
+            continue
+        found += [f"{key}: {ref}" for ref in refs]
+        if "$1" not in sql:
+            found.append(f"{key}: Scoped without $1")
+    return found
+
+
+@pytest.mark.parametrize("module_name", sorted(set(MODULES) - NOT_YET_SCOPED))
+def test_every_statement_names_its_tenant(module_name):
+    assert problems(module_name) == []
+
+
+def test_the_checker_finds_a_missing_tenant_filter():
+    good = Scoped("SELECT a.id FROM address a JOIN contact c ON c.id = a.contact_id"
+                  " AND c.tenant_id = a.tenant_id WHERE a.tenant_id = $1 AND a.channel = $2")
+    assert unscoped_references(good) == []
+    assert unscoped_references(good.replace(" AND c.tenant_id = a.tenant_id", "")) == [
+        "contact c is not filtered by tenant_id"]
+    assert unscoped_references("DELETE FROM suppression WHERE tenant_id = $1 AND seq = $2") == []
+    assert unscoped_references("UPDATE topic SET name = $2 WHERE key = $3") == [
+        "topic topic is not filtered by tenant_id"]
+    assert unscoped_references("INSERT INTO contact (id, created_at) VALUES ($2, $3)") == [
+        "INSERT INTO contact without a tenant_id column"]
+    assert unscoped_references(
+        "INSERT INTO contact (tenant_id, id) VALUES ($1, $2)") == []
+    # a statement on global tables only is none of this test's business
+    assert unscoped_references("SELECT slug FROM tenant WHERE id = $1") == []
+
+
+def test_unconverted_modules_are_listed_until_converted():
+    """Shrink-only: a listed module whose statements all name their tenant comes off."""
+    converted = sorted(name for name in NOT_YET_SCOPED if not problems(name))
+    assert not converted, f"these name their tenant now: take them off NOT_YET_SCOPED: {converted}"
+
+
+async def test_a_scoped_statement_needs_the_tenants_view(raw_db):
+    """The raw database refuses a scoped statement; the tenant's view puts the id in $1."""
+    sql = Scoped("SELECT $1 + 0, $2 || ''")
+    with pytest.raises(MissingTenant):
+        await raw_db.fetch(sql, "x")
+    with pytest.raises(MissingTenant):
+        async with raw_db.transaction() as tx:
+            await tx.execute(sql, "x")
+    view = TenantDb(raw_db, 7)
+    assert [tuple(r) for r in await view.fetch(sql, "x")] == [(7, "x")]
+    assert await view.fetchval(sql, "y") == 7
+    assert tuple(await view.fetchrow(sql, "z")) == (7, "z")
+    assert [tuple(r) for r in await view.fetch_read(sql, "x")] == [(7, "x")]
+    assert [tuple(r) for r in await view.fetch_long(sql, "x")] == [(7, "x")]
+    async with view.transaction() as tx:
+        assert await tx.fetchval(sql, "w") == 7
+        # plain statements pass through unchanged
+        assert await tx.fetchval("SELECT $1 || ''", "plain") == "plain"
+    assert isinstance(view.raw, Database) and view.is_sqlite == raw_db.is_sqlite
