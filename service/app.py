@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.di import Provide
 from litestar.logging.config import LoggingConfig
@@ -18,7 +18,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
 from service import background
-from service.apikeys.guard import ApiKeyMiddleware
+from service.apikeys.guard import ApiKeyMiddleware, request_tenant_id
 from service.capabilities import routes
 from service.errors import ERROR_RESPONSES, EXCEPTION_HANDLERS, refuse_nul
 from service.openapi import StrictModelsSchemaPlugin, fix_allow_headers
@@ -26,7 +26,7 @@ from service.ops import bench_routes
 from service.ops import routes as ops_routes
 from service.ops.metrics import MetricsMiddleware, metrics
 from service.ops.static import brand_css, static_router
-from service.runtime import build_runtime
+from service.runtime import Runtime, build_runtime
 from service.security.headers import SecurityHeadersMiddleware
 from service.security.links import EXCEPTION_HANDLERS as LINK_ERRORS
 from service.security.ratelimit import (
@@ -55,6 +55,12 @@ def _no_template_reload(engine: JinjaTemplateEngine) -> None:
     engine.engine.auto_reload = False
 
 
+def provide_rt(request: Request) -> Runtime:
+    """The runtime as the request's tenant sees it (its key's, or the one an operator key
+    named): a dict look-up of a view built once per tenant."""
+    return request.app.state.rt.for_tenant(request_tenant_id(request))
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     rt = build_runtime(settings)
@@ -63,6 +69,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         # Errors opening the database surface here and stop the start.
         await rt.db.open()
+        try:
+            await rt.load_tenants()
+        except Exception as exc:  # a database not migrated yet: read again on first use
+            log.warning("tenants not read at start (%s); read when first asked for", exc)
         app.state.rt = rt
         if settings.run_workers_in_web:
             background.start(rt)
@@ -113,7 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[*ops_routes.route_handlers, metrics, static_router, brand_css, api,
                         *page_handlers],
         lifespan=[lifespan],
-        dependencies={"rt": Provide(lambda: rt, use_cache=True, sync_to_thread=False)},
+        dependencies={"rt": Provide(provide_rt, sync_to_thread=False)},
         exception_handlers={**EXCEPTION_HANDLERS, **LINK_ERRORS},
         middleware=middleware,
         stores=stores,
@@ -131,8 +141,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             description="Consent, preferences, one-click unsubscribe and the suppression API.",
             components=Components(security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer",
-                                         description="An API key: psk_<prefix>_<secret>"),
+                "bearer": SecurityScheme(type="http", scheme="bearer", description=(
+                    "An API key: psk_<prefix>_<secret>; it acts in its tenant. An operator key"
+                    " names the tenant it acts in with X-Tenant: <slug> (not on /v1/tenants).")),
             }),
         ),
         request_max_body_size=settings.max_body_bytes,

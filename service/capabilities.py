@@ -13,7 +13,7 @@ import importlib.util
 from types import ModuleType
 from typing import Any
 
-CAPABILITIES = ("apikeys", "topics", "contacts", "consent", "suppression", "unsubscribe",
+CAPABILITIES = ("apikeys", "tenants", "topics", "contacts", "consent", "suppression", "unsubscribe",
                 "preferences", "subscriptions", "mail", "privacy", "records", "webhooks", "sms",
                 "codes", "sends", "ops")
 

@@ -21,6 +21,7 @@ from service.capabilities import collect
 from service.db.migrate import run_migrations
 from service.runtime import with_runtime
 from service.settings import ConfigError, get_settings, log_level
+from service.tenants.model import DEFAULT_SLUG
 
 # name -> (add_arguments, run(args) -> exit code), gathered from the capabilities.
 EXTRA_COMMANDS: dict[str, tuple[Callable, Callable]] = {}
@@ -76,13 +77,17 @@ def cmd_api_key(args: argparse.Namespace) -> int:
         async def create(rt):
             return await create_api_key(rt.db, args.name, scopes)
 
-        key_id, secret = asyncio.run(with_runtime(create))
-        print(f"Created API key {key_id} '{args.name}' with scopes: {' '.join(scopes)}")
+        key_id, secret = asyncio.run(with_runtime(create, tenant=args.tenant))
+        print(f"Created API key {key_id} '{args.name}' of the tenant '{args.tenant}' with scopes:"
+              f" {' '.join(scopes)}")
+        if "operator" in scopes:
+            print("An operator key manages every tenant (/v1/tenants) and acts in the one it"
+                  " names with X-Tenant: <slug>.")
         print("Store this key now; it is not shown again:")
         print(secret)
         return 0
     if args.action == "list":
-        rows = asyncio.run(with_runtime(lambda rt: list_api_keys(rt.db)))
+        rows = asyncio.run(with_runtime(lambda rt: list_api_keys(rt.db), tenant=args.tenant))
         for r in rows:
             state = "revoked" if r["revoked_at"] else "active"
             print(f"{r['id']}\t{r['name']}\tpsk_{r['prefix']}_…\t{' '.join(r['scopes'])}\t{state}"
@@ -92,7 +97,8 @@ def cmd_api_key(args: argparse.Namespace) -> int:
         if args.id is None:
             print("error: --id is required", file=sys.stderr)
             return 2
-        done = asyncio.run(with_runtime(lambda rt: revoke_api_key(rt.db, args.id)))
+        done = asyncio.run(with_runtime(lambda rt: revoke_api_key(rt.db, args.id),
+                                        tenant=args.tenant))
         print("revoked" if done else "no active key with that id")
         return 0 if done else 1
     return 2
@@ -113,11 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run background jobs (outbox delivery, retention)"
                    ).set_defaults(fn=cmd_worker)
 
-    key = sub.add_parser("api-key", help="create, list or revoke API keys")
+    key = sub.add_parser("api-key", help="create, list or revoke a tenant's API keys")
     key.add_argument("action", choices=["create", "list", "revoke"])
+    key.add_argument("--tenant", default=DEFAULT_SLUG, metavar="SLUG",
+                     help="the tenant the keys belong to (default: %(default)s)")
     key.add_argument("--name")
     key.add_argument("--scopes", default="admin",
-                     help="comma- or space-separated, e.g. contacts:read,suppressions:read")
+                     help="comma- or space-separated, e.g. contacts:read,suppressions:read;"
+                     " `operator` manages tenants")
     key.add_argument("--id", type=int)
     key.set_defaults(fn=cmd_api_key)
 

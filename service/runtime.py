@@ -17,9 +17,10 @@ from service.db.engine import Database
 from service.db.replicas import RecentWriters
 from service.db.tenant_db import TenantDb
 from service.security.tokens import TokenSigner
-from service.settings import Settings, get_settings
+from service.settings import ConfigError, Settings, get_settings, tenant_settings
 from service.suppression.lists import ExternalListCache
-from service.tenants.model import DEFAULT_TENANT_ID
+from service.tenants.model import DEFAULT_SLUG, DEFAULT_TENANT_ID, Tenant
+from service.tenants.registry import TenantRegistry, default_tenant
 from service.topics.cache import TopicCache
 
 
@@ -36,6 +37,10 @@ class Runtime:
     topics: TopicCache
     recent_writers: RecentWriters
     external_lists: ExternalListCache  # the national lists' dates, for the checks
+    # every tenant of the deployment (shared by all views)
+    tenants: TenantRegistry = field(default_factory=TenantRegistry)
+    # the tenant this view acts for; the default view's until the tenant table is read
+    tenant: Tenant | None = None
     # background tasks started by the lifespan, by name
     tasks: dict[str, Any] = field(default_factory=dict)
     # every tenant's view built so far, by tenant id (shared by all views)
@@ -46,19 +51,38 @@ class Runtime:
         return self.db.tenant_id
 
     def for_tenant(self, tenant_id: int) -> Runtime:
-        """This process's runtime as `tenant_id` sees it, built once and kept."""
+        """This process's runtime as `tenant_id` sees it (its settings, database view and
+        caches), built once and kept; the default tenant's view is the runtime itself."""
         view = self.views.get(tenant_id)
         if view is None:
-            if tenant_id == self.db.tenant_id:
-                view = self
-            else:
-                view = dataclasses.replace(
-                    self, db=self.db.for_tenant(tenant_id), topics=TopicCache(),
-                    external_lists=ExternalListCache(
-                        self.settings.external_list_max_age_days,
-                        self.settings.external_list_cache_seconds))
-            self.views[tenant_id] = view
+            base = self.views[DEFAULT_TENANT_ID]
+            tenant = self.tenants.get(tenant_id)
+            settings = base.settings
+            if tenant is not None:
+                settings = tenant_settings(base.settings,
+                                           {"org_name": tenant.name, **tenant.settings})
+            view = dataclasses.replace(
+                base, db=base.db.for_tenant(tenant_id), tenant=tenant, settings=settings,
+                topics=TopicCache(), external_lists=ExternalListCache(
+                    settings.external_list_max_age_days, settings.external_list_cache_seconds))
+            if tenant is not None:  # an id with no row yet (tests' TenantDb(raw, 2)): not kept
+                self.views[tenant_id] = view
         return view
+
+    async def load_tenants(self) -> None:
+        """Read the tenant table (the app's start, every command)."""
+        await self.tenants.load(self.db)
+        self._tenant_changed(self.tenants.get(DEFAULT_TENANT_ID) or self.tenant)
+
+    def _tenant_changed(self, tenant: Tenant | None) -> None:
+        """A tenant's row changed: its next request builds a fresh view. The default tenant's
+        settings are the deployment's own, so its view (the runtime) stays and learns the row."""
+        if tenant is None:
+            return
+        if tenant.id == DEFAULT_TENANT_ID:
+            self.views[DEFAULT_TENANT_ID].tenant = tenant
+        else:
+            self.views.pop(tenant.id, None)
 
     async def read_fresh(self, request: Any) -> bool:
         """Whether this request's reads must come from the primary (its caller just wrote)."""
@@ -93,21 +117,35 @@ def build_runtime(settings: Settings) -> Runtime:
         recent_writers=RecentWriters(settings.read_your_writes_seconds, settings.redis_url),
         external_lists=ExternalListCache(settings.external_list_max_age_days,
                                          settings.external_list_cache_seconds),
+        tenants=TenantRegistry(settings.tenant_cache_seconds),
+        tenant=default_tenant(settings.org_name),
     )
     rt.views[DEFAULT_TENANT_ID] = rt
+    rt.tenants.listeners.append(rt._tenant_changed)
     return rt
 
 
 T = TypeVar("T")
 
 
-async def with_runtime(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """`await fn(rt, *args)` with a runtime of the current settings and its database open, closed
-    after even on failure: how every command (`python -m service ...`) gets its runtime."""
+class UnknownTenant(ConfigError):
+    """A command named a tenant slug that has no row (exit code 1, the message on stderr)."""
+
+
+async def with_runtime(fn: Callable[..., Awaitable[T]], *args: Any,
+                       tenant: str = DEFAULT_SLUG) -> T:
+    """`await fn(rt, *args)` with the runtime of the current settings as `tenant` (a slug) sees
+    it, its database open, closed after even on failure: how every command (`python -m service
+    ...`) gets its runtime."""
     rt = build_runtime(get_settings())
     await rt.db.open()
     try:
-        return await fn(rt, *args)
+        await rt.load_tenants()
+        found = rt.tenants.by_slug(tenant)
+        if found is None:
+            raise UnknownTenant(f"error: no tenant with the slug {tenant!r}"
+                                " (see `python -m service tenant list`)")
+        return await fn(rt.for_tenant(found.id), *args)
     finally:
         await rt.db.close()
 

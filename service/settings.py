@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.i18n import available_languages
 
 DEFAULT_DATA_DIR = Path("data")
 DEV_SECRETS_FILE = "dev-secrets.json"
@@ -67,6 +70,9 @@ class Settings(BaseSettings):
     rate_limit_pages_per_minute: int = 120
     rate_limit_codes_per_minute: int = 10  # POST /o per client IP: guesses at printed codes
     api_key_cache_seconds: float = 2.0
+    # How old this process's copy of the tenant table may get before it is read again (a
+    # tenant changed by another process); a tenant it does not know yet is read at once.
+    tenant_cache_seconds: float = 30.0
 
     sqlite_synchronous: Literal["NORMAL", "FULL", "EXTRA"] = "FULL"
     sqlite_busy_timeout_ms: int = 10_000
@@ -178,6 +184,70 @@ class Settings(BaseSettings):
             self.secret_keys = self.secret_keys or [dev["secret_key"]]
             self.hash_key = self.hash_key or dev["hash_key"]
         return self
+
+
+_COLOUR = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
+_URL = r"^(?:https?://\S+)?$"  # empty: not shown
+
+
+class TenantSettings(BaseModel):
+    """What a tenant may set for itself (decision D8 of docs/plans/tenants.md): the non-secret
+    settings, by their `Settings` names, each over the deployment's own value. Its view's
+    settings are `Settings.model_copy(update=...)` with the ones it set. Secrets (link keys,
+    ESP and SMS secrets) are never tenant settings: they are not stored in the database."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org_name: str | None = Field(None, min_length=1, max_length=200)
+    org_logo_url: str | None = Field(None, max_length=500, pattern=_URL)
+    org_primary_colour: str | None = Field(None, pattern=_COLOUR)
+    org_privacy_url: str | None = Field(None, max_length=500, pattern=_URL)
+    org_support_contact: str | None = Field(None, max_length=200)
+    org_address: str | None = Field(None, max_length=500)
+    org_email: str | None = Field(None, max_length=200)
+    org_phone: str | None = Field(None, max_length=50)
+    org_jurisdiction: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    default_language: str | None = None
+    retention_opted_out_days: int | None = Field(None, ge=0)
+    retention_ledger_pii_months: int | None = Field(None, ge=0)
+    soft_bounce_limit: int | None = Field(None, ge=1)
+    soft_bounce_window_days: int | None = Field(None, ge=1)
+    sendgrid_group_topics: dict[str, str] | None = None
+    external_list_max_age_days: dict[str, int] | None = None
+    external_list_stale: Literal["block", "warn"] | None = None
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        if value is not None and value not in available_languages():
+            raise ValueError(f"no catalogue for {value!r}; one of "
+                             f"{', '.join(available_languages())}")
+        return value
+
+    @field_validator("external_list_max_age_days")
+    @classmethod
+    def _list_ages(cls, value: dict[str, int] | None) -> dict[str, int] | None:
+        if value is None:
+            return None
+        given = {name.upper(): days for name, days in value.items()}
+        bad = [name for name, days in given.items() if days < 1]
+        if bad:
+            raise ValueError(f"maximum ages must be at least 1 day: {', '.join(bad)}")
+        return given
+
+    def overrides(self) -> dict:
+        """The settings this tenant set (and only those)."""
+        return self.model_dump(exclude_unset=True, exclude_none=True)
+
+
+def tenant_settings(base: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """The deployment's settings as a tenant sees them: its overrides (validated by
+    TenantSettings) over `base`; the lists' maximum ages name only the lists they change."""
+    update = {k: v for k, v in overrides.items() if k in TenantSettings.model_fields}
+    if "external_list_max_age_days" in update:
+        update["external_list_max_age_days"] = {**base.external_list_max_age_days,
+                                                **update["external_list_max_age_days"]}
+    return base.model_copy(update=update)
 
 
 def _dev_secrets(data_dir: Path) -> dict[str, str]:

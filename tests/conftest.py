@@ -30,7 +30,9 @@ from service.db.engine import Database
 from service.db.tables import TABLES
 from service.db.tenant_db import TenantDb
 from service.settings import Settings
-from service.tenants.model import DEFAULT_TENANT_ID
+from service.tenants.logic import create_tenant
+from service.tenants.model import DEFAULT_TENANT_ID, Tenant
+from service.tenants.registry import TenantRegistry
 from tests.preferences.browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,10 +104,13 @@ def pg_database():
 
 
 async def truncate_pg(url: str) -> None:
-    tables = ", ".join(f'"{t._meta.tablename}"' for t in TABLES)
+    tables = ", ".join(f'"{t._meta.tablename}"' for t in TABLES if t._meta.tablename != "tenant")
     conn = await asyncpg.connect(url)
     try:
         await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        # tenants are global rows: keep `default`, the one the migration made
+        await conn.execute("DELETE FROM tenant WHERE id <> 1")
+        await conn.execute("SELECT setval(pg_get_serial_sequence('tenant', 'id'), 1)")
     finally:
         await conn.close()
 
@@ -180,6 +185,29 @@ async def raw_db(settings, client) -> Database:
 @pytest.fixture
 async def admin_headers(db) -> dict[str, str]:
     _, key = await create_api_key(db, "test-admin", ["admin"])
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def tenant_b(db) -> Tenant:
+    """A second tenant, `b` ("Brand B"), as the operator makes one; the app finds it on its
+    first request (its registry reads the tenant table again on a miss)."""
+    registry = TenantRegistry()
+    made = await create_tenant(db, registry, "b", "Brand B")
+    return registry.get(made["id"])
+
+
+@pytest.fixture
+async def headers_b(raw_db, tenant_b) -> dict[str, str]:
+    """An admin key of tenant b."""
+    _, key = await create_api_key(TenantDb(raw_db, tenant_b.id), "b-admin", ["admin"])
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def operator_headers(db) -> dict[str, str]:
+    """An operator key (of the default tenant); add X-Tenant to act in a tenant."""
+    _, key = await create_api_key(db, "test-operator", ["operator"])
     return {"Authorization": f"Bearer {key}"}
 
 

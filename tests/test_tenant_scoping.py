@@ -62,7 +62,6 @@ NOT_YET_SCOPED = {
     "outbox_queries",
     "ops.queries",
     # -- API keys, tenants
-    "apikeys.queries",
 }
 # "module:NAME" -> why the statement works across tenants.
 CROSS_TENANT: dict[str, str] = {
@@ -75,7 +74,9 @@ CROSS_TENANT: dict[str, str] = {
     # -- privacy, webhooks, sms, outbox, ops
 
     # -- API keys, tenants
-
+    "apikeys.queries:BY_PREFIX": "authentication: the key's tenant is not known before it is "
+                                 "found (api_key.prefix is unique across tenants)",
+    "apikeys.queries:TOUCH": "by the id BY_PREFIX just found, during authentication",
 }
 # "module:function" -> the argument tuples to build its statements with.
 CALLS: dict[str, list[tuple]] = {

@@ -5,6 +5,9 @@ compared with `hmac.compare_digest`. Verified keys are cached in-process for
 API_KEY_CACHE_SECONDS, so the hot check path pays no extra query; revoking through this process
 takes effect at once, through another process within that many seconds. `last_used_at` is
 written at most once a minute per key, not on every request.
+
+Every key belongs to one tenant (issue 18): it is created, listed and revoked within it, and
+every request it makes acts in it; an `operator` key acts in the tenant it names (guard.py).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from service.apikeys import queries as q
-from service.db.engine import Database
+from service.db.tenant_db import TenantDb
+from service.tenants.model import DEFAULT_TENANT_ID
 
 SCOPES = (
     "contacts:read",
@@ -26,7 +30,9 @@ SCOPES = (
     "suppressions:write",
     "links:write",
     "admin",
+    "operator",  # the deployment's operator: manages tenants, acts as admin in the one it names
 )
+OPERATOR = "operator"
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
@@ -39,9 +45,19 @@ class ApiKeyInfo:
     id: int
     name: str
     scopes: frozenset[str]
+    tenant_id: int = DEFAULT_TENANT_ID  # the tenant the key belongs to
+
+    @property
+    def is_operator(self) -> bool:
+        return OPERATOR in self.scopes
 
     def allows(self, scope: str | None) -> bool:
-        return scope is None or "admin" in self.scopes or scope in self.scopes
+        """`admin` grants every scope of its tenant but `operator`, which nothing else grants;
+        an operator acts as admin (inside the tenant it names: the guard checks that)."""
+        if scope == OPERATOR:
+            return OPERATOR in self.scopes
+        return (scope is None or "admin" in self.scopes or scope in self.scopes
+                or OPERATOR in self.scopes)
 
 
 def parse_scopes(text: str) -> list[str]:
@@ -58,8 +74,9 @@ def _hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-async def create_api_key(db: Database, name: str, scopes: list[str]) -> tuple[int, str]:
-    """Store a new key and return (id, the full secret key); the secret is not kept."""
+async def create_api_key(db: TenantDb, name: str, scopes: list[str]) -> tuple[int, str]:
+    """Store a new key of `db`'s tenant and return (id, the full secret key); the secret is
+    not kept."""
     prefix = secrets.token_hex(6)
     raw = f"psk_{prefix}_{secrets.token_urlsafe(32)}"
     now = datetime.now(UTC)
@@ -68,7 +85,7 @@ async def create_api_key(db: Database, name: str, scopes: list[str]) -> tuple[in
     return key_id, raw
 
 
-async def revoke_api_key(db: Database, key_id: int, cache: ApiKeyCache | None = None) -> bool:
+async def revoke_api_key(db: TenantDb, key_id: int, cache: ApiKeyCache | None = None) -> bool:
     async with db.transaction() as tx:
         changed = await tx.execute(q.REVOKE, datetime.now(UTC), key_id)
     if cache is not None:
@@ -76,7 +93,7 @@ async def revoke_api_key(db: Database, key_id: int, cache: ApiKeyCache | None = 
     return changed > 0
 
 
-async def list_api_keys(db: Database) -> list[dict]:
+async def list_api_keys(db: TenantDb) -> list[dict]:
     rows = await db.fetch(q.LIST)
     return [
         {
@@ -98,7 +115,7 @@ class ApiKeyCache:
     def clear(self) -> None:
         self._entries.clear()
 
-    async def verify(self, db: Database, raw: str) -> ApiKeyInfo | None:
+    async def verify(self, db: TenantDb, raw: str) -> ApiKeyInfo | None:
         digest = _hash(raw)
         entry = self._entries.get(digest)
         now = time.monotonic()
@@ -111,7 +128,7 @@ class ApiKeyCache:
         return info
 
 
-async def _load(db: Database, raw: str, digest: str) -> ApiKeyInfo | None:
+async def _load(db: TenantDb, raw: str, digest: str) -> ApiKeyInfo | None:
     parts = raw.split("_")
     if len(parts) < 3 or parts[0] != "psk":
         return None
@@ -122,4 +139,4 @@ async def _load(db: Database, raw: str, digest: str) -> ApiKeyInfo | None:
     last = row["last_used_at"]
     if last is None or now - last > LAST_USED_GRANULARITY:
         await db.execute(q.TOUCH, now, row["id"])
-    return ApiKeyInfo(row["id"], row["name"], frozenset(row["scopes"].split()))
+    return ApiKeyInfo(row["id"], row["name"], frozenset(row["scopes"].split()), row["tenant_id"])
