@@ -15,12 +15,14 @@ import hashlib
 import re
 
 from service.db.engine import Database
+from service.db.scoped import Scoped
 from service.db.sqlite import to_sqlite
 
 _SQLITE_SCAN = re.compile(r"\bSCAN (\w+)")
 _SQLITE_SEARCH = re.compile(r"\bSEARCH (\w+) USING .*?\((.*)\)")
 # A search on these columns alone still reads a whole channel (or reason) of the table.
-LOW_SELECTIVITY = {"channel", "topic", "reason", "status", "kind"}
+# tenant_id too (issue 18): a search on the tenant alone reads the whole tenant.
+LOW_SELECTIVITY = {"channel", "topic", "reason", "status", "kind", "tenant_id"}
 _PG_SCAN = re.compile(r"Seq Scan on (\w+)")
 KEY_LISTS = {"json_each", "k", "j", "t", "wanted", "new_keys"}
 # Derived tables of one address's own rows, read whole by design: `recent_sends`, the sends
@@ -29,7 +31,10 @@ ONE_ADDRESS = {"recent_sends"}
 
 
 async def plan(db: Database, sql: str, *args, tx=None) -> str:
-    """The plan's text; in `tx` when given (a statement over a temporary table)."""
+    """The plan's text; in `tx` when given (a statement over a temporary table). A `Scoped`
+    statement is explained as its tenant's view runs it: the view's tenant id in $1."""
+    if sql.__class__ is Scoped:
+        sql, args = sql.plain, (getattr(tx, "tenant_id", None) or db.tenant_id, *args)
     if tx is not None:
         rows = await tx.fetch(("EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN ") + sql,
                               *args)
