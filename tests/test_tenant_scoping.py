@@ -42,9 +42,6 @@ MODULES = (
 # in blocks by who converts them (keep to your own block: merges stay clean).
 NOT_YET_SCOPED = {
     # -- consent, contacts, topics
-    "consent.queries",
-    "contacts.queries",
-    "topics.queries",
     # -- checks, suppressions, sends
     "consent.state_queries",
     "suppression.queries",
@@ -66,6 +63,10 @@ NOT_YET_SCOPED = {
 # "module:NAME" -> why the statement works across tenants.
 CROSS_TENANT: dict[str, str] = {
     # -- consent, contacts, topics
+    "consent.queries:MANY_LAST_SEQ": "SQLite's feed high-water mark: seq is the table's rowid,"
+                                     " so the next rows get MAX(seq) + 1, ... whatever tenant",
+    "consent.queries:LAST_EVENT_ID": "a checkpoint's event id: ids come from one sequence, so"
+                                     " the tenant's later events get higher ids; one probe",
 
     # -- checks, suppressions, sends
 
@@ -81,6 +82,17 @@ CROSS_TENANT: dict[str, str] = {
 # "module:function" -> the argument tuples to build its statements with.
 CALLS: dict[str, list[tuple]] = {
     # -- consent, contacts, topics
+    "consent.queries:many_held_sql": [("sqlite",), ("postgres",)],
+    "consent.queries:many_addresses_sql": [("sqlite",), ("postgres",)],
+    "consent.queries:chain_heads_sql": [("sqlite",), ("postgres",)],
+    "consent.queries:chain_page_sql": [
+        (engine, ("id", "contact_id", "hash"), 10, upto)
+        for engine in ("sqlite", "postgres") for upto in (False, True)],
+    "consent.queries:one_chain_sql": [(10,)],
+    "contacts.queries:find_sql": [(True, False), (False, True), (True, True)],
+    "contacts.queries:holders_sql": [("sqlite",), ("postgres",)],
+    "contacts.queries:contacts_by_ref_sql": [("sqlite",), ("postgres",)],
+    "topics.queries:update_sql": [(["name"],), (["name", "channels", "frequencies"],)],
 
     # -- checks, suppressions, sends
 

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from service.tenants.model import DEFAULT_TENANT_ID
+
 DOMAIN = b"ledger-digest-v1"
 FORMAT = 1  # the canonical content's version, itself part of the content
 # The columns that hold the personal fields and their digests, in that order.
@@ -192,9 +194,15 @@ def check(row: Mapping[str, Any], expected_prev: str | None) -> str | None:
     return None
 
 
-def heads_digest() -> Any:
-    """The running SHA-256 of a checkpoint: fed "contact_id hash\\n" lines in contact order."""
-    return hashlib.sha256()
+def heads_digest(tenant_id: int = DEFAULT_TENANT_ID) -> Any:
+    """The running SHA-256 of a tenant's checkpoint: fed "contact_id hash\\n" lines in contact
+    order. Another tenant's starts with the line "tenant <id>\\n", so its digest names whose
+    heads they are; the default tenant's starts with nothing, as before tenants, so the
+    checkpoints written then still verify (decision D7, docs/plans/tenants.md)."""
+    sha = hashlib.sha256()
+    if tenant_id != DEFAULT_TENANT_ID:
+        sha.update(f"tenant {int(tenant_id)}\n".encode())
+    return sha
 
 
 def head_line(contact_id: str, head: str) -> bytes:

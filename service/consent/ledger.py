@@ -17,10 +17,11 @@ from service.consent import queries as q
 from service.consent.chain import Heads
 from service.db.keys import keys_arg
 from service.db.tables import WHOLE_CHANNEL
-from service.db.tx import PostgresTx, SqliteTx
+from service.db.tenant_db import TenantTx
 from service.ops.counters import UNSUBSCRIBES
 
-Tx = SqliteTx | PostgresTx
+# A consent writer's transaction: a tenant's (every statement it runs is the tenant's).
+Tx = TenantTx
 ACTIONS = ("opt_in", "opt_out", "pending", "confirmed", "paused", "resumed")
 # every action the ledger may hold: ACTIONS plus those only record_event writes (privacy, DELETE)
 LEDGER_ACTIONS = ACTIONS + ("restricted", "unrestricted", "erased", "suppressed", "unsuppressed",

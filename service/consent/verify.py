@@ -11,6 +11,10 @@ id, in byte order of the contact ids, written to `ledger_checkpoint` and logged,
 can notarise it outside the service (docs/privacy.md). The last event id is read under the
 feed lock, which every ledger writer holds until it commits: every lower id is committed, and
 the heads as of it never change afterwards.
+
+All of it is one tenant's (the view `db` is): its chains, its checkpoints, and its feed lock,
+which its ledger writers hold. A checkpoint's digest covers that tenant's heads only, and names
+the tenant unless it is the default one (`chain.heads_digest`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from service.consent import chain
 from service.consent import queries as q
-from service.db.engine import Database
+from service.db.tenant_db import TenantDb
 
 log = logging.getLogger("service.consent.ledger")
 PAGE = 5000  # events per read
@@ -70,10 +74,11 @@ class Report:
 
 
 class HeadsAsOf:
-    """The running digest of the chain heads as of event id `upto`, fed chain by chain."""
+    """The running digest of a tenant's chain heads as of event id `upto`, fed chain by
+    chain."""
 
-    def __init__(self, upto: int):
-        self.upto, self.sha = upto, chain.heads_digest()
+    def __init__(self, upto: int, tenant_id: int):
+        self.upto, self.sha = upto, chain.heads_digest(tenant_id)
         self.chains = self.events = 0
 
     def add(self, contact_id: str, head: str | None, events: int) -> None:
@@ -83,7 +88,7 @@ class HeadsAsOf:
             self.events += events
 
 
-async def _pages(db: Database, columns: Sequence[str], upto: int | None = None,
+async def _pages(db: TenantDb, columns: Sequence[str], upto: int | None = None,
                  ) -> AsyncIterator[list[Any]]:
     """Every event in chain order (contact id as bytes, then id), a page at a time."""
     sql = q.chain_page_sql(db.engine, tuple(columns), PAGE, upto is not None)
@@ -97,18 +102,18 @@ async def _pages(db: Database, columns: Sequence[str], upto: int | None = None,
         after = (rows[-1][1], rows[-1][0])
 
 
-async def _one_chain(db: Database, contact_id: str) -> AsyncIterator[list[Any]]:
+async def _one_chain(db: TenantDb, contact_id: str) -> AsyncIterator[list[Any]]:
     sql, after = q.one_chain_sql(PAGE), 0
     while rows := await db.fetch_long(sql, contact_id, after):
         yield rows
         after = rows[-1][0]
 
 
-async def verify(db: Database, contact_id: str | None = None) -> Report:
+async def verify(db: TenantDb, contact_id: str | None = None) -> Report:
     """Check every chain (or one contact's); the first mismatch found ends the walk."""
     report = Report()
     latest = None if contact_id is not None else await latest_checkpoint(db)
-    heads = HeadsAsOf(latest.last_event_id if latest else 0)
+    heads = HeadsAsOf(latest.last_event_id if latest else 0, db.tenant_id)
     pages = _one_chain(db, contact_id) if contact_id is not None else _pages(
         db, q.CHAIN_EVENT_COLUMNS)
     current: str | None = None
@@ -144,14 +149,14 @@ async def verify(db: Database, contact_id: str | None = None) -> Report:
     return report
 
 
-async def latest_checkpoint(db: Database) -> Checkpoint | None:
+async def latest_checkpoint(db: TenantDb) -> Checkpoint | None:
     row = await db.fetchrow(q.LATEST_CHECKPOINT)
     return Checkpoint(*row) if row is not None else None
 
 
-async def heads_as_of(db: Database, upto: int) -> HeadsAsOf:
+async def heads_as_of(db: TenantDb, upto: int) -> HeadsAsOf:
     """The digest of every chain's head as of event `upto`, read in pages."""
-    heads = HeadsAsOf(upto)
+    heads = HeadsAsOf(upto, db.tenant_id)
     current, head, count = None, None, 0
     async for rows in _pages(db, ("id", "contact_id", "hash"), upto):
         for _, contact_id, event_hash in rows:
@@ -165,11 +170,11 @@ async def heads_as_of(db: Database, upto: int) -> HeadsAsOf:
     return heads
 
 
-async def write_checkpoint(db: Database, now: datetime | None = None) -> Checkpoint:
+async def write_checkpoint(db: TenantDb, now: datetime | None = None) -> Checkpoint:
     """Compute, store and log a checkpoint of the ledger as it is now."""
     now = now or datetime.now(UTC)
     async with db.transaction() as tx:
-        await tx.lock_feed()  # every event with a lower id is committed: its head is final
+        await tx.lock_feed()  # every event of the tenant's with a lower id is committed
         upto = int(await tx.fetchval(q.LAST_EVENT_ID))
     heads = await heads_as_of(db, upto)
     point = Checkpoint(None, now, upto, heads.chains, heads.events, heads.sha.hexdigest())
@@ -180,14 +185,14 @@ async def write_checkpoint(db: Database, now: datetime | None = None) -> Checkpo
     return point
 
 
-async def checkpoint_due(db: Database, interval: int, now: datetime) -> bool:
+async def checkpoint_due(db: TenantDb, interval: int, now: datetime) -> bool:
     """Whether the latest checkpoint is older than half the interval (another instance
     running the same loop wrote none just now)."""
     latest = await latest_checkpoint(db)
     return latest is None or (now - latest.created_at).total_seconds() >= interval / 2
 
 
-async def checkpoint_loop(db: Database, interval_seconds: int) -> None:
+async def checkpoint_loop(db: TenantDb, interval_seconds: int) -> None:
     """Write a checkpoint at every interval boundary (at least MIN_INTERVAL apart)."""
     interval = max(MIN_INTERVAL, interval_seconds)
     while True:

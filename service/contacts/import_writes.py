@@ -31,6 +31,7 @@ from service.contacts import queries as q
 from service.contacts.import_rows import Row
 from service.contacts.logic import HELD_ELSEWHERE
 from service.db.keys import keys_arg, rows_arg
+from service.db.scoped import Scoped
 
 
 @dataclass
@@ -104,7 +105,7 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
     `consent.choice.apply_choice` (through `consent.many.apply_choices`): a stop or resume
     concerns the addresses its contact holds on the channel as of its row, as if the rows
     were written one by one."""
-    engine = tx.engine
+    engine, tenant = tx.engine, tx.tenant_id
     if not isinstance(batch, Batch):
         batch = prepare_batch(engine, batch)
     now = now or datetime.now(UTC)
@@ -120,7 +121,9 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
         holders[(row[0], row[1])] = row[2]
         ref_of[row[2]] = row[3]
     fresh_ids = iter(batch.ids)
-    new_contacts: dict[str, list] = {}  # id -> its insert row (external_ref may still be set)
+    # The insert rows carry their tenant id from the start (the COPY's first column): no
+    # second pass over a batch to put it in front.
+    new_contacts: dict[str, list] = {}  # id -> its insert row (external_ref, [2], may be set)
     new_addresses: list[tuple] = []
     set_ref: dict[str, str] = {}  # existing contact -> the external_ref it takes
     touched: set[str] = set()  # existing contacts that got an address
@@ -144,28 +147,29 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
             continue
         if contact is None:
             contact = next(fresh_ids)
-            new_contacts[contact] = [contact, ref, False, stamp, stamp]
+            new_contacts[contact] = [tenant, contact, ref, False, stamp, stamp]
             ref_of[contact] = ref
             if ref is not None:
                 by_ref[ref] = contact
             stats.created += 1
             for a in row.addresses:
                 holders[(a.channel, a.key)] = contact
-                new_addresses.append((contact, a.channel, a.key, a.normalized, a.given, stamp))
+                new_addresses.append((tenant, contact, a.channel, a.key, a.normalized, a.given,
+                                      stamp))
                 added.setdefault((contact, a.channel), []).append(a.key)
         else:
             stats.matched += 1
             if ref is not None and ref_of[contact] is None:
                 ref_of[contact], by_ref[ref] = ref, contact
                 if contact in new_contacts:
-                    new_contacts[contact][1] = ref
+                    new_contacts[contact][2] = ref
                 else:
                     set_ref[contact] = ref
             for a in row.addresses:
                 if (a.channel, a.key) not in holders:
                     holders[(a.channel, a.key)] = contact
-                    new_addresses.append((contact, a.channel, a.key, a.normalized, a.given,
-                                          stamp))
+                    new_addresses.append((tenant, contact, a.channel, a.key, a.normalized,
+                                          a.given, stamp))
                     added.setdefault((contact, a.channel), []).append(a.key)
                     if contact not in new_contacts:
                         touched.add(contact)
@@ -201,10 +205,11 @@ async def write_batch(tx: Tx, batch: Batch | Sequence[Row], stats: Stats,
             stats.consents += len(mine) - mine.count(UNCHANGED)
 
 
-async def _insert(tx: Tx, table: str, columns: Sequence[str], sql: str, rows: list) -> None:
+async def _insert(tx: Tx, table: str, columns: Sequence[str], sql: Scoped, rows: list) -> None:
+    """Insert rows whose first value is the tenant id (`tx`'s), then `columns`' values."""
     if not rows:
         return
     if tx.engine == "postgres":  # COPY: conflicts were ruled out above, under the feed lock
-        await tx.copy_records(table, rows, columns)
-    else:
-        await tx.executemany(sql, rows)
+        await tx.copy_records(table, rows, ("tenant_id", *columns))
+    else:  # the rows hold the tenant's $1 already: past the view, which would add another
+        await tx.raw.executemany(sql.plain, rows)
