@@ -125,7 +125,8 @@ async def lift_gone(db: Database, *, channel: str, list_name: str, source: str) 
         with batches.timed(batches.size):
             async with db.transaction() as tx:
                 await tx.lock_feed()
-                rows = await tx.fetch(q.GONE_PAGE, channel, list_name, after, batches.size)
+                rows = await tx.fetch(q.gone_page_sql(tx.engine), channel, list_name, after,
+                                      batches.size)
                 by_topic: dict[str, list[str]] = {}
                 for row in rows:
                     by_topic.setdefault(row[2], []).append(row[1])

@@ -101,6 +101,15 @@ FEED_BEFORE = Scoped("SELECT seq FROM change_feed WHERE tenant_id = $1 AND occur
                      " ORDER BY seq DESC LIMIT 1")
 
 
+def _in_row(engine: str, column: str) -> str:
+    """A column compared in the row found, never searched through an index that leads with it:
+    SQLite picks an index by its equalities alone (it has no statistics), so `tenant_id = ?`
+    would take a tenant-leading index and sort the tenant's every row for one page; a unary `+`
+    keeps that column out of its index choice. PostgreSQL weighs its statistics (and has no
+    `+` for text)."""
+    return f"+{column}" if engine == "sqlite" else column
+
+
 def _equal(alias: str, columns: Sequence[str], first: int) -> str:
     return "".join(f" AND {alias}{column} = ${first + i}" for i, column in enumerate(columns))
 
@@ -124,12 +133,15 @@ def changes_sql(columns: Sequence[str], limit: int) -> Scoped:
 
 
 # -- the CSV export (exporter.py), page by page on the id ---------------------------------------
-def _export_filters(channel: str | None, reason: str | None, args: list) -> str:
+def _export_filters(channel: str | None, reason: str | None, args: list,
+                    engine: str | None = None) -> str:
+    """The filters, compared in the row on `engine` (`_in_row`) when given."""
     sql = ""
     for column, value in (("channel", channel), ("reason", reason)):
         if value:
             args.append(value)
-            sql += f" AND s.{column} = ${len(args) + 1}"  # $1 is the tenant, before `args`
+            column = _in_row(engine, f"s.{column}") if engine else f"s.{column}"
+            sql += f" AND {column} = ${len(args) + 1}"  # $1 is the tenant, in front of `args`
     return sql
 
 
@@ -139,15 +151,17 @@ def export_count_sql(channel: str | None, reason: str | None, args: list) -> Sco
                   + _export_filters(channel, reason, args))
 
 
-def export_page_sql(channel: str | None, reason: str | None, args: list, page: int) -> Scoped:
-    """One page after id $2 (the first of `args`); appends the filter values to `args`."""
+def export_page_sql(engine: str, channel: str | None, reason: str | None, args: list,
+                    page: int) -> Scoped:
+    """One page after id $2 (the first of `args`); appends the filter values to `args`. A walk
+    of the primary key from $2 on both engines, its filters compared in the rows."""
     return Scoped(
         "SELECT s.id, s.channel, a.normalized, s.address_key, s.topic, s.reason, s.source,"
         " s.list_name, s.created_at FROM suppression s"
         " LEFT JOIN address a ON a.tenant_id = s.tenant_id AND a.channel = s.channel"
         " AND a.address_key = s.address_key"
-        f" WHERE s.tenant_id = $1 AND s.id > $2{_export_filters(channel, reason, args)}"
-        f" ORDER BY s.id LIMIT {int(page)}")
+        f" WHERE {_in_row(engine, 's.tenant_id')} = $1 AND s.id > $2"
+        f"{_export_filters(channel, reason, args, engine)} ORDER BY s.id LIMIT {int(page)}")
 
 
 # -- the streamed check (stream.py) ------------------------------------------------------------
@@ -165,7 +179,8 @@ def lift_sql(engine: str) -> Scoped:
                   " AND s.address_key = k.key AND s.topic = $3 AND s.reason = $4 ORDER BY s.id")
 
 
-SQLITE_DELETE_MANY = Scoped("DELETE FROM suppression WHERE tenant_id = $1"
+# by id; the tenant compared in each row found (`+`: _in_row)
+SQLITE_DELETE_MANY = Scoped("DELETE FROM suppression WHERE +tenant_id = $1"
                             " AND id IN (SELECT value FROM json_each($2))")
 SQLITE_LIFT_FEED = Scoped(
     "INSERT INTO change_feed (tenant_id, kind, op, channel, address_key, topic, contact_id,"
@@ -226,18 +241,21 @@ def unstage_sql(engine: str) -> Scoped:
     page = ("SELECT id FROM external_list_key WHERE tenant_id = $1 AND id > $3"
             " AND list_name = $2 ORDER BY id LIMIT $4")
     ids = f"= ANY(ARRAY({page}))" if engine == "postgres" else f"IN ({page})"
-    return Scoped(f"DELETE FROM external_list_key WHERE tenant_id = $1 AND id {ids} RETURNING id")
-# The next page (after id $4) of list $3's suppressions on channel $2 whose number is not in
-# the snapshot: `suppression_tenant_list_name (tenant_id, list_name, id)` walks the list alone,
-# in id order, and each row probes `external_list_key_tenant_list_key`; no other reason or list
-# is ever read. A scalar subquery rather than NOT EXISTS: PostgreSQL may turn NOT EXISTS into an
-# anti-join that reads the whole snapshot (millions of keys) for every page; a scalar subquery
-# stays a probe.
-GONE_PAGE = Scoped(
-    "SELECT s.id, s.address_key, s.topic FROM suppression s"
-    " WHERE s.tenant_id = $1 AND s.list_name = $3 AND s.id > $4 AND s.channel = $2"
-    " AND s.reason = 'external_list'"
-    " AND (SELECT k.id FROM external_list_key k"
-    " WHERE k.tenant_id = $1 AND k.list_name = $3 AND k.address_key = s.address_key) IS NULL"
-    " ORDER BY s.id LIMIT $5"
-)
+    return Scoped(f"DELETE FROM external_list_key WHERE {_in_row(engine, 'tenant_id')} = $1"
+                  f" AND id {ids} RETURNING id")
+def gone_page_sql(engine: str) -> Scoped:
+    """The next page (after id $4) of list $3's suppressions on channel $2 whose number is not
+    in the snapshot: `suppression_tenant_list_name (tenant_id, list_name, id)` walks the list
+    alone, in id order (on SQLite the channel and reason are compared in the row: `_in_row`,
+    or the (tenant, reason, channel) index would read every list of the channel), and each row
+    probes `external_list_key_tenant_list_key`; no other list is ever read. A scalar subquery
+    rather than NOT EXISTS: PostgreSQL may turn NOT EXISTS into an anti-join that reads the
+    whole snapshot (millions of keys) for every page; a scalar subquery stays a probe."""
+    return Scoped(
+        "SELECT s.id, s.address_key, s.topic FROM suppression s"
+        f" WHERE s.tenant_id = $1 AND s.list_name = $3 AND s.id > $4"
+        f" AND {_in_row(engine, 's.channel')} = $2"
+        f" AND {_in_row(engine, 's.reason')} = 'external_list'"
+        " AND (SELECT k.id FROM external_list_key k"
+        " WHERE k.tenant_id = $1 AND k.list_name = $3 AND k.address_key = s.address_key) IS NULL"
+        " ORDER BY s.id LIMIT $5")

@@ -107,25 +107,25 @@ async def test_postgres_bulk_add_probes_indexes_even_with_stale_statistics(db):
         text = await assert_indexed(
             db, PG_ADD_MANY, "email", "", "unsubscribed", "import", datetime.now(UTC), None,
             tx=tx, allowed={PG_KEYS_TABLE})
-    probe = text.split("address_channel_key", 1)[1].split("\n", 2)[1]
-    assert "Index Cond" in probe and "address_key" in probe, text
-    assert "Conflict Arbiter Indexes: suppression_channel_key_topic_reason" in text, text
+    probe = text.split("address_tenant_channel_key", 1)[1].split("\n", 2)[1]
+    assert "Index Cond" in probe and "tenant_id" in probe and "address_key" in probe, text
+    assert "Conflict Arbiter Indexes: suppression_tenant_channel_key_topic_reason" in text, text
 
 
 async def test_sends_are_read_only_under_a_preference_row(filled):
     """Rule 7 adds no probe of its own: the sends are read by subqueries of the preference
     part (evaluated, by their CASE, only for a row that carries a pace), through the
-    `send_log_key_prefix` index (the key's first 16 hex digits), in both forms of the
-    state query."""
+    `send_log_tenant_key_prefix` index (the tenant and the key's first 16 hex digits), in both
+    forms of the state query."""
     keyed = (SQLITE_STATE_KEYED_SQL, json.dumps(KEYS)) if filled.is_sqlite else (
         PG_STATE_KEYED_SQL, ",".join(KEYS))
     for sql, arg in ((STATE_SQL, KEYS[1]), keyed):
         text = await assert_indexed(filled, sql, "email", arg)
         lines = text.splitlines()
-        assert sum("address_channel_key" in line for line in lines) == 2, text  # p and r
+        assert sum("address_tenant_channel_key" in line for line in lines) == 2, text  # p, r
         preference = next(i for i, line in enumerate(lines)
-                          if "preference_contact_channel_topic" in line)
-        sends = [i for i, line in enumerate(lines) if "send_log_key_prefix" in line]
+                          if "SEARCH p " in line or " on preference p" in line)
+        sends = [i for i, line in enumerate(lines) if "send_log_tenant_key_prefix" in line]
         assert len(sends) == 2 and min(sends) > preference, text  # the cap's and the topic's
         if filled.is_sqlite:
             assert "CORRELATED SCALAR SUBQUERY" in lines[preference + 1], text
