@@ -7,11 +7,13 @@ Tenant 1 is the app's (the API); tenant 2 is reached through its database view."
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, date, datetime
 
 import pytest
 
+from service import cursors
 from service.consent.decision import lookup_state
 from service.db.tenant_db import TenantDb
 from service.errors import InputError
@@ -155,3 +157,25 @@ async def test_each_tenant_has_its_own_national_lists(db, other):
     await lists.record_list(db, name="DNC", channel="phone", as_of=datetime.now(UTC).date())
     assert [x.name for x in await lists.all_lists(db, {})] == ["DNC"]
     assert [x.name for x in await lists.all_lists(other, {})] == ["TPS"]
+
+
+def test_a_cursor_names_its_tenant_unless_the_default():
+    position = b'{"phase":"f","after":42}'
+    mine = cursors.encode_cursor(position)
+    assert mine == base64.urlsafe_b64encode(position).decode().rstrip("=")  # as before tenants
+    theirs = cursors.encode_cursor(position, 7)
+    assert theirs != mine
+
+    def parse(raw: bytes) -> bytes:
+        return raw
+
+    assert cursors.decode_cursor(mine, "cursor", parse) == position
+    assert cursors.decode_cursor(theirs, "cursor", parse, 7) == position
+    for text, tenant in ((theirs, 1), (mine, 7), (theirs, 8)):
+        with pytest.raises(InputError) as refused:
+            cursors.decode_cursor(text, "cursor", parse, tenant)
+        assert refused.value.message == cursors.NOT_YOURS
+    broken = base64.urlsafe_b64encode(cursors.TENANT_MARK + b"x" + position).decode()
+    with pytest.raises(InputError) as refused:
+        cursors.decode_cursor(broken, "cursor", parse, 7)
+    assert refused.value.message == cursors.NOT_OURS
