@@ -43,9 +43,6 @@ MODULES = (
 NOT_YET_SCOPED = {
     # -- consent, contacts, topics
     # -- checks, suppressions, sends
-    "consent.state_queries",
-    "suppression.queries",
-    "sends.queries",
     # -- links, pages, records, codes
     "unsubscribe.queries",
     "preferences.queries",
@@ -95,6 +92,19 @@ CALLS: dict[str, list[tuple]] = {
     "topics.queries:update_sql": [(["name"],), (["name", "channels", "frequencies"],)],
 
     # -- checks, suppressions, sends
+    "consent.state_queries:state_keyed_sql": [("sqlite",), ("postgres",)],
+    "suppression.queries:existing_sql": [("sqlite",), ("postgres",)],
+    "suppression.queries:contacts_sql": [("sqlite",), ("postgres",)],
+    "suppression.queries:snapshot_sql": [((), 10), (("channel", "reason", "topic"), 10)],
+    "suppression.queries:changes_sql": [((), 10), (("channel", "value", "topic"), 10)],
+    "suppression.queries:export_count_sql": [(None, None, []), ("email", "complaint", [])],
+    "suppression.queries:export_page_sql": [
+        (engine, channel, reason, [0], 10) for engine in ("sqlite", "postgres")
+        for channel, reason in ((None, None), ("email", "complaint"))],
+    "suppression.queries:lift_sql": [("sqlite",), ("postgres",)],
+    "suppression.queries:stage_keys_sql": [("sqlite",), ("postgres",)],
+    "suppression.queries:unstage_sql": [("sqlite",), ("postgres",)],
+    "suppression.queries:gone_page_sql": [("sqlite",), ("postgres",)],
 
     # -- links, pages, records, codes
 

@@ -11,12 +11,14 @@ of keys at once, with the key in front of each row, as joins driven by the sorte
   large address table is probed per key, never scanned. The rows come back as one JSON text:
   the query thread then needs the GIL once, not once per row, each time waiting for the loop's
   own work (a convoy that tripled the query's time).
-- PostgreSQL: a join on the keys rather than `= ANY($2)`, which the planner may turn into a
+- PostgreSQL: a join on the keys rather than `= ANY($3)`, which the planner may turn into a
   scan that searches the array linearly for every row when the table's statistics are thin; the
   keys go as one comma-separated text (hex keys hold no commas), ~15% cheaper than encoding a
   text[]; no DISTINCT (the keys are unique already, and hashing them would undo the sort).
-The statements are composed once, at import; tests/db/test_query_plans.py checks their plans
-and tests/db/test_state_query.py that every form answers the same rows.
+Every probe names the tenant (`tenant_id = $1`, issue 18: `Scoped`), the first column of each
+index it probes, so one tenant's check reads only that tenant's rows at the same cost; the
+channel is $2. The statements are composed once, at import; tests/db/test_query_plans.py checks
+their plans and tests/db/test_state_query.py that every form answers the same rows.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from service.db.keys import probe
+from service.db.scoped import Scoped
 from service.db.tables import WHOLE_CHANNEL
 
 
 class StatePart(NamedTuple):
-    """One kind of state row: its columns, the table found by (channel $1, address key), the
-    joins after that table, and a filter on the joined rows."""
+    """One kind of state row: its columns, the table found by (tenant $1, channel $2, address
+    key), the joins after that table, and a filter on the joined rows."""
 
     columns: str
     table: str
@@ -45,13 +48,15 @@ PACE = "COALESCE(p.frequency, CAST(p.max_per_week AS TEXT))"
 # last send of its topic. CASE evaluates a subquery only for a row that carries a pace, so the
 # sends of everybody else are never read, and the answer is one row per choice however many
 # sends mailers record (tests/db/test_query_plans.py).
-# The sends of the address are found through `send_log_key_prefix` (the first 16 hex digits of
-# the key: a narrow index, so that recording sends writes few pages; migration
-# 2026-12-08T01:00), then compared by channel and whole key in the row, so another address
-# sharing the prefix is never counted: each send to the address (kept 31 days) is a row read.
-SENDS_OF_ADDRESS = ("l.channel = $1 AND substr(l.address_key, 1, 16) ="
+# The sends of the address are found through `send_log_tenant_key_prefix` (the tenant, then the
+# first 16 hex digits of the key: a narrow index, so that recording sends writes few pages;
+# migrations 2026-12-08T01:00 and T1), then compared by channel and whole key in the row, so
+# another address sharing the prefix is never counted: each send to the address (kept 31 days)
+# is a row read.
+SENDS_OF_ADDRESS = ("l.tenant_id = $1 AND l.channel = $2 AND substr(l.address_key, 1, 16) ="
                     " substr(a.address_key, 1, 16) AND l.address_key = a.address_key")
-DECIDING_SEND = (
+# A fragment of the preference part, but it reads send_log itself: `Scoped`, its $1 the tenant.
+DECIDING_SEND = Scoped(
     f"CASE WHEN p.max_per_week IS NOT NULL AND p.topic = '{WHOLE_CHANNEL}' THEN"
     " (SELECT recent_sends.sent_at"
     " FROM (SELECT l.sent_at, row_number() OVER (ORDER BY l.sent_at DESC) AS n FROM send_log l"
@@ -67,9 +72,12 @@ STATE_PARTS = (
     # The pace rides on the preference rows this part reads anyway: a part of its own cost
     # every key another probe of `address` (a quarter more query time on SQLite, measured).
     StatePart(f"'p', p.topic, p.status, p.paused_until, {PACE}, {DECIDING_SEND}", "address a",
-              "JOIN preference p ON p.contact_id = a.contact_id AND p.channel = $1"),
+              "JOIN preference p ON p.tenant_id = $1 AND p.contact_id = a.contact_id"
+              " AND p.channel = $2"),
+    # contact by its primary key; the tenant compared in the row found
     StatePart("'r', '', '', NULL, NULL, NULL", "address a",
-              "JOIN contact c ON c.id = a.contact_id", "c.restricted"),
+              "JOIN contact c ON c.id = a.contact_id AND c.tenant_id = a.tenant_id",
+              "c.restricted"),
 )
 
 
@@ -77,34 +85,35 @@ def _single(part: StatePart) -> str:
     alias = part.table.split()[1]
     where = f" AND {part.where}" if part.where else ""
     return (f"SELECT {part.columns} FROM {part.table} {part.joins}"
-            f" WHERE {alias}.channel = $1 AND {alias}.address_key = $2{where}")
+            f" WHERE {alias}.tenant_id = $1 AND {alias}.channel = $2"
+            f" AND {alias}.address_key = $3{where}")
 
 
 def _keyed(part: StatePart, engine: str, keys: str, key: str) -> str:
     alias = part.table.split()[1]
     where = f" WHERE {part.where}" if part.where else ""
     return (f"SELECT {alias}.address_key AS key, {part.columns} FROM {keys}"
-            f" {probe(engine)} {part.table} ON {alias}.channel = $1"
+            f" {probe(engine)} {part.table} ON {alias}.tenant_id = $1 AND {alias}.channel = $2"
             f" AND {alias}.address_key = {key} {part.joins}{where}")
 
 
-# The state of one address key ($2) on channel $1: rows of (kind, topic, value, until, pace,
-# deciding).
-STATE_SQL = "\nUNION ALL\n".join(_single(part) for part in STATE_PARTS)
+# The state of one address key ($3) on channel $2 of tenant $1: rows of (kind, topic, value,
+# until, pace, deciding).
+STATE_SQL = Scoped("\nUNION ALL\n".join(_single(part) for part in STATE_PARTS))
 
 
-def state_keyed_sql(engine: str) -> str:
-    """The state of many address keys ($2) on channel $1: rows of (key, kind, topic, value,
-    until, pace, deciding). SQLite: $2 a JSON array, and one row holding the JSON array of
-    those rows; PostgreSQL: $2 the keys joined by commas."""
+def state_keyed_sql(engine: str) -> Scoped:
+    """The state of many address keys ($3) on channel $2 of tenant $1: rows of (key, kind,
+    topic, value, until, pace, deciding). SQLite: $3 a JSON array, and one row holding the JSON
+    array of those rows; PostgreSQL: $3 the keys joined by commas."""
     if engine == "sqlite":
-        union = "\nUNION ALL\n".join(_keyed(part, engine, "json_each($2) k", "k.value")
+        union = "\nUNION ALL\n".join(_keyed(part, engine, "json_each($3) k", "k.value")
                                      for part in STATE_PARTS)
-        return ("SELECT json_group_array(json_array(key, kind, topic, value, until, pace,"
-                " deciding))"
-                f" FROM (\n{union})")
+        return Scoped("SELECT json_group_array(json_array(key, kind, topic, value, until, pace,"
+                      " deciding))"
+                      f" FROM (\n{union})")
     union = "\nUNION ALL\n".join(_keyed(part, engine, "k", "k.key") for part in STATE_PARTS)
-    return f"WITH k(key) AS (SELECT unnest(string_to_array($2, ',')))\n{union}"
+    return Scoped(f"WITH k(key) AS (SELECT unnest(string_to_array($3, ',')))\n{union}")
 
 
 SQLITE_STATE_KEYED_SQL = state_keyed_sql("sqlite")

@@ -16,7 +16,7 @@ import msgspec
 
 from service.consent.decision import LONGEST_WINDOW
 from service.db.batches import TimedBatches
-from service.db.engine import Database
+from service.db.tenant_db import TenantDb
 from service.errors import InputError, decode_json
 from service.runtime import Runtime
 from service.sends import queries as q
@@ -71,7 +71,7 @@ async def record_sends(rt: Runtime, body: bytes) -> bytes:
     return _encode(SendsResult(len(unique), invalid))
 
 
-async def write_sends(db: Database, channel: str, topic: str, sent_at: datetime,
+async def write_sends(db: TenantDb, channel: str, topic: str, sent_at: datetime,
                       campaign: str | None, keys: list[str]) -> None:
     """One row per key: on PostgreSQL in one statement, on SQLite in short transactions in the
     order given (record_sends gives them sorted: each transaction then writes the index pages

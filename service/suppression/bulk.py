@@ -21,11 +21,12 @@ from service.consent.decision import (
     AddressState,
     decide,
     frequency_clear_at,
+    row_order,
     state_from_rows,
 )
 from service.consent.state_queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL
 from service.contacts.normalize import AddressError
-from service.db.engine import Database
+from service.db.tenant_db import TenantDb
 from service.ops.counters import observe_checks
 from service.runtime import Runtime
 from service.suppression.check import key_of, list_staleness
@@ -101,12 +102,12 @@ async def parse_on_loop(rt: Runtime, channel: str, items: list) -> tuple[list, l
 
 
 async def fetch_rows(
-    db: Database, channel: str, keys: list[str], fresh: bool = False,
+    db: TenantDb, channel: str, keys: list[str], fresh: bool = False,
 ) -> dict[str, tuple]:
     """key -> its state rows (kind, topic, value, until, pace, deciding) in (kind, topic,
     value) order, for every key that has any, in one query (a replica may answer unless
-    `fresh`; on SQLite off the event loop). The order is the index order the single check
-    reads them in."""
+    `fresh`; on SQLite off the event loop). The single check puts its rows in the same order
+    (`decision.in_order`)."""
     if not keys:
         return {}
     keys = sorted(keys)  # probes in index order share pages: a third faster on a large table
@@ -129,16 +130,12 @@ async def fetch_rows(
                 several.append(key)
             grouped[key] = (*found, row[1:])
     for key in several:
-        grouped[key] = tuple(sorted(grouped[key], key=_row_order))
+        grouped[key] = tuple(sorted(grouped[key], key=row_order))
     return grouped
 
 
-def _row_order(row: tuple) -> tuple:
-    return row[0], row[1], row[2]
-
-
 async def fetch_states(
-    db: Database, channel: str, keys: list[str], fresh: bool = False,
+    db: TenantDb, channel: str, keys: list[str], fresh: bool = False,
 ) -> dict[str, AddressState]:
     """The state of every key that has any, in one query."""
     return {key: state_from_rows(rows)

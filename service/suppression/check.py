@@ -15,6 +15,7 @@ from service.consent.decision import (
     FREQUENCY,
     decide,
     frequency_clear_at,
+    in_order,
     stale_lists,
     state_from_rows,
 )
@@ -132,7 +133,7 @@ async def check_one(
         rows = await rt.db.fetch_read(STATE_SQL, channel, key,
                                       fresh=await rt.read_fresh(request))
     now = datetime.now(UTC)
-    state = state_from_rows(rows)
+    state = state_from_rows(in_order(rows))
     reasons = decide(state, topic, now, await list_staleness(rt, channel, topic, now))
     observe_check(reasons)
     # rule 7 (frequency): when the next message may go

@@ -40,7 +40,8 @@ async def _pages(rt: Runtime, channel: str | None, reason: str | None) -> AsyncI
     after = 0
     while True:
         args: list = [after]
-        rows = await rt.db.fetch_long(q.export_page_sql(channel, reason, args, PAGE), *args)
+        sql = q.export_page_sql(rt.db.engine, channel, reason, args, PAGE)
+        rows = await rt.db.fetch_long(sql, *args)
         if not rows:
             return
         yield [[row[1], row[2] or "", row[3], row[4] or "", row[5], row[6], row[7] or "",

@@ -11,6 +11,10 @@ Why the feed has no gaps: every writer of `change_feed` takes `tx.lock_feed()` (
 advisory transaction lock; SQLite has a single writer anyway) before it draws a sequence number
 and holds it until its commit is visible, so numbers become visible in increasing order; a
 reader that has seen N can never later find a committed number below N. See docs/suppression.md.
+
+Per tenant (issue 18): the sequence is global, but every statement reads one tenant's rows and
+its writers' lock is the tenant's own, so the order holds within each tenant's feed, the only
+one its readers see. A cursor belongs to the tenant it was given to (service/cursors.py).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from datetime import UTC, datetime
 import msgspec
 
 from service import cursors
-from service.db.engine import Database
+from service.db.tenant_db import TenantDb
 from service.errors import InputError
 from service.suppression import queries as q
 from service.suppression.schemas import FeedEntry, FeedPage
 from service.suppression.store import last_seq
+from service.tenants.model import DEFAULT_TENANT_ID
 
 _encoder = msgspec.json.Encoder()
 MAX_LIMIT = 10_000
@@ -39,8 +44,8 @@ class Cursor(msgspec.Struct, omit_defaults=True):
     topic: str | None = None
 
 
-def encode_cursor(cursor: Cursor) -> str:
-    return cursors.encode_cursor(_encoder.encode(cursor))
+def encode_cursor(cursor: Cursor, tenant_id: int = DEFAULT_TENANT_ID) -> str:
+    return cursors.encode_cursor(_encoder.encode(cursor), tenant_id)
 
 
 def _position(raw: bytes) -> Cursor:
@@ -50,15 +55,15 @@ def _position(raw: bytes) -> Cursor:
     return cursor
 
 
-def decode_cursor(text: str) -> Cursor:
-    return cursors.decode_cursor(text, "query.cursor", _position)
+def decode_cursor(text: str, tenant_id: int = DEFAULT_TENANT_ID) -> Cursor:
+    return cursors.decode_cursor(text, "query.cursor", _position, tenant_id)
 
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-async def start_cursor(db: Database, channel: str | None, reason: str | None,
+async def start_cursor(db: TenantDb, channel: str | None, reason: str | None,
                        topic: str | None, since: datetime | None) -> Cursor:
     if since is not None:
         before = await db.fetchval(q.FEED_BEFORE, _utc(since))
@@ -75,7 +80,7 @@ def _filters(cursor: Cursor, reason_column: str) -> tuple[list[str], list]:
     return [column for column, _ in given], [value for _, value in given]
 
 
-async def _snapshot(db: Database, cursor: Cursor, limit: int) -> list[FeedEntry]:
+async def _snapshot(db: TenantDb, cursor: Cursor, limit: int) -> list[FeedEntry]:
     columns, values = _filters(cursor, "reason")
     rows = await db.fetch_long(q.snapshot_sql(columns, limit), cursor.after, cursor.high,
                                *values)
@@ -83,19 +88,19 @@ async def _snapshot(db: Database, cursor: Cursor, limit: int) -> list[FeedEntry]
             for r in rows]
 
 
-async def _changes(db: Database, cursor: Cursor, limit: int) -> list[FeedEntry]:
+async def _changes(db: TenantDb, cursor: Cursor, limit: int) -> list[FeedEntry]:
     columns, values = _filters(cursor, "value")
     rows = await db.fetch_long(q.changes_sql(columns, limit), cursor.after, *values)
     return [FeedEntry(r[0], r[1], r[2], r[3], r[4] or None, r[5], r[6], r[7], _utc(r[8]))
             for r in rows]
 
 
-async def read_page(db: Database, *, cursor: str | None, channel: str | None,
+async def read_page(db: TenantDb, *, cursor: str | None, channel: str | None,
                     reason: str | None, topic: str | None, since: datetime | None,
                     limit: int) -> bytes:
     """One page of the listing as JSON bytes."""
     if cursor:
-        position = decode_cursor(cursor)
+        position = decode_cursor(cursor, db.tenant_id)
         for name, given in (("channel", channel), ("reason", reason), ("topic", topic)):
             if given is not None and given != getattr(position, name):
                 raise InputError(f"query.{name}", "differs from the filter of the cursor; "
@@ -114,4 +119,5 @@ async def read_page(db: Database, *, cursor: str | None, channel: str | None,
         if changes:
             position = msgspec.structs.replace(position, after=changes[-1].seq)
         entries.extend(changes)
-    return _encoder.encode(FeedPage(entries, encode_cursor(position), len(entries) == limit))
+    return _encoder.encode(FeedPage(entries, encode_cursor(position, db.tenant_id),
+                                  len(entries) == limit))

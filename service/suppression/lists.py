@@ -19,8 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from service.consent.ledger import Tx
 from service.db.batches import TimedBatches
-from service.db.engine import Database
 from service.db.keys import keys_arg
+from service.db.tenant_db import TenantDb
 from service.ops.counters import STALE_LIST_CHECKS
 from service.suppression import queries as q
 from service.suppression.store import remove_suppressions
@@ -50,7 +50,7 @@ def lists_from_rows(rows, max_ages: dict[str, int]) -> list[ExternalList]:
                          max_ages.get(str(r[0]).upper())) for r in rows]
 
 
-async def all_lists(db: Database, max_ages: dict[str, int]) -> list[ExternalList]:
+async def all_lists(db: TenantDb, max_ages: dict[str, int]) -> list[ExternalList]:
     """Every list recorded, by name (GET /v1/external-lists)."""
     return lists_from_rows(await db.fetch(q.LISTS_ALL), max_ages)
 
@@ -65,12 +65,12 @@ class ExternalListCache:
         self._expires = 0.0
         self._warned: dict[str, float] = {}
 
-    async def deadlines(self, db: Database, channel: str) -> tuple[tuple[str, date], ...]:
+    async def deadlines(self, db: TenantDb, channel: str) -> tuple[tuple[str, date], ...]:
         if time.monotonic() >= self._expires:
             await self._refresh(db)
         return self._by_channel.get(channel, ())
 
-    async def _refresh(self, db: Database) -> None:
+    async def _refresh(self, db: TenantDb) -> None:
         by_channel: dict[str, list[tuple[str, date]]] = {}
         for item in lists_from_rows(await db.fetch_read(q.LISTS_ALL), self.max_ages):
             if item.last_day is not None:
@@ -101,7 +101,7 @@ async def stage_keys(tx: Tx, list_name: str, keys: list[str]) -> None:
                          keys_arg(tx.engine, sorted(set(keys))))
 
 
-async def unstage(db: Database, list_name: str) -> None:
+async def unstage(db: TenantDb, list_name: str) -> None:
     """Forget the noted keys of `list_name` (a leftover of an interrupted import, or the
     finished one's), a timed slice per transaction."""
     batches, after = TimedBatches(first=5_000), 0
@@ -115,7 +115,7 @@ async def unstage(db: Database, list_name: str) -> None:
         after = max(row[0] for row in gone)
 
 
-async def lift_gone(db: Database, *, channel: str, list_name: str, source: str) -> int:
+async def lift_gone(db: TenantDb, *, channel: str, list_name: str, source: str) -> int:
     """Lift the list's suppressions of numbers not in the snapshot; how many were lifted.
     Each page is one short transaction (the feed lock first, so nothing slips in between
     the look-up and the lift), sized by time."""
@@ -125,7 +125,8 @@ async def lift_gone(db: Database, *, channel: str, list_name: str, source: str) 
         with batches.timed(batches.size):
             async with db.transaction() as tx:
                 await tx.lock_feed()
-                rows = await tx.fetch(q.GONE_PAGE, channel, list_name, after, batches.size)
+                rows = await tx.fetch(q.gone_page_sql(tx.engine), channel, list_name, after,
+                                      batches.size)
                 by_topic: dict[str, list[str]] = {}
                 for row in rows:
                     by_topic.setdefault(row[2], []).append(row[1])
@@ -138,7 +139,7 @@ async def lift_gone(db: Database, *, channel: str, list_name: str, source: str) 
         after = rows[-1][0]
 
 
-async def record_list(db: Database, *, name: str, channel: str, as_of: date) -> int:
+async def record_list(db: TenantDb, *, name: str, channel: str, as_of: date) -> int:
     """Record the list's date and size (the keys noted); returns the size."""
     size = int(await db.fetchval(q.STAGED_COUNT, name))
     async with db.transaction() as tx:

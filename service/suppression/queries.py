@@ -4,6 +4,10 @@ The checks read the address-state query of service/consent/state_queries.py; the
 write suppressions (store.py), page through the list and its change feed (feed.py), answer the
 API (logic.py) and ping the database before a streamed check answers (stream.py). and write
 the CSV export (exporter.py).
+
+Every statement on a tenant's rows is `Scoped` (issue 18): `$1` is the tenant, filtered on
+every table reference (the first column of the index each probe uses), and the caller's
+parameters start at `$2`; the tenant's database view puts the id in front of them.
 """
 
 from __future__ import annotations
@@ -11,35 +15,42 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.db.keys import keys_from, probe
+from service.db.scoped import Scoped
 
 # -- one suppression (store.add_suppression / remove_suppression) -----------------------------
-EXISTS = ("SELECT 1 FROM suppression WHERE channel = $1 AND address_key = $2 AND topic = $3"
-          " AND reason = $4")
-INSERT = ("INSERT INTO suppression (channel, address_key, topic, reason, source, list_name,"
-          " contact_id, created_at, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-FIND = ("SELECT id, contact_id FROM suppression WHERE channel = $1 AND address_key = $2"
-        " AND topic = $3 AND reason = $4")
-DELETE = "DELETE FROM suppression WHERE id = $1"
-# The change feed's high-water mark (feed.start_cursor; the SQLite batch in add_suppressions).
-LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM change_feed"
+EXISTS = Scoped("SELECT 1 FROM suppression WHERE tenant_id = $1 AND channel = $2"
+                " AND address_key = $3 AND topic = $4 AND reason = $5")
+INSERT = Scoped("INSERT INTO suppression (tenant_id, channel, address_key, topic, reason,"
+                " source, list_name, contact_id, created_at, seq)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+FIND = Scoped("SELECT id, contact_id FROM suppression WHERE tenant_id = $1 AND channel = $2"
+              " AND address_key = $3 AND topic = $4 AND reason = $5")
+DELETE = Scoped("DELETE FROM suppression WHERE tenant_id = $1 AND id = $2")
+# The tenant's change-feed high-water mark: the last sequence number its rows drew (the
+# sequence is global, the feed read per tenant; feed.start_cursor, outgoing webhooks, the
+# SQLite batch in add_suppressions). The newest entry of `change_feed_tenant_seq`.
+LAST_SEQ = Scoped("SELECT COALESCE(MAX(seq), 0) FROM change_feed WHERE tenant_id = $1")
 # The suppressions still in force on an address after one was lifted (logic.remove_one).
-OF_ADDRESS = ("SELECT topic, reason FROM suppression WHERE channel = $1 AND address_key = $2"
-              " ORDER BY id")
+OF_ADDRESS = Scoped("SELECT topic, reason FROM suppression WHERE tenant_id = $1 AND channel = $2"
+                    " AND address_key = $3 ORDER BY id")
 
 
 # -- many at once (API, imports, ESP webhooks: store.add_suppressions) ------------------------
 # Keyed joins built by service.db.keys (SQLite: `CROSS JOIN` after the key list, so the
 # table's index is probed per key); tests/db/test_query_plans.py checks their plans.
-def existing_sql(engine: str) -> str:
-    """The keys ($4) already suppressed on channel $1, topic $2, for reason $3."""
-    return (f"SELECT s.address_key FROM {keys_from(engine, 4)} {probe(engine)} suppression s"
-            " ON s.channel = $1 AND s.address_key = k.key AND s.topic = $2 AND s.reason = $3")
+def existing_sql(engine: str) -> Scoped:
+    """The keys ($5) already suppressed on channel $2, topic $3, for reason $4."""
+    return Scoped(
+        f"SELECT s.address_key FROM {keys_from(engine, 5)} {probe(engine)} suppression s"
+        " ON s.tenant_id = $1 AND s.channel = $2 AND s.address_key = k.key AND s.topic = $3"
+        " AND s.reason = $4")
 
 
-def contacts_sql(engine: str) -> str:
-    """address key -> contact id for the keys ($2) a contact holds on channel $1."""
-    return (f"SELECT a.address_key, a.contact_id FROM {keys_from(engine, 2)}"
-            f" {probe(engine)} address a ON a.channel = $1 AND a.address_key = k.key")
+def contacts_sql(engine: str) -> Scoped:
+    """address key -> contact id for the keys ($3) a contact holds on channel $2."""
+    return Scoped(f"SELECT a.address_key, a.contact_id FROM {keys_from(engine, 3)}"
+                  f" {probe(engine)} address a ON a.tenant_id = $1 AND a.channel = $2"
+                  " AND a.address_key = k.key")
 
 
 # PostgreSQL: the batch's keys are COPYed into a temporary table (one per pooled connection,
@@ -53,81 +64,104 @@ def contacts_sql(engine: str) -> str:
 # a read of a whole channel per batch (measured; tests/db/test_query_plans.py keeps it out),
 # while a correlated look-up can only probe the unique index.
 PG_KEYS_TABLE = "bulk_keys"
-PG_ADD_MANY = """
+PG_ADD_MANY = Scoped("""
 WITH added AS (
-  INSERT INTO suppression (channel, address_key, topic, reason, source, list_name, contact_id,
-                           created_at, seq)
-  SELECT $1, k.key, $2, $3, $4, $6,
+  INSERT INTO suppression (tenant_id, channel, address_key, topic, reason, source, list_name,
+                           contact_id, created_at, seq)
+  SELECT $1, $2, k.key, $3, $4, $5, $7,
          (SELECT a.contact_id FROM address a
-           WHERE a.channel = CAST($1 AS varchar) AND a.address_key = k.key),
-         $5, nextval('change_feed_seq_seq')
+           WHERE a.tenant_id = $1 AND a.channel = CAST($2 AS varchar) AND a.address_key = k.key),
+         $6, nextval('change_feed_seq_seq')
     FROM bulk_keys k
-  ON CONFLICT (channel, address_key, topic, reason) DO NOTHING
+  ON CONFLICT (tenant_id, channel, address_key, topic, reason) DO NOTHING
   RETURNING address_key, contact_id, seq
 ), feed AS (
-  INSERT INTO change_feed (seq, kind, op, channel, address_key, topic, contact_id, value, source,
-                           occurred_at)
-  SELECT seq, 'suppression', 'added', $1, address_key, $2, contact_id, $3, $4, $5 FROM added
+  INSERT INTO change_feed (tenant_id, seq, kind, op, channel, address_key, topic, contact_id,
+                           value, source, occurred_at)
+  SELECT $1, seq, 'suppression', 'added', $2, address_key, $3, contact_id, $4, $5, $6 FROM added
 )
 SELECT address_key, contact_id FROM added ORDER BY seq
-"""
-SQLITE_INSERT_FEED = (
-    "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
-    " occurred_at) VALUES ('suppression', 'added', $1, $2, $3, $4, $5, $6, $7)"
+""")
+SQLITE_INSERT_FEED = Scoped(
+    "INSERT INTO change_feed (tenant_id, kind, op, channel, address_key, topic, contact_id,"
+    " value, source, occurred_at) VALUES ($1, 'suppression', 'added', $2, $3, $4, $5, $6, $7,"
+    " $8)"
 )
-# We hold SQLite's only write lock, so the feed rows after `before` ($1) are this batch's.
-SQLITE_INSERT_FROM_FEED = (
-    "INSERT INTO suppression (channel, address_key, topic, reason, source, list_name,"
-    " contact_id, created_at, seq) SELECT channel, address_key, topic, value, source, $2,"
-    " contact_id, occurred_at, seq FROM change_feed WHERE seq > $1 ORDER BY seq"
+# We hold SQLite's only write lock, so the tenant's feed rows after `before` ($2) are this
+# batch's.
+SQLITE_INSERT_FROM_FEED = Scoped(
+    "INSERT INTO suppression (tenant_id, channel, address_key, topic, reason, source, list_name,"
+    " contact_id, created_at, seq) SELECT tenant_id, channel, address_key, topic, value, source,"
+    " $3, contact_id, occurred_at, seq FROM change_feed WHERE tenant_id = $1 AND seq > $2"
+    " ORDER BY seq"
 )
 
 # -- the listing and its change feed (feed.py) -------------------------------------------------
-FEED_BEFORE = "SELECT seq FROM change_feed WHERE occurred_at < $1 ORDER BY seq DESC LIMIT 1"
+FEED_BEFORE = Scoped("SELECT seq FROM change_feed WHERE tenant_id = $1 AND occurred_at < $2"
+                     " ORDER BY seq DESC LIMIT 1")
+
+
+def _in_row(engine: str, column: str) -> str:
+    """A column compared in the row found, never searched through an index that leads with it:
+    SQLite picks an index by its equalities alone (it has no statistics), so `tenant_id = ?`
+    would take a tenant-leading index and sort the tenant's every row for one page; a unary `+`
+    keeps that column out of its index choice. PostgreSQL weighs its statistics (and has no
+    `+` for text)."""
+    return f"+{column}" if engine == "sqlite" else column
 
 
 def _equal(alias: str, columns: Sequence[str], first: int) -> str:
     return "".join(f" AND {alias}{column} = ${first + i}" for i, column in enumerate(columns))
 
 
-def snapshot_sql(columns: Sequence[str], limit: int) -> str:
-    """Suppressions in force with $1 < seq <= $2, and each of `columns` equal to $3, $4…"""
-    return ("SELECT seq, channel, address_key, topic, reason, source, list_name, created_at"
-            f" FROM suppression WHERE seq > $1 AND seq <= $2{_equal('', columns, 3)}"
-            f" ORDER BY seq LIMIT {limit}")
+def snapshot_sql(columns: Sequence[str], limit: int) -> Scoped:
+    """Suppressions in force with $2 < seq <= $3, and each of `columns` equal to $4, $5…"""
+    return Scoped(
+        "SELECT seq, channel, address_key, topic, reason, source, list_name, created_at"
+        " FROM suppression WHERE tenant_id = $1 AND seq > $2 AND seq <= $3"
+        f"{_equal('', columns, 4)} ORDER BY seq LIMIT {limit}")
 
 
-def changes_sql(columns: Sequence[str], limit: int) -> str:
-    """Suppression changes with seq > $1, and each of `columns` (of the feed) equal to $2…"""
-    return ("SELECT f.seq, f.op, f.channel, f.address_key, f.topic, f.value, f.source,"
-            " s.list_name, f.occurred_at FROM change_feed f LEFT JOIN suppression s"
-            " ON s.seq = f.seq WHERE f.kind = 'suppression' AND f.seq > $1"
-            f"{_equal('f.', columns, 2)} ORDER BY f.seq LIMIT {limit}")
+def changes_sql(columns: Sequence[str], limit: int) -> Scoped:
+    """Suppression changes with seq > $2, and each of `columns` (of the feed) equal to $3…"""
+    return Scoped(
+        "SELECT f.seq, f.op, f.channel, f.address_key, f.topic, f.value, f.source,"
+        " s.list_name, f.occurred_at FROM change_feed f LEFT JOIN suppression s"
+        " ON s.tenant_id = $1 AND s.seq = f.seq WHERE f.tenant_id = $1"
+        f" AND f.kind = 'suppression' AND f.seq > $2{_equal('f.', columns, 3)}"
+        f" ORDER BY f.seq LIMIT {limit}")
 
 
 # -- the CSV export (exporter.py), page by page on the id ---------------------------------------
-def _export_filters(channel: str | None, reason: str | None, args: list) -> str:
+def _export_filters(channel: str | None, reason: str | None, args: list,
+                    engine: str | None = None) -> str:
+    """The filters, compared in the row on `engine` (`_in_row`) when given."""
     sql = ""
     for column, value in (("channel", channel), ("reason", reason)):
         if value:
             args.append(value)
-            sql += f" AND s.{column} = ${len(args)}"
+            column = _in_row(engine, f"s.{column}") if engine else f"s.{column}"
+            sql += f" AND {column} = ${len(args) + 1}"  # $1 is the tenant, in front of `args`
     return sql
 
 
-def export_count_sql(channel: str | None, reason: str | None, args: list) -> str:
+def export_count_sql(channel: str | None, reason: str | None, args: list) -> Scoped:
     """How many rows the export will write; appends the filter values to `args`."""
-    return "SELECT COUNT(*) FROM suppression s WHERE 1 = 1" + _export_filters(channel, reason,
-                                                                              args)
+    return Scoped("SELECT COUNT(*) FROM suppression s WHERE s.tenant_id = $1"
+                  + _export_filters(channel, reason, args))
 
 
-def export_page_sql(channel: str | None, reason: str | None, args: list, page: int) -> str:
-    """One page after id $1 (the first of `args`); appends the filter values to `args`."""
-    return ("SELECT s.id, s.channel, a.normalized, s.address_key, s.topic, s.reason, s.source,"
-            " s.list_name, s.created_at FROM suppression s"
-            " LEFT JOIN address a ON a.channel = s.channel AND a.address_key = s.address_key"
-            f" WHERE s.id > $1{_export_filters(channel, reason, args)} ORDER BY s.id"
-            f" LIMIT {int(page)}")
+def export_page_sql(engine: str, channel: str | None, reason: str | None, args: list,
+                    page: int) -> Scoped:
+    """One page after id $2 (the first of `args`); appends the filter values to `args`. A walk
+    of the primary key from $2 on both engines, its filters compared in the rows."""
+    return Scoped(
+        "SELECT s.id, s.channel, a.normalized, s.address_key, s.topic, s.reason, s.source,"
+        " s.list_name, s.created_at FROM suppression s"
+        " LEFT JOIN address a ON a.tenant_id = s.tenant_id AND a.channel = s.channel"
+        " AND a.address_key = s.address_key"
+        f" WHERE {_in_row(engine, 's.tenant_id')} = $1 AND s.id > $2"
+        f"{_export_filters(channel, reason, args, engine)} ORDER BY s.id LIMIT {int(page)}")
 
 
 # -- the streamed check (stream.py) ------------------------------------------------------------
@@ -137,78 +171,91 @@ PING = "SELECT 1"  # the database answers: the 200 status line may go out
 # -- lifting many at once (store.remove_suppressions: an import's opt-ins) ---------------------
 # Each key probes the unique index (channel, address_key, topic, reason) on its own: most keys
 # of an import are new addresses with nothing to lift, so the probe is all most batches pay.
-def lift_sql(engine: str) -> str:
-    """The suppressions of keys ($4) on channel $1, topic $2, for reason $3: (id, address_key,
+def lift_sql(engine: str) -> Scoped:
+    """The suppressions of keys ($5) on channel $2, topic $3, for reason $4: (id, address_key,
     contact_id). SQLite only; PostgreSQL lifts them in the same statement (PG_LIFT_MANY)."""
-    return (f"SELECT s.id, s.address_key, s.contact_id FROM {keys_from(engine, 4)}"
-            f" {probe(engine)} suppression s ON s.channel = $1 AND s.address_key = k.key"
-            " AND s.topic = $2 AND s.reason = $3 ORDER BY s.id")
+    return Scoped(f"SELECT s.id, s.address_key, s.contact_id FROM {keys_from(engine, 5)}"
+                  f" {probe(engine)} suppression s ON s.tenant_id = $1 AND s.channel = $2"
+                  " AND s.address_key = k.key AND s.topic = $3 AND s.reason = $4 ORDER BY s.id")
 
 
-SQLITE_DELETE_MANY = "DELETE FROM suppression WHERE id IN (SELECT value FROM json_each($1))"
-SQLITE_LIFT_FEED = (
-    "INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,"
-    " occurred_at) VALUES ('suppression', 'removed', $1, $2, $3, $4, $5, $6, $7)"
+# by id; the tenant compared in each row found (`+`: _in_row)
+SQLITE_DELETE_MANY = Scoped("DELETE FROM suppression WHERE +tenant_id = $1"
+                            " AND id IN (SELECT value FROM json_each($2))")
+SQLITE_LIFT_FEED = Scoped(
+    "INSERT INTO change_feed (tenant_id, kind, op, channel, address_key, topic, contact_id,"
+    " value, source, occurred_at) VALUES ($1, 'suppression', 'removed', $2, $3, $4, $5, $6, $7,"
+    " $8)"
 )
 # PostgreSQL, one statement: the keys' suppressions found by (channel, address key) alone, in a
 # LATERAL subquery that `OFFSET 0` keeps apart (no condition on topic or reason is pushed into
 # it), so each key can only probe the unique index: naming the reason there let a planner
 # without statistics (a new database's first import) take the (reason, channel) index and read
 # a whole channel per key, 5 s a batch. Then the rows deleted by id, and their feed rows.
-PG_LIFT_MANY = """
+PG_LIFT_MANY = Scoped("""
 WITH gone AS (
-  DELETE FROM suppression WHERE id = ANY(ARRAY(
-    SELECT h.id FROM unnest(CAST($4 AS text[])) AS k(key) CROSS JOIN LATERAL
+  DELETE FROM suppression WHERE tenant_id = $1 AND id = ANY(ARRAY(
+    SELECT h.id FROM unnest(CAST($5 AS text[])) AS k(key) CROSS JOIN LATERAL
       (SELECT s.id, s.topic, s.reason FROM suppression s
-        WHERE s.channel = CAST($1 AS varchar) AND s.address_key = k.key OFFSET 0) AS h
-     WHERE h.topic = CAST($2 AS varchar) AND h.reason = CAST($3 AS varchar)))
+        WHERE s.tenant_id = $1 AND s.channel = CAST($2 AS varchar) AND s.address_key = k.key
+        OFFSET 0) AS h
+     WHERE h.topic = CAST($3 AS varchar) AND h.reason = CAST($4 AS varchar)))
   RETURNING id, address_key, contact_id
 ), feed AS (
-  INSERT INTO change_feed (kind, op, channel, address_key, topic, contact_id, value, source,
-                           occurred_at)
-  SELECT 'suppression', 'removed', $1, address_key, $2, contact_id, $3, $5, $6
+  INSERT INTO change_feed (tenant_id, kind, op, channel, address_key, topic, contact_id, value,
+                           source, occurred_at)
+  SELECT $1, 'suppression', 'removed', $2, address_key, $3, contact_id, $4, $6, $7
     FROM gone ORDER BY id
 )
 SELECT address_key FROM gone ORDER BY id
-"""
+""")
 
 
 # -- national lists as dated snapshots (lists.py) ----------------------------------------------
 # The lists' dates and sizes, for the checks' in-process cache and GET /v1/external-lists.
-LISTS_ALL = "SELECT name, channel, as_of, size FROM external_list ORDER BY name"
-UPSERT_LIST = (
-    "INSERT INTO external_list (name, channel, as_of, size, imported_at)"
-    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET channel = excluded.channel,"
-    " as_of = excluded.as_of, size = excluded.size, imported_at = excluded.imported_at"
+LISTS_ALL = Scoped("SELECT name, channel, as_of, size FROM external_list WHERE tenant_id = $1"
+                   " ORDER BY name")
+UPSERT_LIST = Scoped(
+    "INSERT INTO external_list (tenant_id, name, channel, as_of, size, imported_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO UPDATE"
+    " SET channel = excluded.channel, as_of = excluded.as_of, size = excluded.size,"
+    " imported_at = excluded.imported_at"
 )
 
 
-def stage_keys_sql(engine: str) -> str:
-    """Note the keys ($2) of a snapshot import of list $1 (repeats ignored)."""
-    return ("INSERT INTO external_list_key (list_name, address_key)"
-            f" SELECT $1, k.key FROM {keys_from(engine, 2)} WHERE true"  # SQLite: not a JOIN's ON
-            " ON CONFLICT (list_name, address_key) DO NOTHING")
+def stage_keys_sql(engine: str) -> Scoped:
+    """Note the keys ($3) of a snapshot import of list $2 (repeats ignored)."""
+    return Scoped("INSERT INTO external_list_key (tenant_id, list_name, address_key)"
+                  f" SELECT $1, $2, k.key FROM {keys_from(engine, 3)}"
+                  " WHERE true"  # SQLite: not a JOIN's ON
+                  " ON CONFLICT (tenant_id, list_name, address_key) DO NOTHING")
 
 
-STAGED_COUNT = "SELECT COUNT(*) FROM external_list_key WHERE list_name = $1"
-def unstage_sql(engine: str) -> str:
-    """Forget a slice of list $1's noted keys (after id $2, in id order: a walk of the primary
+STAGED_COUNT = Scoped("SELECT COUNT(*) FROM external_list_key WHERE tenant_id = $1"
+                      " AND list_name = $2")
+def unstage_sql(engine: str) -> Scoped:
+    """Forget a slice of list $2's noted keys (after id $3, in id order: a walk of the primary
     key that never passes the rows already deleted), so no transaction holds the write lock
     for long. PostgreSQL: `= ANY(ARRAY(…))`, since `IN (…)` was planned as a hash join over
     the whole table."""
-    page = ("SELECT id FROM external_list_key WHERE id > $2 AND list_name = $1"
-            " ORDER BY id LIMIT $3")
+    page = ("SELECT id FROM external_list_key WHERE tenant_id = $1 AND id > $3"
+            " AND list_name = $2 ORDER BY id LIMIT $4")
     ids = f"= ANY(ARRAY({page}))" if engine == "postgres" else f"IN ({page})"
-    return f"DELETE FROM external_list_key WHERE id {ids} RETURNING id"
-# The next page (after id $3) of list $2's suppressions on channel $1 whose number is not in
-# the snapshot: `suppression_list_name (list_name, id)` walks the list alone, in id order, and
-# each row probes `external_list_key_list_key`; no other reason or list is ever read. A scalar
-# subquery rather than NOT EXISTS: PostgreSQL may turn NOT EXISTS into an anti-join that reads
-# the whole snapshot (millions of keys) for every page; a scalar subquery stays a probe.
-GONE_PAGE = (
-    "SELECT s.id, s.address_key, s.topic FROM suppression s"
-    " WHERE s.list_name = $2 AND s.id > $3 AND s.channel = $1 AND s.reason = 'external_list'"
-    " AND (SELECT k.id FROM external_list_key k"
-    " WHERE k.list_name = $2 AND k.address_key = s.address_key) IS NULL"
-    " ORDER BY s.id LIMIT $4"
-)
+    return Scoped(f"DELETE FROM external_list_key WHERE {_in_row(engine, 'tenant_id')} = $1"
+                  f" AND id {ids} RETURNING id")
+def gone_page_sql(engine: str) -> Scoped:
+    """The next page (after id $4) of list $3's suppressions on channel $2 whose number is not
+    in the snapshot: `suppression_tenant_list_name (tenant_id, list_name, id)` walks the list
+    alone, in id order (on SQLite the channel and reason are compared in the row: `_in_row`,
+    or the (tenant, reason, channel) index would read every list of the channel), and each row
+    probes `external_list_key_tenant_list_key`; no other list is ever read. A scalar subquery
+    rather than NOT EXISTS: PostgreSQL may turn NOT EXISTS into an anti-join that reads the
+    whole snapshot (millions of keys) for every page; a scalar subquery stays a probe."""
+    return Scoped(
+        "SELECT s.id, s.address_key, s.topic FROM suppression s"
+        f" WHERE s.tenant_id = $1 AND s.list_name = $3 AND s.id > $4"
+        f" AND {_in_row(engine, 's.channel')} = $2"
+        f" AND {_in_row(engine, 's.reason')} = 'external_list'"
+        " AND (SELECT k.id FROM external_list_key k"
+        " WHERE k.tenant_id = $1 AND k.list_name = $3 AND k.address_key = s.address_key) IS NULL"
+        " ORDER BY s.id LIMIT $5")

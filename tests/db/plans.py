@@ -71,47 +71,61 @@ async def assert_indexed(db: Database, sql: str, *args, allowed: set[str] | None
     return text
 
 
-def fake_key(i: int) -> str:
+def fake_key(i: int, tenant_id: int = 1) -> str:
     """A 64-hex key spread like the service's HMAC keys: `send_log` is indexed by the first 16
-    hex digits (service/consent/queries.py), which zero-padded numbers would all share."""
-    return hashlib.sha256(b"fake key %d" % i).hexdigest()
+    hex digits (service/consent/queries.py), which zero-padded numbers would all share. Another
+    tenant's keys differ from the default tenant's (the old uniques stand until migration T2)."""
+    if tenant_id == 1:
+        return hashlib.sha256(b"fake key %d" % i).hexdigest()
+    return hashlib.sha256(b"fake key %d of tenant %d" % (i, tenant_id)).hexdigest()
 
 
-async def fill(db: Database, n: int = 10_000, analyze: bool = True) -> None:
-    """n contacts, each with an email address, a preference, a suppression, a ledger event
-    and two recorded sends; a tenth of them with a frequency. PostgreSQL then gathers
-    statistics (`ANALYZE`, as autovacuum does on a live database); SQLite is left without
-    them, as the service leaves it."""
+def contact_of(i: int, tenant_id: int = 1) -> str:
+    """The id fill() gives its i-th contact of `tenant_id`."""
+    return f"c{i}" if tenant_id == 1 else f"t{tenant_id}c{i}"
+
+
+async def fill(db: Database, n: int = 10_000, analyze: bool = True, tenant_id: int = 1) -> None:
+    """n contacts of `tenant_id`, each with an email address, a preference, a suppression, a
+    ledger event and two recorded sends; a tenth of them with a frequency. PostgreSQL then
+    gathers statistics (`ANALYZE`, as autovacuum does on a live database); SQLite is left
+    without them, as the service leaves it. Another tenant's contacts, references and keys
+    differ from the default tenant's (`contact_of`, `fake_key`)."""
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
-    ids = [f"c{i}" for i in range(n)]
+    t = tenant_id
+    ids = [contact_of(i, t) for i in range(n)]
+    ref = "ref" if t == 1 else f"t{t}ref"
     async with db.transaction() as tx:
         await tx.executemany(
-            "INSERT INTO contact (id, external_ref, restricted, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $4)", [(c, f"ref{i}", False, now) for i, c in enumerate(ids)])
+            "INSERT INTO contact (tenant_id, id, external_ref, restricted, created_at,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+            [(t, c, f"{ref}{i}", False, now) for i, c in enumerate(ids)])
         await tx.executemany(
-            "INSERT INTO address (contact_id, channel, address_key, normalized, given,"
-            " created_at) VALUES ($1, 'email', $2, $3, $3, $4)",
-            [(c, fake_key(i), f"u{i}@example.com", now) for i, c in enumerate(ids)])
+            "INSERT INTO address (tenant_id, contact_id, channel, address_key, normalized, given,"
+            " created_at) VALUES ($1, $2, 'email', $3, $4, $4, $5)",
+            [(t, c, fake_key(i, t), f"u{i}@example.com", now) for i, c in enumerate(ids)])
         await tx.executemany(
-            "INSERT INTO preference (contact_id, channel, topic, status, updated_at, seq)"
-            " VALUES ($1, 'email', '', 'opted_in', $2, 0)", [(c, now) for c in ids])
+            "INSERT INTO preference (tenant_id, contact_id, channel, topic, status, updated_at,"
+            " seq) VALUES ($1, $2, 'email', '', 'opted_in', $3, 0)", [(t, c, now) for c in ids])
         await tx.executemany(
-            "INSERT INTO suppression (channel, address_key, topic, reason, source, created_at,"
-            " seq) VALUES ('email', $1, '', 'unsubscribed', 'test', $2, 0)",
-            [(fake_key(i), now) for i in range(n)])
+            "INSERT INTO suppression (tenant_id, channel, address_key, topic, reason, source,"
+            " created_at, seq) VALUES ($1, 'email', $2, '', 'unsubscribed', 'test', $3, 0)",
+            [(t, fake_key(i, t), now) for i in range(n)])
         await tx.executemany(
-            "INSERT INTO consent_event (contact_id, channel, topic, action, source, occurred_at)"
-            " VALUES ($1, 'email', '', 'opt_in', 'test', $2)", [(c, now) for c in ids])
+            "INSERT INTO consent_event (tenant_id, contact_id, channel, topic, action, source,"
+            " occurred_at) VALUES ($1, $2, 'email', '', 'opt_in', 'test', $3)",
+            [(t, c, now) for c in ids])
         # a tenth of the people chose a frequency, and mailers recorded sends to everybody
         await tx.executemany(
-            "INSERT INTO preference (contact_id, channel, topic, status, updated_at, seq,"
-            " frequency) VALUES ($1, 'email', 'newsletter', 'opted_in', $2, 0, 'weekly')",
-            [(c, now) for c in ids[5::10]])
+            "INSERT INTO preference (tenant_id, contact_id, channel, topic, status, updated_at,"
+            " seq, frequency) VALUES ($1, $2, 'email', 'newsletter', 'opted_in', $3, 0, 'weekly')",
+            [(t, c, now) for c in ids[5::10]])
         await tx.executemany(
-            "INSERT INTO send_log (channel, address_key, topic, sent_at, campaign)"
-            " VALUES ('email', $1, $2, $3, NULL)",
-            [(fake_key(i), topic, now) for i in range(n) for topic in ("newsletter", "offers")])
+            "INSERT INTO send_log (tenant_id, channel, address_key, topic, sent_at, campaign)"
+            " VALUES ($1, 'email', $2, $3, $4, NULL)",
+            [(t, fake_key(i, t), topic, now) for i in range(n)
+             for topic in ("newsletter", "offers")])
         if analyze and not db.is_sqlite:
             await tx.execute("ANALYZE")

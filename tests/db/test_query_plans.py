@@ -5,6 +5,7 @@ and the import never finished). A planner change that turns a probe into a scan 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -19,12 +20,16 @@ from service.consent.queries import (
 from service.consent.state_queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL, STATE_SQL
 from service.contacts.queries import holders_sql
 from service.db.keys import keys_arg, rows_arg
+from service.db.tenant_db import TenantDb
 from service.privacy.queries import DELETE_SENDS_OF, SQLITE_DELETE_SENDS
 from service.suppression.queries import (
+    LAST_SEQ,
     PG_ADD_MANY,
     PG_KEYS_TABLE,
+    changes_sql,
     contacts_sql,
     existing_sql,
+    snapshot_sql,
 )
 from service.unsubscribe import queries as unsub
 from tests.db.plans import assert_indexed, fake_key, fill, plan
@@ -110,25 +115,25 @@ async def test_postgres_bulk_add_probes_indexes_even_with_stale_statistics(db):
         text = await assert_indexed(
             db, PG_ADD_MANY, "email", "", "unsubscribed", "import", datetime.now(UTC), None,
             tx=tx, allowed={PG_KEYS_TABLE})
-    probe = text.split("address_channel_key", 1)[1].split("\n", 2)[1]
-    assert "Index Cond" in probe and "address_key" in probe, text
-    assert "Conflict Arbiter Indexes: suppression_channel_key_topic_reason" in text, text
+    probe = text.split("address_tenant_channel_key", 1)[1].split("\n", 2)[1]
+    assert "Index Cond" in probe and "tenant_id" in probe and "address_key" in probe, text
+    assert "Conflict Arbiter Indexes: suppression_tenant_channel_key_topic_reason" in text, text
 
 
 async def test_sends_are_read_only_under_a_preference_row(filled):
     """Rule 7 adds no probe of its own: the sends are read by subqueries of the preference
     part (evaluated, by their CASE, only for a row that carries a pace), through the
-    `send_log_key_prefix` index (the key's first 16 hex digits), in both forms of the
-    state query."""
+    `send_log_tenant_key_prefix` index (the tenant and the key's first 16 hex digits), in both
+    forms of the state query."""
     keyed = (SQLITE_STATE_KEYED_SQL, json.dumps(KEYS)) if filled.is_sqlite else (
         PG_STATE_KEYED_SQL, ",".join(KEYS))
     for sql, arg in ((STATE_SQL, KEYS[1]), keyed):
         text = await assert_indexed(filled, sql, "email", arg)
         lines = text.splitlines()
-        assert sum("address_channel_key" in line for line in lines) == 2, text  # p and r
+        assert sum("address_tenant_channel_key" in line for line in lines) == 2, text  # p, r
         preference = next(i for i, line in enumerate(lines)
-                          if "preference_contact_channel_topic" in line)
-        sends = [i for i, line in enumerate(lines) if "send_log_key_prefix" in line]
+                          if "SEARCH p " in line or " on preference p" in line)
+        sends = [i for i, line in enumerate(lines) if "send_log_tenant_key_prefix" in line]
         assert len(sends) == 2 and min(sends) > preference, text  # the cap's and the topic's
         if filled.is_sqlite:
             assert "CORRELATED SCALAR SUBQUERY" in lines[preference + 1], text
@@ -144,3 +149,96 @@ async def test_sends_are_erased_and_pruned_through_indexes(filled):
     if filled.is_sqlite:
         text = await assert_indexed(filled, SQLITE_DELETE_SENDS, datetime.now(UTC), 100, 600)
         assert "INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in text, text
+
+
+# The index each probe of the checks takes, by the alias the state query gives its table.
+TENANT_INDEXES = {"s": "suppression_tenant_channel_key_topic_reason",
+                  "a": "address_tenant_channel_key",
+                  "p": "preference_tenant_contact_channel_topic",
+                  "l": "send_log_tenant_key_prefix"}
+_SQLITE_PROBE = re.compile(r"SEARCH (\w+) USING (?:COVERING )?INDEX (\w+) \((.*)\)")
+_PG_PROBE = re.compile(r"Index (?:Only )?Scan using (\w+) on \w+ (\w+?)(?:_\d+)?\s")
+
+
+def probes(text: str, sqlite: bool) -> list[tuple[str, str, str]]:
+    """(alias, index, the rest of its node: conditions and filters) of each index probe."""
+    if sqlite:
+        return [(alias, index, condition) for alias, index, condition
+                in _SQLITE_PROBE.findall(text)]
+    found, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        match = _PG_PROBE.search(line)
+        if match:
+            depth = len(line) - len(line.lstrip())
+            rest = []
+            for after in lines[i + 1:]:
+                if len(after) - len(after.lstrip()) <= depth or "->" in after:
+                    break
+                rest.append(after.strip())
+            found.append((match.group(2), match.group(1), " ".join(rest)))
+    return found
+
+
+@pytest.fixture
+async def two_tenants(db):
+    """fill()'s rows in tenant 1, and 3,000 people with other keys in tenant 2 (T1 keeps the
+    old uniques, so no key is both tenants' yet); PostgreSQL analyses both at the end."""
+    await fill(db, analyze=False)
+    await fill(db, n=3_000, tenant_id=2)
+    return db
+
+
+async def test_every_probe_of_the_checks_names_the_tenant(two_tenants, raw_db):
+    """Either tenant's single check and bulk check (both engines' forms) find an address's
+    suppressions, its address row and its sends through the tenant-leading index, the tenant
+    the first column of the search; the preferences by the contact the address names, with the
+    tenant in the search or (PostgreSQL, which may take the contact's index: contact ids are
+    global, so that probe reads one contact's rows) compared in the rows found."""
+    sqlite = two_tenants.is_sqlite
+    for tenant in (1, 2):
+        view = TenantDb(raw_db, tenant)
+        keys = [fake_key(i, tenant) for i in (3, 500, 2_999)] + ["f" * 64]
+        keyed = (SQLITE_STATE_KEYED_SQL, json.dumps(keys)) if sqlite else (
+            PG_STATE_KEYED_SQL, ",".join(keys))
+        for sql, arg in ((STATE_SQL, keys[1]), keyed):
+            text = await assert_indexed(view, sql, "email", arg)
+            found = [p for p in probes(text, sqlite) if p[0] in TENANT_INDEXES]
+            assert {alias for alias, _, _ in found} == set(TENANT_INDEXES), text
+            for alias, index, rest in found:
+                if sqlite:
+                    assert index == TENANT_INDEXES[alias], text
+                    assert rest.startswith("tenant_id=? AND "), text
+                elif alias != "p":
+                    assert index == TENANT_INDEXES[alias], text
+                    assert rest.startswith(f"Index Cond: ((tenant_id = {tenant}) AND "), text
+                else:
+                    assert "contact_id" in rest and f"tenant_id = {tenant}" in rest, text
+            if sqlite:
+                assert "(tenant_id=? AND channel=? AND address_key=?)" in text, text
+
+
+async def test_the_feed_reads_one_tenants_rows_through_its_indexes(two_tenants, raw_db):
+    """The change feed of each tenant: its high-water mark, the snapshot and the changes,
+    found through the tenant's feed and sequence indexes (never a scan of another tenant's)."""
+    now = datetime.now(UTC)
+    async with two_tenants.transaction() as tx:
+        await tx.executemany(
+            "INSERT INTO change_feed (tenant_id, kind, op, channel, address_key, topic, value,"
+            " source, occurred_at) VALUES ($1, 'suppression', 'added', 'email', $2, '',"
+            " 'unsubscribed', 'test', $3)",
+            [(t, fake_key(i, t), now) for t, n in ((1, 10_000), (2, 3_000)) for i in range(n)])
+        if not two_tenants.is_sqlite:
+            await tx.execute("ANALYZE")
+    for tenant in (1, 2):
+        view = TenantDb(raw_db, tenant)
+        if view.is_sqlite:  # MAX(seq) under tenant_id=?: the last entry of the tenant's range
+            assert await plan(view, LAST_SEQ) == (  # (SQLite's min/max optimisation)
+                "SEARCH change_feed USING COVERING INDEX change_feed_tenant_seq (tenant_id=?)")
+        else:
+            await assert_indexed(view, LAST_SEQ)
+        for sql, args in ((snapshot_sql(("channel",), 1000), (0, 10**9, "email")),
+                          (changes_sql(("channel",), 1000), (0, "email")),
+                          (changes_sql((), 1000), (0,))):
+            text = await assert_indexed(view, sql, *args)
+            if view.is_sqlite:
+                assert "tenant_id=? AND" in text.splitlines()[0], text

@@ -1,7 +1,9 @@
 """Migration 2026-12-08T01:00 (send_log without id, one narrow index) on a database holding
 sends in the table 2026-12-07T10:00 made: every row stays as it was, in the order written, the
 checks find them through the new index, and running `migrate` again changes nothing. Both
-engines, through the real `python -m service migrate`."""
+engines, through the real `python -m service migrate`. The sends are written as the release of
+that table wrote them (no tenant); tenants' T1 then runs again on the rebuilt table and puts
+them in the default tenant."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from tests.sends.conftest import new_contact, set_prefs
 
 OLD = importlib.import_module("migrations.service_2026_12_07t10_00_00_000000")
 NEW = importlib.import_module("migrations.service_2026_12_08t01_00_00_000000")
+TENANTS_T1 = importlib.import_module("migrations.service_2026_12_09t10_00_00_000000")
 COLUMNS = "channel, address_key, topic, sent_at, campaign"
 
 
@@ -33,7 +36,8 @@ async def back_to_before(db) -> None:
     for statement in OLD.statements(db.engine):
         if "send_log" in statement:
             await db.execute(statement)
-    await db.execute("DELETE FROM migration WHERE name = $1", NEW.ID)
+    for later in (NEW.ID, TENANTS_T1.ID):
+        await db.execute("DELETE FROM migration WHERE name = $1", later)
 
 
 async def send_log_columns(db) -> set[str]:
@@ -44,7 +48,7 @@ async def send_log_columns(db) -> set[str]:
 
 
 async def test_the_conversion_keeps_every_send_and_the_checks_read_them(
-        client, db, settings, topics, mailer, crm):
+        client, db, rt, settings, topics, mailer, crm):
     await back_to_before(db)
     try:
         assert await send_log_indexes(db) == {"send_log_address", "send_log_sent_at"}
@@ -55,23 +59,25 @@ async def test_the_conversion_keeps_every_send_and_the_checks_read_them(
         assert response.status_code == 200, response.text
         sent_at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
         addresses = ["ann@example.com"] + [f"u{i}@example.com" for i in range(300)]
-        for topic, campaign in (("newsletter", "n1"), ("offers", None)):
-            response = await client.post("/v1/sends", headers=mailer, json={
-                "channel": "email", "topic": topic, "campaign": campaign,
-                "sent_at": sent_at.isoformat(), "addresses": addresses})
-            assert response.json()["recorded"] == 301, response.text
+        keys = sorted(rt.parse_address("email", a)[1] for a in addresses)
+        async with db.transaction() as tx:
+            for topic, campaign in (("newsletter", "n1"), ("offers", None)):
+                await tx.executemany(
+                    f"INSERT INTO send_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)",
+                    [("email", key, topic, sent_at, campaign) for key in keys])
         before = [tuple(r) for r in await db.fetch(f"SELECT {COLUMNS} FROM send_log ORDER BY id")]
     finally:
         migrate(settings.database_url, settings.data_dir)
-    assert await send_log_indexes(db) == {"send_log_key_prefix"}
-    assert await send_log_columns(db) == set(COLUMNS.split(", "))
+    assert await send_log_indexes(db) == {"send_log_key_prefix", "send_log_tenant_key_prefix"}
+    assert await send_log_columns(db) == {*COLUMNS.split(", "), "tenant_id"}
+    assert await db.fetchval("SELECT COUNT(*) FROM send_log WHERE tenant_id = 1") == 602
     order = " ORDER BY rowid" if db.is_sqlite else ""  # SQLite copied the rows in id order
     after = [tuple(r) for r in await db.fetch(f"SELECT {COLUMNS} FROM send_log{order}")]
     if not db.is_sqlite:  # the rows stayed where they were, in no order a query promises
         before, after = sorted(before, key=str), sorted(after, key=str)
     assert after == before and len(after) == 602
     migrate(settings.database_url, settings.data_dir)  # again: already run, nothing changes
-    assert await send_log_indexes(db) == {"send_log_key_prefix"}
+    assert await send_log_indexes(db) == {"send_log_key_prefix", "send_log_tenant_key_prefix"}
     check = (await client.get("/v1/suppressions/check", headers=mailer, params={
         "channel": "email", "address": "ann@example.com", "topic": "newsletter"})).json()
     assert check["reasons"] == ["frequency"], check
