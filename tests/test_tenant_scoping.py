@@ -44,11 +44,6 @@ NOT_YET_SCOPED = {
     # -- consent, contacts, topics
     # -- checks, suppressions, sends
     # -- links, pages, records, codes
-    "unsubscribe.queries",
-    "preferences.queries",
-    "subscriptions.queries",
-    "records.queries",
-    "codes.queries",
     # -- privacy, webhooks, sms, outbox, ops
     "privacy.queries",
     "webhooks.queries",
@@ -68,7 +63,8 @@ CROSS_TENANT: dict[str, str] = {
     # -- checks, suppressions, sends
 
     # -- links, pages, records, codes
-
+    "codes.queries:FIND": "a typed code is the credential and names no tenant: the /o page finds"
+                          " it by its hash (the primary key) and learns the tenant from the row",
     # -- privacy, webhooks, sms, outbox, ops
 
     # -- API keys, tenants
@@ -107,7 +103,7 @@ CALLS: dict[str, list[tuple]] = {
     "suppression.queries:gone_page_sql": [("sqlite",), ("postgres",)],
 
     # -- links, pages, records, codes
-
+    "records.queries:wordings_sql": [(1,), (3,)],
     # -- privacy, webhooks, sms, outbox, ops
 
     # -- API keys, tenants

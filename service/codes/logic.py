@@ -25,8 +25,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from service.codes import queries as q
-from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
+from service.db.tenant_db import TenantDb
 from service.security.tokens import ALL_TOPICS, TokenData
 from service.settings import Settings
 
@@ -67,7 +67,7 @@ def code_hash(hash_key: str, code: str) -> str:
     return hmac.new(hash_key.encode(), _HASH_PREFIX + code.encode(), hashlib.sha256).hexdigest()
 
 
-async def issue(db: Database, hash_key: str,
+async def issue(db: TenantDb, hash_key: str,
                 targets: Sequence[tuple[str, str, str, str]]) -> list[str]:
     """One new code per (contact id, channel, topic or "*", campaign), in order, grouped.
 
@@ -108,15 +108,15 @@ def _stored(target: tuple[str, str, str, str]) -> tuple[str, str, str, str]:
     return contact_id, channel, WHOLE_CHANNEL if topic == ALL_TOPICS else topic, campaign
 
 
-async def find(db: Database, hash_key: str, typed: str) -> TokenData | None:
+async def find(db: TenantDb, hash_key: str, typed: str) -> TokenData | None:
     """What a typed code stops, as the unsubscribe token of the same recipient would name it;
-    None for anything that is not a code issued here."""
+    None for anything that is not a code issued here, by `db`'s tenant."""
     code = normalize(typed)
     if code is None:
         return None
     row = await db.fetchrow(q.FIND, code_hash(hash_key, code))
-    if row is None:
-        return None
+    if row is None or row[4] != db.tenant_id:
+        return None  # FIND reads every tenant's codes: another tenant's is no code of ours
     return TokenData(row[0], row[1], row[2] or ALL_TOPICS, row[3])
 
 

@@ -7,10 +7,13 @@ queries.py); what is its own is the cost "email me a link" pays for an unknown a
 
 from __future__ import annotations
 
-# An outbox row that is already done ($1 payload, $2 dedupe key, $3 now): written instead of the
-# email job for an unknown or undeliverable address (links.record_noop).
-RECORD_NOOP = (
-    "INSERT INTO outbox (kind, payload, dedupe_key, status, attempts, next_attempt_at,"
-    " created_at, sent_at) VALUES ('noop', $1, $2, 'sent', 0, $3, $3, $3)"
-    " ON CONFLICT (dedupe_key) DO NOTHING"
+from service.db.scoped import Scoped
+
+# An outbox row that is already done ($2 payload, $3 dedupe key, $4 now): written instead of the
+# email job for an unknown or undeliverable address (links.record_noop). Its conflict target is
+# the tenant's dedupe unique, the one the email job (outbox ENQUEUE) names.
+RECORD_NOOP = Scoped(
+    "INSERT INTO outbox (tenant_id, kind, payload, dedupe_key, status, attempts,"
+    " next_attempt_at, created_at, sent_at) VALUES ($1, 'noop', $2, $3, 'sent', 0, $4, $4, $4)"
+    " ON CONFLICT (tenant_id, dedupe_key) DO NOTHING"
 )

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.contacts.store import contact_exists
-from service.db.engine import Database
+from service.db.tenant_db import TenantDb
 from service.errors import NotFound
 from service.records import jsonld, receipt
 from service.records import queries as q
@@ -36,19 +36,19 @@ def _event(row) -> dict[str, Any]:
     return dict(zip(q.EVENT_COLUMNS, row, strict=True))
 
 
-async def _wordings(db: Database, keys: set[str]) -> dict[str, jsonld.Wording]:
+async def _wordings(db: TenantDb, keys: set[str]) -> dict[str, jsonld.Wording]:
     if not keys:
         return {}
     rows = await db.fetch(q.wordings_sql(len(keys)), *sorted(keys))
     return {r["key"]: jsonld.Wording(r["key"], r["text"], r["language"]) for r in rows}
 
 
-async def _require_contact(db: Database, contact_id: str) -> None:
+async def _require_contact(db: TenantDb, contact_id: str) -> None:
     if not await contact_exists(db, contact_id):
         raise NotFound("contact_id", GONE)
 
 
-async def consent_records(db: Database, topics: TopicCache, settings: Settings,
+async def consent_records(db: TenantDb, topics: TopicCache, settings: Settings,
                           contact_id: str) -> dict[str, Any]:
     """The contact's consent records as a JSON-LD document; NotFound for no such contact."""
     await _require_contact(db, contact_id)
@@ -72,7 +72,7 @@ def _receipt(event: dict, contact_id: str, topics: dict[str, TopicInfo],
                          settings.default_language)
 
 
-async def consent_receipt(db: Database, topics: TopicCache, settings: Settings,
+async def consent_receipt(db: TenantDb, topics: TopicCache, settings: Settings,
                           contact_id: str, event_id: int) -> dict[str, Any]:
     """The Kantara receipt of one of the contact's opt-in events; NotFound, saying why, for
     no such contact, an event of someone else (or none) and an event that is no opt-in."""
@@ -88,11 +88,11 @@ async def consent_receipt(db: Database, topics: TopicCache, settings: Settings,
     return _receipt(event, contact_id, await topics.all(db), wordings, settings)
 
 
-async def _opt_in_rows(db: Database, contact_id: str) -> list[dict[str, Any]]:
+async def _opt_in_rows(db: TenantDb, contact_id: str) -> list[dict[str, Any]]:
     return [_event(r) for r in await db.fetch(q.OPT_INS, contact_id, *OPT_IN_ACTIONS)]
 
 
-async def all_receipts(db: Database, topics: TopicCache, settings: Settings,
+async def all_receipts(db: TenantDb, topics: TopicCache, settings: Settings,
                        contact_id: str) -> list[dict[str, Any]]:
     """A receipt for every opt-in event of the contact, oldest first."""
     await _require_contact(db, contact_id)
@@ -103,7 +103,7 @@ async def all_receipts(db: Database, topics: TopicCache, settings: Settings,
     return [_receipt(e, contact_id, known, wordings, settings) for e in events]
 
 
-async def opt_ins(db: Database, topics: TopicCache, contact_id: str) -> list[OptIn]:
+async def opt_ins(db: TenantDb, topics: TopicCache, contact_id: str) -> list[OptIn]:
     """The contact's opt-in events for the data page, newest first."""
     known = await topics.all(db)
     return [OptIn(e["id"], e["occurred_at"], e["channel"],

@@ -23,7 +23,7 @@ from service.consent.decision import decide, lookup_state
 from service.consent.gpc import GpcOptOut, honour_gpc
 from service.consent.ledger import Proof, Tx, record_event, set_preference
 from service.contacts.store import addresses_of
-from service.db.engine import Database
+from service.db.tenant_db import TenantDb
 from service.outbox import enqueue
 from service.preferences.links import window_dedupe_key
 from service.preferences.view import SELF_SERVICE, channel_reasons
@@ -154,7 +154,7 @@ def undeliverable(state) -> bool:
 # -- the confirmation pages' transactions (routes.py holds none) -------------------------------
 # Each reads the link's target again inside its transaction, so a confirmation racing an
 # erasure or another confirmation sees one state.
-async def confirm_chosen(db: Database, topics: dict[str, TopicInfo], data: TokenData,
+async def confirm_chosen(db: TenantDb, topics: dict[str, TopicInfo], data: TokenData,
                          chosen: set[str], proof: Proof, now: datetime, gpc: bool = False
                          ) -> tuple[list[TopicInfo], list[GpcOptOut]]:
     """Confirm the chosen pending topics of the link's sign-up; (those confirmed, none when

@@ -22,8 +22,8 @@ import msgspec
 from service.codes import logic as codes
 from service.contacts.normalize import AddressError
 from service.contacts.store import new_contact_id
-from service.db.engine import Database
 from service.db.sqlite import to_sqlite
+from service.db.tenant_db import TenantDb, TenantTx
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS
 from service.unsubscribe import queries as q
@@ -103,18 +103,19 @@ def _topic_problem(info, key: str, channel: str) -> str | None:
 
 async def _sqlite_tx_thread(tx, fn):
     """Run a long statement of a SQLite write transaction in a thread: we hold the write lock,
-    so nobody else uses the writer connection, and the event loop keeps serving reads."""
+    so nobody else uses the writer connection, and the event loop keeps serving reads. The
+    connection is the raw one, past the tenant's view: `fn` passes the tenant id ($1) itself."""
     return await asyncio.to_thread(fn, tx.conn)
 
 
-async def _lookup(db: Database, tx, channel: str, keys: list[str]) -> list:
+async def _lookup(db: TenantDb, tx: TenantTx | None, channel: str, keys: list[str]) -> list:
     if db.is_sqlite:
         args = (q.LOOKUP_SQLITE, channel, json.dumps(keys))
     else:
         args = (q.LOOKUP_PG, channel, keys)
     if tx is not None:
         if db.is_sqlite and len(keys) > LONG_READ:
-            sql, params = to_sqlite(args[0]), args[1:]
+            sql, params = to_sqlite(args[0]), (tx.tenant_id, *args[1:])
             return await _sqlite_tx_thread(tx, lambda conn: conn.execute(sql, params).fetchall())
         return await tx.fetch(*args)
     if len(keys) > LONG_READ:
@@ -132,7 +133,7 @@ class ContactResolver:
     contacts still missing in one transaction (batched inserts, not a query per recipient).
     """
 
-    def __init__(self, db: Database):
+    def __init__(self, db: TenantDb):
         self.db = db
         self.wanted: dict[str, dict[str, Item]] = {}
         self.pending: list[tuple[str, asyncio.Future]] = []
@@ -184,14 +185,15 @@ class ContactResolver:
                     await _insert(self.db, tx, channel, list(by_key.values()), found, now)
 
 
-async def _insert(db: Database, tx, channel: str, new: list[Item],
+async def _insert(db: TenantDb, tx: TenantTx, channel: str, new: list[Item],
                   found: dict[tuple[str, str], str], now: datetime) -> None:
     ids = [new_contact_id() for _ in new]
     for contact_id, item in zip(ids, new, strict=True):
         found[(channel, item.key)] = contact_id
     if db.is_sqlite:
-        contacts = [(cid, False, now) for cid in ids]
-        addresses = [(cid, channel, item.key, item.normalized, item.given, now)
+        tenant = tx.tenant_id  # the thread's statements run past the tenant's view
+        contacts = [(tenant, cid, False, now) for cid in ids]
+        addresses = [(tenant, cid, channel, item.key, item.normalized, item.given, now)
                      for cid, item in zip(ids, new, strict=True)]
 
         def insert(conn) -> None:

@@ -30,8 +30,8 @@ from service.consent.gpc import GpcOptOut, honour_gpc
 from service.consent.ledger import Proof
 from service.consent.pace import set_pace
 from service.contacts.store import contact_addresses
-from service.db.engine import Database
 from service.db.tables import WHOLE_CHANNEL
+from service.db.tenant_db import TenantDb
 from service.runtime import Runtime
 from service.security.tokens import ALL_TOPICS, TokenData
 from service.topics.cache import FREQUENCIES, TopicInfo
@@ -62,7 +62,7 @@ def fewer_choices(topic: TopicInfo | None) -> tuple[str, ...]:
     return tuple(f for f in FREQUENCIES if f != "immediate" and f in topic.frequencies)
 
 
-async def fewer(db: Database, data: TokenData, frequency: str, proof: Proof) -> bool:
+async def fewer(db: TenantDb, data: TokenData, frequency: str, proof: Proof) -> bool:
     """The page's "fewer instead": the person's frequency for the token's topic, a ledger
     event (consent.pace.set_pace); True when it changed. An erased contact writes nothing."""
     async with db.transaction() as tx:
@@ -78,13 +78,13 @@ async def fewer(db: Database, data: TokenData, frequency: str, proof: Proof) -> 
     return changed
 
 
-async def already_unsubscribed(db: Database, data: TokenData) -> bool:
+async def already_unsubscribed(db: TenantDb, data: TokenData) -> bool:
     topic = data.topic_or_none or WHOLE_CHANNEL
     row = await db.fetchrow(q.DONE_SQL, data.contact_id, data.channel, topic)
     return row is not None and row[0] == "opted_out" and row[1] == 0
 
 
-async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
+async def unsubscribe(db: TenantDb, data: TokenData, proof: Proof) -> bool:
     """Apply the token's unsubscribe; True when anything changed. Committed on return."""
     if await already_unsubscribed(db, data):
         return False  # a repeat: nothing to write, no write lock taken
@@ -105,7 +105,7 @@ async def unsubscribe(db: Database, data: TokenData, proof: Proof) -> bool:
     return bool(changed)
 
 
-async def unsubscribe_page(db: Database, data: TokenData, proof: Proof, *,
+async def unsubscribe_page(db: TenantDb, data: TokenData, proof: Proof, *,
                            gpc_topics: dict[str, TopicInfo] | None) -> list[GpcOptOut]:
     """The page's button: the token's unsubscribe and, with a GPC signal (`gpc_topics`, every
     topic; None without a signal), the opt-out of every sale_or_sharing topic, in one
@@ -124,7 +124,7 @@ async def unsubscribe_page(db: Database, data: TokenData, proof: Proof, *,
         return await honour_gpc(tx, gpc_topics, data.contact_id, proof)
 
 
-async def undo(db: Database, data: TokenData, proof: Proof) -> bool:
+async def undo(db: TenantDb, data: TokenData, proof: Proof) -> bool:
     """Re-subscribe after an unsubscribe by the same token; True when anything changed.
 
     Only when the contact is opted out of the token's (channel, topic): lifts the `unsubscribed`
