@@ -3,6 +3,9 @@
 Composite unique constraints are raw `CREATE UNIQUE INDEX` statements in the migration, because
 Piccolo's composite `Unique` does not work on SQLite. A whole-channel preference or suppression
 stores the topic as the empty string (not NULL), so that those unique indexes hold on both engines.
+
+Tenants (issue 18, docs/plans/tenants.md): every table of TABLES is owned by a tenant and has
+`tenant_id` (NOT NULL DEFAULT 1, the default tenant); `tenant` and `shared_bounce` are global.
 """
 
 from piccolo.columns import (
@@ -22,12 +25,26 @@ from piccolo.table import Table
 WHOLE_CHANNEL = ""  # the topic value meaning "the whole channel"
 
 
+class Tenant(Table, tablename="tenant"):
+    """A brand or client whose data is kept apart; id 1 is the default tenant (migration
+    2026-12-09T10). Not in TABLES: tests empty TABLES between tests, the default must stay."""
+
+    slug = Varchar(length=40, unique=True)
+    name = Varchar(length=200)
+    controller_group = Varchar(length=64, null=True, default=None)
+    settings = Text(default="{}")  # JSON: the tenant's non-secret settings
+    domains = Text(default="")
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
 class Contact(Table, tablename="contact"):
     id = Varchar(length=36, primary_key=True)
     external_ref = Varchar(length=255, null=True, default=None, unique=True)
     restricted = Boolean(default=False)  # GDPR art. 18: no non-transactional sending
     created_at = Timestamptz()
     updated_at = Timestamptz()
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class Address(Table, tablename="address"):
@@ -39,6 +56,7 @@ class Address(Table, tablename="address"):
     normalized = Text()
     given = Text()
     created_at = Timestamptz()
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class Topic(Table, tablename="topic"):
@@ -54,6 +72,7 @@ class Topic(Table, tablename="topic"):
     updated_at = Timestamptz()
     # the frequencies a person may choose, a JSON list (migration 2026-12-07; docs/consent.md)
     frequencies = Text(default='["immediate"]')
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class WordingVersion(Table, tablename="wording_version"):
@@ -63,6 +82,7 @@ class WordingVersion(Table, tablename="wording_version"):
     text = Text()
     language = Varchar(length=16, default="en")
     created_at = Timestamptz()
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class ConsentEvent(Table, tablename="consent_event"):
@@ -93,6 +113,7 @@ class ConsentEvent(Table, tablename="consent_event"):
     detail_digest = Varchar(length=64, null=True, default=None)
     prev_hash = Varchar(length=64, null=True, default=None)
     hash = Varchar(length=64, null=True, default=None)
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class LedgerCheckpoint(Table, tablename="ledger_checkpoint"):
@@ -104,6 +125,7 @@ class LedgerCheckpoint(Table, tablename="ledger_checkpoint"):
     chains = BigInt(default=0)
     events = BigInt(default=0)
     digest = Varchar(length=64)
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class Preference(Table, tablename="preference"):
@@ -119,6 +141,7 @@ class Preference(Table, tablename="preference"):
     # the person's pace (issue 17): NULL means none chosen ("immediate", no cap)
     frequency = Varchar(length=16, null=True, default=None)  # on a topic's row
     max_per_week = Integer(null=True, default=None)  # on the whole-channel row
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class Suppression(Table, tablename="suppression"):
@@ -134,6 +157,7 @@ class Suppression(Table, tablename="suppression"):
     contact_id = Varchar(length=36, null=True, default=None, index=True)
     created_at = Timestamptz()
     seq = BigInt(default=0)
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class ChangeFeed(Table, tablename="change_feed"):
@@ -149,6 +173,7 @@ class ChangeFeed(Table, tablename="change_feed"):
     value = Varchar(length=32)  # the suppression reason or the preference status
     source = Varchar(length=32, default="")
     occurred_at = Timestamptz()
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class ApiKey(Table, tablename="api_key"):
@@ -159,6 +184,7 @@ class ApiKey(Table, tablename="api_key"):
     created_at = Timestamptz()
     last_used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class Outbox(Table, tablename="outbox"):
@@ -175,6 +201,7 @@ class Outbox(Table, tablename="outbox"):
     last_error = Text(null=True, default=None)
     created_at = Timestamptz()
     sent_at = Timestamptz(null=True, default=None)
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class WebhookSubscription(Table, tablename="webhook_subscription"):
@@ -185,12 +212,14 @@ class WebhookSubscription(Table, tablename="webhook_subscription"):
     active = Boolean(default=True)
     last_seq = BigInt(default=0)
     created_at = Timestamptz()
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class SoftBounce(Table, tablename="soft_bounce"):
     channel = Varchar(length=8)
     address_key = Varchar(length=64)
     occurred_at = Timestamptz()
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class SmsMessage(Table, tablename="sms_message"):
@@ -201,6 +230,7 @@ class SmsMessage(Table, tablename="sms_message"):
     message_id = Varchar(length=100)
     received_at = Timestamptz()
     outcome = Varchar(length=32)
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class OptOutCode(Table, tablename="opt_out_code"):
@@ -213,6 +243,7 @@ class OptOutCode(Table, tablename="opt_out_code"):
     topic = Varchar(length=64)  # a topic key, or WHOLE_CHANNEL
     campaign = Varchar(length=200)
     created_at = Timestamptz()
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class ExternalList(Table, tablename="external_list"):
@@ -224,6 +255,7 @@ class ExternalList(Table, tablename="external_list"):
     as_of = Varchar(length=10)  # YYYY-MM-DD
     size = BigInt(default=0)
     imported_at = Timestamptz()
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class ExternalListKey(Table, tablename="external_list_key"):
@@ -232,6 +264,7 @@ class ExternalListKey(Table, tablename="external_list_key"):
 
     list_name = Varchar(length=32)
     address_key = Varchar(length=64)
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 class SendLog(Table, tablename="send_log"):
@@ -246,25 +279,16 @@ class SendLog(Table, tablename="send_log"):
     topic = Varchar(length=64)
     sent_at = Timestamptz()
     campaign = Varchar(length=200, null=True, default=None)
+    tenant_id = Integer(default=1)  # migration 2026-12-09T10 (tenants T1)
 
 
 TABLES = [
-    Contact,
-    Address,
-    Topic,
-    WordingVersion,
-    ConsentEvent,
-    LedgerCheckpoint,
-    Preference,
-    Suppression,
-    ChangeFeed,
-    ApiKey,
-    Outbox,
-    WebhookSubscription,
-    SoftBounce,
-    SmsMessage,
-    OptOutCode,
-    ExternalList,
-    ExternalListKey,
-    SendLog,
+    Contact, Address, Topic, WordingVersion, ConsentEvent, LedgerCheckpoint, Preference,
+    Suppression, ChangeFeed, ApiKey, Outbox, WebhookSubscription, SoftBounce, SmsMessage,
+    OptOutCode, ExternalList, ExternalListKey, SendLog,
 ]
+
+# Every table of TABLES is tenant-owned; the global ones have no tenant_id. `shared_bounce`
+# (the operator's shared hard bounces) is raw SQL only, like send_log's real shape.
+TENANT_OWNED = tuple(table._meta.tablename for table in TABLES)
+GLOBAL_TABLES = ("tenant", "shared_bounce")

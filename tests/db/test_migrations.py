@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sqlite3
 import uuid
 
 import asyncpg
 
-from service.db.tables import TABLES
+from service.db.tables import GLOBAL_TABLES, TABLES, TENANT_OWNED
 from tests.conftest import PG_BASE_URL, migrate, pg_url
+
+T1 = importlib.import_module("migrations.service_2026_12_09t10_00_00_000000")
+TENANTS = "SELECT id, slug, name, controller_group, settings, domains FROM tenant ORDER BY id"
 
 
 def sqlite_schema(path) -> dict[str, set[str]]:
@@ -19,9 +23,13 @@ def sqlite_schema(path) -> dict[str, set[str]]:
         columns = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in tables}
         indexes = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL")}
+        # (NOT NULL, default) of each tenant_id column
+        tenant_id = {t: (bool(r[3]), r[4]) for t in tables
+                     for r in conn.execute(f'PRAGMA table_info("{t}")') if r[1] == "tenant_id"}
+        tenants = [tuple(r) for r in conn.execute(TENANTS)]
     finally:
         conn.close()
-    return {"tables": columns, "indexes": indexes}
+    return {"tables": columns, "indexes": indexes, "tenant_id": tenant_id, "tenants": tenants}
 
 
 async def pg_schema(url: str) -> dict:
@@ -36,9 +44,13 @@ async def pg_schema(url: str) -> dict:
         indexes = {r["indexname"] for r in await conn.fetch(
             "SELECT indexname FROM pg_indexes WHERE schemaname='public'"
             " AND indexname NOT LIKE '%_pkey'")}
+        tenant_id = {r[0]: (r[1] == "NO", r[2]) for r in await conn.fetch(
+            "SELECT table_name, is_nullable, column_default FROM information_schema.columns"
+            " WHERE table_schema = 'public' AND column_name = 'tenant_id'")}
+        tenants = [tuple(r) for r in await conn.fetch(TENANTS)]
     finally:
         await conn.close()
-    return {"tables": columns, "indexes": indexes}
+    return {"tables": columns, "indexes": indexes, "tenant_id": tenant_id, "tenants": tenants}
 
 
 def test_migrate_gives_same_tables_on_both_engines_and_twice_changes_nothing(tmp_path):
@@ -65,12 +77,31 @@ def test_migrate_gives_same_tables_on_both_engines_and_twice_changes_nothing(tmp
         asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
 
     assert first_sqlite["tables"] == first_pg["tables"]
-    expected = {t._meta.tablename for t in TABLES} | {"migration"}
+    expected = set(TENANT_OWNED) | set(GLOBAL_TABLES) | {"migration"}
     assert set(first_pg["tables"]) == expected
     # the composite unique indexes exist on both
     for index in ("address_channel_key", "preference_contact_channel_topic",
                   "suppression_channel_key_topic_reason"):
         assert index in first_sqlite["indexes"] and index in first_pg["indexes"]
+    # tenants (T1): every tenant-owned table has tenant_id NOT NULL DEFAULT 1, so that an
+    # INSERT naming no tenant lands in the default tenant; shared_bounce names its tenant always
+    owned = {t: (True, "1") for t in TENANT_OWNED}
+    for schema in (first_sqlite, first_pg):
+        assert schema["tenant_id"] == {**owned, "shared_bounce": (True, None)}
+        assert schema["tenants"] == [(1, "default", schema["tenants"][0][2], None, "{}", "")]
+        assert schema["tenants"][0][2]  # ORG_NAME at migration time
+        for name, *_ in T1.indexes("sqlite"):  # the tenant-leading indexes, the same names
+            assert name in schema["indexes"]
+        assert "shared_bounce_key" in schema["indexes"]
+    assert first_sqlite["tenants"] == first_pg["tenants"]
+    assert "consent_event_tenant_chain" in first_pg["indexes"]
+
+
+def test_the_tenant_owned_tables_are_the_tables_and_the_migration_names_them_all():
+    assert TENANT_OWNED == tuple(t._meta.tablename for t in TABLES)
+    assert len(TENANT_OWNED) == 18
+    assert set(T1.TENANT_OWNED) == set(TENANT_OWNED)
+    assert not set(GLOBAL_TABLES) & set(TENANT_OWNED)
 
 
 def test_composite_unique_index_holds_on_sqlite(tmp_path):
