@@ -80,7 +80,7 @@ REDACT_OUTBOX_JOB = Scoped("UPDATE outbox SET payload = $2, last_error = $3"
 ROW_BATCH = 5000  # rows deleted or scrubbed per transaction
 # The tenant's contacts ($3: restricted = false) opted out of everything before $2, untouched
 # since.
-OPTED_OUT_SQL = """
+OPTED_OUT_SQL = Scoped("""
 FROM contact c
 WHERE c.tenant_id = $1 AND c.restricted = $3 AND c.created_at < $2
   AND EXISTS (SELECT 1 FROM address a WHERE a.tenant_id = c.tenant_id AND a.contact_id = c.id)
@@ -94,9 +94,9 @@ WHERE c.tenant_id = $1 AND c.restricted = $3 AND c.created_at < $2
       AND NOT EXISTS (SELECT 1 FROM preference p WHERE p.tenant_id = c.tenant_id
                       AND p.contact_id = c.id AND p.channel = a.channel AND p.topic = ''
                       AND p.status = 'opted_out'))
-"""
-LEDGER_SQL = ("FROM consent_event WHERE tenant_id = $1 AND occurred_at < $2"
-              " AND (ip IS NOT NULL OR user_agent IS NOT NULL)")
+""")
+LEDGER_SQL = Scoped("FROM consent_event WHERE tenant_id = $1 AND occurred_at < $2"
+                    " AND (ip IS NOT NULL OR user_agent IS NOT NULL)")
 OUTBOX_SENT_SQL = "FROM outbox WHERE status = 'sent' AND sent_at < $1"
 OUTBOX_DEAD_SQL = "FROM outbox WHERE status = 'dead' AND created_at < $1"
 COUNT_OUTBOX_SENT = f"SELECT COUNT(*) {OUTBOX_SENT_SQL}"
@@ -108,7 +108,9 @@ STILL_OPTED_OUT = Scoped(f"SELECT 1 {OPTED_OUT_SQL} AND c.id = $4")
 
 
 def _in_batch(change: str, where_sql: str, scoped: bool = False) -> str:
-    tenant = "tenant_id = $1 AND " if scoped else ""
+    # `+tenant_id`: the rows are found by id (SQLite would otherwise walk the tenant's index
+    # and look each row up in the batch)
+    tenant = "+tenant_id = $1 AND " if scoped else ""
     return f"{change} WHERE {tenant}id IN (SELECT id {where_sql} LIMIT {ROW_BATCH})"
 
 
@@ -124,7 +126,9 @@ SCRUB_LEDGER = Scoped(_in_batch("UPDATE consent_event SET ip = NULL, user_agent 
 # the table's size; the windows' bounds are the whole table's (every tenant's rowids: one read
 # of each end of the B-tree, where one tenant's would read its whole index). PostgreSQL
 # deletes in one statement, one scan: no lock it takes keeps a writer waiting.
-SENDS_SQL = "FROM send_log WHERE tenant_id = $1 AND sent_at < $2"
+# `+tenant_id`: not through send_log_tenant_key_prefix, which SQLite would search on the tenant
+# alone (every row of the tenant, each looked up in the table) instead of the rowid window.
+SENDS_SQL = Scoped("FROM send_log WHERE +tenant_id = $1 AND sent_at < $2")
 COUNT_SENDS = Scoped(f"SELECT COUNT(*) {SENDS_SQL}")
 SQLITE_SENDS_ROWIDS = "SELECT MIN(rowid), MAX(rowid) FROM send_log"
 SQLITE_DELETE_SENDS = Scoped(f"DELETE {SENDS_SQL} AND rowid > $3 AND rowid <= $4")
@@ -141,19 +145,19 @@ CLAIM_SLOT = Scoped(
 SLOT_RESULT = Scoped("UPDATE outbox SET payload = $2 WHERE tenant_id = $1 AND dedupe_key = $3")
 
 # -- consent proof (proof.py) ------------------------------------------------------------------
-# A wording version is the tenant's own: the event's tenant names it.
-PROOF_SELECT = (
+# The tenant's events, each with its wording version: the tenant's own version of that key.
+PROOF_SELECT = Scoped(
     "SELECT e.id, e.contact_id, e.address_key, e.channel, e.topic, e.action, e.occurred_at,"
     " e.source, e.ip, e.user_agent, e.wording_version, w.text AS wording_text,"
     " w.language AS wording_language, e.campaign, e.message_ref, e.api_key_id, e.detail"
     " FROM consent_event e LEFT JOIN wording_version w"
-    " ON w.tenant_id = e.tenant_id AND w.key = e.wording_version"
+    " ON w.tenant_id = e.tenant_id AND w.key = e.wording_version WHERE e.tenant_id = $1"
 )
-CONTACT_PROOF = Scoped(f"{PROOF_SELECT} WHERE e.tenant_id = $1 AND e.contact_id = $2"
-                       " AND e.id > $3 ORDER BY e.id LIMIT $4")
+CONTACT_PROOF = Scoped(f"{PROOF_SELECT} AND e.contact_id = $2 AND e.id > $3"
+                       " ORDER BY e.id LIMIT $4")
 # Events on topic $2, and the whole-channel ($3 = '') events of the people with events on it.
 TOPIC_PROOF = Scoped(
-    f"{PROOF_SELECT} WHERE e.tenant_id = $1 AND (e.topic = $2 OR (e.topic = $3"
+    f"{PROOF_SELECT} AND (e.topic = $2 OR (e.topic = $3"
     " AND e.contact_id IN (SELECT t.contact_id FROM consent_event t"
     " WHERE t.tenant_id = $1 AND t.topic = $2))) AND e.id > $4 ORDER BY e.id LIMIT $5")
 TOPIC_EXISTS = Scoped("SELECT 1 FROM topic WHERE tenant_id = $1 AND key = $2")
