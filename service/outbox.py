@@ -44,6 +44,7 @@ async def enqueue(
 
 
 async def claim(rt: Runtime, limit: int = BATCH) -> list[Any]:
+    """Claim due jobs of every tenant (each row names its tenant_id)."""
     now = datetime.now(UTC)
     until = now + timedelta(seconds=CLAIM_SECONDS)
     async with rt.db.transaction() as tx:
@@ -51,7 +52,7 @@ async def claim(rt: Runtime, limit: int = BATCH) -> list[Any]:
 
 
 async def run_once(rt: Runtime, senders: dict | None = None) -> int:
-    """Deliver what is due; returns how many jobs were tried."""
+    """Deliver what is due, every tenant's; returns how many jobs were tried."""
     senders = senders if senders is not None else collect("senders", "SENDERS")
     jobs = sorted(await claim(rt), key=lambda job: job["id"])
     for job in jobs:
@@ -59,16 +60,18 @@ async def run_once(rt: Runtime, senders: dict | None = None) -> int:
         if isinstance(payload, str):
             payload = json.loads(payload)
         sender = senders.get(job["kind"])
-        if not await _renew_claim(rt, job):
+        # the job's tenant's view: its sender reads that tenant's rows and settings only
+        job_rt = rt.for_tenant(job["tenant_id"])
+        if not await _renew_claim(job_rt, job):
             continue  # another worker claimed it meanwhile: it sends it, not us
         try:
             if sender is None:
                 raise RuntimeError(f"no sender for outbox kind {job['kind']!r}")
-            await sender(rt, payload)
+            await sender(job_rt, payload)
         except Exception as exc:  # any failure is retried later; the job stays
-            await _failed(rt, job, exc)
+            await _failed(job_rt, job, exc)
         else:
-            await rt.db.execute(q.SENT, datetime.now(UTC), job["id"])
+            await job_rt.db.execute(q.SENT, datetime.now(UTC), job["id"])
     return len(jobs)
 
 

@@ -45,11 +45,6 @@ NOT_YET_SCOPED = {
     # -- checks, suppressions, sends
     # -- links, pages, records, codes
     # -- privacy, webhooks, sms, outbox, ops
-    "privacy.queries",
-    "webhooks.queries",
-    "sms.queries",
-    "outbox_queries",
-    "ops.queries",
     # -- API keys, tenants
 }
 # "module:NAME" -> why the statement works across tenants.
@@ -66,6 +61,21 @@ CROSS_TENANT: dict[str, str] = {
     "codes.queries:FIND": "a typed code is the credential and names no tenant: the /o page finds"
                           " it by its hash (the primary key) and learns the tenant from the row",
     # -- privacy, webhooks, sms, outbox, ops
+    "privacy.queries:COUNT_OUTBOX_SENT": "the outbox is the process's delivery queue: sent"
+    " jobs are pruned after RETENTION_OUTBOX_SENT_DAYS whichever tenant queued them",
+    "privacy.queries:COUNT_OUTBOX_DEAD": "as COUNT_OUTBOX_SENT, for the jobs given up on",
+    "privacy.queries:DELETE_OUTBOX_SENT": "as COUNT_OUTBOX_SENT (the deletes it counts)",
+    "privacy.queries:DELETE_OUTBOX_DEAD": "as COUNT_OUTBOX_DEAD (the deletes it counts)",
+    "privacy.queries:SQLITE_SENDS_ROWIDS": "only the bounds of the rowid windows retention"
+    " walks send_log in (two reads at the ends of the table's B-tree; one tenant's bounds"
+    " would read its whole index); each window's DELETE is the tenant's",
+    "webhooks.queries:BEHIND": "the fan-out loop serves every tenant's subscriptions in one"
+    " pass, each against its own tenant's end of the feed; it returns the tenant_id the job"
+    " is queued in",
+    "outbox_queries:claim_sql": "one worker delivers every tenant's jobs; it returns each"
+    " job's tenant_id, and the job is handled in that tenant (outbox.run_once)",
+    "ops.queries:OUTBOX_PENDING": "the outbox gauges of /metrics are the process's, all"
+    " tenants' jobs together",
 
     # -- API keys, tenants
     "apikeys.queries:BY_PREFIX": "authentication: the key's tenant is not known before it is "
@@ -105,6 +115,9 @@ CALLS: dict[str, list[tuple]] = {
     # -- links, pages, records, codes
     "records.queries:wordings_sql": [(1,), (3,)],
     # -- privacy, webhooks, sms, outbox, ops
+    "privacy.queries:wordings_sql": [(1,), (3,)],
+    "privacy.queries:addresses_of_contacts_sql": [(1,), (500,)],
+    "outbox_queries:claim_sql": [("sqlite",), ("postgres",)],
 
     # -- API keys, tenants
 

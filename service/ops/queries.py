@@ -10,7 +10,8 @@ from service.db.sqlite import MMAP_BYTES
 
 # Readiness: the database answers.
 PING = "SELECT 1"
-# Waiting outbox jobs by kind: how many, and since when (the outbox gauges).
+# Waiting outbox jobs by kind, every tenant's: how many, and since when (the process's outbox
+# gauges; the worker delivers all tenants' jobs).
 OUTBOX_PENDING = ("SELECT kind, COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'"
                   " GROUP BY kind")
 # The benchmark's raw SQLite connection: WAL, and memory-mapped reads as the service's readers.

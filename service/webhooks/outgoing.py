@@ -10,6 +10,10 @@ job with backoff. So changes arrive in order, none is skipped, and none is ackno
 a job whose position is no longer the cursor (a worker died after delivering) does nothing.
 When the outbox gives up on a job (MAX_ATTEMPTS) the subscription is switched off; switching
 it on again (PATCH active=true) resumes from the cursor. See docs/webhooks.md.
+
+A subscription is its tenant's and delivers that tenant's changes only (issue 18). One fan-out
+pass serves every tenant's subscriptions, each against its own tenant's end of the feed, and
+queues each job in the subscription's tenant, whose view the outbox worker then sends it in.
 """
 
 from __future__ import annotations
@@ -97,14 +101,14 @@ async def delete_subscription(rt: Runtime, sub_id: int) -> None:
 
 # -- delivery -----------------------------------------------------------------------------------
 async def schedule(rt: Runtime) -> int:
-    """Queue a delivery job for every active subscription behind the feed; returns how many
-    were queued. Switches off subscriptions whose job the outbox gave up on."""
-    high = await last_seq(rt.db)
-    subs = await rt.db.fetch(q.BEHIND, True, high)
+    """Queue a delivery job for every active subscription (of every tenant) behind its
+    tenant's feed; returns how many were queued. Switches off subscriptions whose job the
+    outbox gave up on."""
+    subs = await rt.db.fetch(q.BEHIND, True)
     queued = 0
     for sub in subs:
         key = dedupe_key(sub["id"], sub["last_seq"])
-        async with rt.db.transaction() as tx:
+        async with rt.for_tenant(sub["tenant_id"]).db.transaction() as tx:
             status = await tx.fetchval(q.JOB_STATUS, key)
             if status == "dead":
                 log.error("webhook subscription %s stopped: deliveries after change %s kept "

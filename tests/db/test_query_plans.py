@@ -151,9 +151,10 @@ async def test_sends_are_read_only_under_a_preference_row(filled):
 
 
 async def test_sends_are_erased_and_pruned_through_indexes(filled):
-    """An erasure deletes an address's sends through `send_log_key_prefix`; retention on
-    SQLite walks send_log a window of rowids at a time (there is no index on sent_at; on
-    PostgreSQL it is one scan, which blocks nobody)."""
+    """An erasure deletes an address's sends in its tenant through `send_log_tenant_key_prefix`
+    (or the old `send_log_key_prefix` until migration T2 drops it); retention on SQLite walks
+    send_log a window of rowids at a time, never the tenant's index (there is no index on
+    sent_at; on PostgreSQL it is one scan, which blocks nobody)."""
     await assert_indexed(filled, DELETE_SENDS_OF, "email", KEYS[1])
     if filled.is_sqlite:
         text = await assert_indexed(filled, SQLITE_DELETE_SENDS, datetime.now(UTC), 100, 600)

@@ -15,9 +15,18 @@ import pytest
 from service import outbox
 from service.consent.ledger import Proof, set_preference
 from service.contacts.store import ensure_contact_for_address
+from service.db.scoped import Scoped
+from service.db.tenant_db import TenantDb
+from service.errors import NotFound
 from service.runtime import build_runtime
 from service.suppression.store import add_suppression, remove_suppression
-from service.webhooks.outgoing import schedule
+from service.webhooks.outgoing import (
+    create_subscription,
+    delete_subscription,
+    list_subscriptions,
+    schedule,
+    set_active,
+)
 from service.webhooks.senders import SENDERS
 from tests.conftest import make_settings
 
@@ -194,3 +203,59 @@ async def test_subscription_admin_validation(client, admin_headers, make_key):
     assert (await client.get("/v1/webhook-subscriptions", headers=reader)).status_code == 403
     assert (await client.delete("/v1/webhook-subscriptions/999",
                                 headers=admin_headers)).status_code == 404
+
+
+FEED_ROW = Scoped("INSERT INTO change_feed (tenant_id, kind, op, channel, address_key, topic,"
+                  " value, source, occurred_at) VALUES ($1, 'suppression', 'added', 'email', $2,"
+                  " '', 'manual', 'test', $3)")
+
+
+async def feed(view, *keys: str) -> list[int]:
+    """Changes in the view's tenant, as its writers would add them; their seqs."""
+    for key in keys:
+        async with view.transaction() as tx:
+            await tx.execute(FEED_ROW, key, datetime.now(UTC))
+    rows = await view.raw.fetch("SELECT seq FROM change_feed WHERE tenant_id = $1 ORDER BY seq",
+                                view.tenant_id)
+    return [row["seq"] for row in rows]
+
+
+async def test_a_tenants_subscription_gets_its_tenants_changes_only(raw_db, worker_rt,
+                                                                    receiver):
+    """Issue 18: one fan-out and one worker serve every tenant; each subscription's
+    deliveries are its tenant's changes, in order, and another tenant cannot see, switch or
+    delete it."""
+    one, two = TenantDb(raw_db, 1), TenantDb(raw_db, 2)
+    sub_one = await create_subscription(worker_rt, receiver.url, from_start=True)
+    sub_two = await create_subscription(worker_rt.for_tenant(2), receiver.url, from_start=True)
+    await feed(one, "a" * 64, "b" * 64)
+    await feed(two, "a" * 64, "c" * 64, "d" * 64, "e" * 64)  # the same address key as well
+    await feed(one, "f" * 64)
+    await pump(worker_rt, 6)
+
+    delivered: dict[int, list[int]] = {}
+    for status, _, body in receiver.requests:
+        assert status == 200
+        sent = json.loads(body)
+        delivered.setdefault(sent["subscription_id"], []).extend(
+            change["seq"] for change in sent["changes"])
+    assert delivered == {sub_one["id"]: await feed(one), sub_two["id"]: await feed(two)}
+    # the delivery jobs were queued, and sent, in the subscription's tenant
+    jobs = await raw_db.fetch("SELECT tenant_id, payload, status FROM outbox"
+                              " WHERE kind = 'webhook' ORDER BY id")
+    assert {(row["tenant_id"], row["status"]) for row in jobs} == {(1, "sent"), (2, "sent")}
+    for row in jobs:
+        payload = json.loads(row["payload"]) if isinstance(row["payload"], str) \
+            else row["payload"]
+        owner = sub_one if payload["subscription_id"] == sub_one["id"] else sub_two
+        assert row["tenant_id"] == (1 if owner is sub_one else 2)
+
+    assert [s["id"] for s in await list_subscriptions(worker_rt)] == [sub_one["id"]]
+    assert [s["id"] for s in await list_subscriptions(worker_rt.for_tenant(2))] == [
+        sub_two["id"]]
+    with pytest.raises(NotFound):
+        await set_active(worker_rt, sub_two["id"], False)
+    with pytest.raises(NotFound):
+        await delete_subscription(worker_rt, sub_two["id"])
+    assert await raw_db.fetchval("SELECT active FROM webhook_subscription WHERE id = $1",
+                                 sub_two["id"])
