@@ -33,11 +33,11 @@ then `python -m service migrate` (this one). A SQLite deploy stops, migrates (bo
 - Every step can run again: IF [NOT] EXISTS, and a table whose UNIQUE is gone is not rebuilt.
 
 Measured on the 2-core development machine at T1's size (1,000,000 suppressions and sends;
-200,000 contacts, addresses, preferences, ledger events and feed entries), while other test
-runs kept it busy (load average 8-12; T1 took 43 s on SQLite and 48 s on PostgreSQL there,
-against 12 s and 17 s quiet): SQLite 5.5-11.6 s, a third of it the COMMIT, 0.5 s copying
-contact; PostgreSQL 6.6-7.9 s, 4.8-5.2 s of it the ANALYZE. The whole `migrate` command took
-16.7 s and 19.1 s, of which 5 s and 7 s are a `migrate` with nothing to run.
+200,000 contacts, addresses, preferences, ledger events and feed entries), never idle (other
+test runs, load average 5-7): SQLite 4.0-6.0 s, of which about 0.75 s rebuilds contact (copy,
+drop, its two indexes) and 1.5-2.3 s is the COMMIT; PostgreSQL 2.8-4.6 s, of which 1.7-2.8 s is
+the ANALYZE. At load average 8-12 (where T1 took 43 s and 48 s, against 12 s and 17 s quiet):
+up to 11.6 s and 7.9 s. `python -m service migrate` adds its start-up, 5-7 s there.
 """
 
 from __future__ import annotations
