@@ -18,7 +18,7 @@ from service.apikeys.logic import (
     revoke_api_key,
 )
 from service.capabilities import collect
-from service.db.migrate import run_migrations
+from service.db.migrate import expected_migration_ids, run_migrations
 from service.runtime import with_runtime
 from service.settings import ConfigError, get_settings, log_level
 from service.tenants.model import DEFAULT_SLUG
@@ -29,8 +29,11 @@ EXTRA_COMMANDS: dict[str, tuple[Callable, Callable]] = {}
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     get_settings()
+    if args.upto is not None and args.upto not in expected_migration_ids():
+        print(f"error: --upto: no migration {args.upto!r} in migrations/", file=sys.stderr)
+        return 2
     os.environ.setdefault("PICCOLO_CONF", "service.db.piccolo_conf")
-    return 0 if asyncio.run(run_migrations()) else 1
+    return 0 if asyncio.run(run_migrations(args.upto)) else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -108,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--upto", metavar="ID",
+        help="apply the pending migrations up to and including this one (its ID, e.g."
+             " 2026-12-09T10:00:00:000000), not the later ones: DEPLOY.md, rolling deploys")
+    migrate.set_defaults(fn=cmd_migrate)
 
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")

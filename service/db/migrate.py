@@ -12,6 +12,11 @@ from service.db.engine import Database
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 _ID = re.compile(r'^ID = "([^"]+)"', re.MULTILINE)
+# Contract migrations (docs/plans/tenants.md §5, D9): they drop what only the previous release
+# needs, and the code of their release serves without them, so a rolling deploy applies them
+# after the rollout (`migrate --upto` the migration before, deploy, `migrate`: DEPLOY.md).
+# Readiness (`pending_migrations`) does not wait for them, or no new instance would get ready.
+CONTRACT_MIGRATIONS = frozenset({"2026-12-09T11:00:00:000000"})
 
 
 def expected_migration_ids() -> set[str]:
@@ -23,20 +28,23 @@ def expected_migration_ids() -> set[str]:
     return ids
 
 
-async def run_migrations() -> bool:
-    """Apply every pending migration to the database of the current settings."""
+async def run_migrations(upto: str | None = None) -> bool:
+    """Apply every pending migration to the database of the current settings, or those up to
+    and including the migration `upto` (an ID in `migrations/`)."""
     os.environ.setdefault("PICCOLO_CONF", "service.db.piccolo_conf")
     # Piccolo's migration machinery reads PICCOLO_CONF on import: after it is set, and only here
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    result = await run_forwards(app_name="service")
+    result = await run_forwards(app_name="service", migration_id=upto or "all")
     return bool(result.success)
 
 
 async def pending_migrations(db: Database) -> set[str]:
-    """Migration ids in `migrations/` not yet recorded as applied in this database."""
+    """Migration ids in `migrations/` not yet recorded as applied in this database, but for
+    the contract migrations (CONTRACT_MIGRATIONS), which the code does not need."""
+    expected = expected_migration_ids() - CONTRACT_MIGRATIONS
     try:
         rows = await db.fetch("SELECT name FROM migration WHERE app_name = $1", "service")
     except Exception:  # no migration table yet: nothing applied
-        return expected_migration_ids()
-    return expected_migration_ids() - {row[0] for row in rows}
+        return expected
+    return expected - {row[0] for row in rows}
