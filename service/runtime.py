@@ -63,6 +63,7 @@ class Runtime:
                                            {"org_name": tenant.name, **tenant.settings})
             view = dataclasses.replace(
                 base, db=base.db.for_tenant(tenant_id), tenant=tenant, settings=settings,
+                signer=_signer(settings, tenant_id),
                 topics=TopicCache(), external_lists=ExternalListCache(
                     settings.external_list_max_age_days, settings.external_list_cache_seconds))
             if tenant is not None:  # an id with no row yet (tests' TenantDb(raw, 2)): not kept
@@ -95,6 +96,12 @@ class Runtime:
         return self.keyer.parse(channel, raw, self.settings.default_phone_region)
 
 
+def _signer(settings: Settings, tenant_id: int) -> TokenSigner:
+    """The tenant's link signer: its key ring derived from SECRET_KEYS (the default tenant's
+    is SECRET_KEYS itself), its tokens prefixed `t{id}~` (service/security/tokens.py)."""
+    return TokenSigner(settings.secret_keys, settings.confirm_max_age_days * 86400, tenant_id)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     chain.use_hash_key(settings.hash_key)  # the ledger's digest key, for every writer
     raw = Database(
@@ -111,7 +118,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=settings,
         db=db,
         keyer=AddressKeyer(settings.hash_key),
-        signer=TokenSigner(settings.secret_keys, settings.confirm_max_age_days * 86400),
+        signer=_signer(settings, DEFAULT_TENANT_ID),
         api_keys=ApiKeyCache(settings.api_key_cache_seconds),
         topics=TopicCache(),
         recent_writers=RecentWriters(settings.read_your_writes_seconds, settings.redis_url),

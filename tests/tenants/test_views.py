@@ -34,6 +34,8 @@ async def test_a_tenants_view_has_its_own_settings_and_the_defaults_are_unchange
     assert b.db.tenant_id == tenant_b.id and b.db.raw is base.db.raw
     assert b.topics is not base.topics and b.external_lists is not base.external_lists
     assert b.keyer is base.keyer and b.api_keys is base.api_keys  # shared by the process
+    assert base.signer.tenant_id == 1 and b.signer.tenant_id == tenant_b.id
+    assert b.signer.sign_fields("unsubscribe", "c1", "email", "*").startswith(f"t{tenant_b.id}~")
     assert b.settings.org_primary_colour == settings.org_primary_colour
     assert base.settings.org_name == settings.org_name == "Example Ltd"
     assert base.for_tenant(tenant_b.id) is b  # built once
