@@ -47,19 +47,25 @@ class Server:
                  "--workers", str(workers)],
                 cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=log,
             )
+        try:
+            self._wait_ready()
+        except BaseException:  # not left running behind a failed start
+            self.stop()
+            raise
+        self._peak = 0
+        self._sampling = False
+
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("service did not start: " + self.log_path.read_text())
             try:
                 if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    break
+                    return
             except httpx.HTTPError:
                 time.sleep(0.2)
-        else:
-            raise RuntimeError("service did not answer /healthz within 60s")
-        self._peak = 0
-        self._sampling = False
+        raise RuntimeError("service did not answer /healthz within 60s")
 
     def api_key(self) -> str:
         out = subprocess.run([sys.executable, "-m", "service", "api-key", "create", "--name",

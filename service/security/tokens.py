@@ -16,7 +16,9 @@ Verification stays with itsdangerous (all keys, newest first).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import re
 from binascii import b2a_base64
@@ -115,20 +117,52 @@ class _FastSigner:
         return (value + b"." + signature).decode("ascii")
 
 
-class TokenSigner:
-    """Signs and verifies tokens of every purpose with one key ring (oldest key first)."""
+def tenant_of(token: str) -> int:
+    """The tenant a token names in its prefix (`t{id}~`), read before verifying it (the
+    tenant's signer then verifies the whole token, prefix included); 1, the default tenant,
+    when it has none. `~` never occurs in base64url, so an unprefixed token never has one."""
+    head, sep, _ = token[:16].partition("~") if isinstance(token, str) else ("", "", "")
+    if not sep:
+        return 1
+    if head[:1] != "t" or not head[1:].isdigit() or head[1:2] == "0" or len(head) > 11:
+        raise BadToken("tenant")
+    return int(head[1:])
 
-    def __init__(self, secret_keys: list[str], confirm_max_age_seconds: int = 7 * 86400):
+
+def tenant_keys(secret_keys: list[str], tenant_id: int) -> list[str]:
+    """Tenant `tenant_id`'s key ring, derived from SECRET_KEYS key by key (so rotating
+    SECRET_KEYS rotates every tenant's ring; the oldest stays first, as the ring's order
+    says). The default tenant signs with SECRET_KEYS themselves: its links, sent before
+    tenants existed, keep verifying."""
+    if tenant_id == 1:
+        return list(secret_keys)
+    label = f"tenant-link-key-v1:{tenant_id}".encode()
+    return [base64.urlsafe_b64encode(hmac.digest(key.encode(), label, "sha256")).decode()
+            for key in secret_keys]
+
+
+class TokenSigner:
+    """Signs and verifies tokens of every purpose with one key ring (oldest key first), for
+    one tenant: another tenant's tokens carry the prefix `t{id}~`, are signed with its own
+    ring (`tenant_keys`) and a salt naming it, and never verify with another tenant's signer."""
+
+    def __init__(self, secret_keys: list[str], confirm_max_age_seconds: int = 7 * 86400,
+                 tenant_id: int = 1):
         if not secret_keys:
             raise ValueError("SECRET_KEYS is empty")
         self.confirm_max_age = confirm_max_age_seconds
+        self.tenant_id = tenant_id
+        self.prefix = "" if tenant_id == 1 else f"t{tenant_id}~"
+        suffix = "" if tenant_id == 1 else f":t{tenant_id}"
+        secret_keys = tenant_keys(secret_keys, tenant_id)
         self._plain = {
-            purpose: URLSafeSerializer(list(secret_keys), salt=purpose)
+            purpose: URLSafeSerializer(list(secret_keys), salt=purpose + suffix)
             for purpose in PLAIN_PURPOSES
         }
-        self._fast = {purpose: _FastSigner(secret_keys[-1], purpose) for purpose in PLAIN_PURPOSES}
+        self._fast = {purpose: _FastSigner(secret_keys[-1], purpose + suffix)
+                      for purpose in PLAIN_PURPOSES}
         self._timed = {
-            purpose: URLSafeTimedSerializer(list(secret_keys), salt=purpose)
+            purpose: URLSafeTimedSerializer(list(secret_keys), salt=purpose + suffix)
             for purpose in TIMED_PURPOSES
         }
 
@@ -138,18 +172,23 @@ class TokenSigner:
             payload.append(data.extra)
         fast = self._fast.get(purpose)
         if fast is not None:
-            return fast.sign_payload(payload)
-        return self._timed[purpose].dumps(payload)
+            return self.prefix + fast.sign_payload(payload)
+        return self.prefix + self._timed[purpose].dumps(payload)
 
     def sign_fields(
         self, purpose: str, contact_id: str, channel: str, topic: str, campaign: str = ""
     ) -> str:
         """`sign()` of a non-expiring purpose without building a TokenData (bulk links)."""
-        return self._fast[purpose].sign_fields(contact_id, channel, topic, campaign)
+        return self.prefix + self._fast[purpose].sign_fields(contact_id, channel, topic, campaign)
 
     def verify(self, purpose: str, token: str, max_age: int | None = None) -> TokenData:
-        if (not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH
-                or not _canonical(token)):
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise BadToken(purpose)
+        if self.prefix:
+            if not token.startswith(self.prefix):
+                raise BadToken(purpose)
+            token = token[len(self.prefix):]
+        if not _canonical(token):
             raise BadToken(purpose)
         try:
             if purpose in self._plain:
