@@ -19,7 +19,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import Scope
 
 from service import background
-from service.apikeys.guard import ApiKeyMiddleware, request_tenant_id
+from service.apikeys.guard import ApiKeyMiddleware
 from service.capabilities import routes
 from service.errors import ERROR_RESPONSES, EXCEPTION_HANDLERS, refuse_nul
 from service.openapi import StrictModelsSchemaPlugin, fix_allow_headers
@@ -36,6 +36,7 @@ from service.security.ratelimit import (
     api_key_or_ip,
 )
 from service.settings import Settings, get_settings, log_level
+from service.tenants.resolve import request_runtime
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 log = logging.getLogger("service")
@@ -57,10 +58,10 @@ def _no_template_reload(engine: JinjaTemplateEngine) -> None:
 
 
 def provide_rt(scope: Scope) -> Runtime:
-    """The runtime as the request's tenant sees it (its key's, or the one an operator key
-    named): a dict look-up of a view built once per tenant. It asks for the ASGI scope, not
-    the request: a Request built for the provider alone cost a request ~10%."""
-    return scope["litestar_app"].state.rt.for_tenant(request_tenant_id(scope))
+    """The runtime as the request's tenant sees it (service/tenants/resolve.py): a dict
+    look-up of a view built once per tenant. It asks for the ASGI scope, not the request: a
+    Request built for the provider alone cost a request ~10%."""
+    return request_runtime(scope)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -28,7 +28,7 @@ from service.tenants.model import DEFAULT_TENANT_ID
 
 _SAFE = ("GET", "HEAD", "OPTIONS")
 _STATE_KEY = "api_key"
-_TENANT_KEY = "tenant_id"
+TENANT_STATE_KEY = "tenant_id"
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 TENANT_HEADER = "X-Tenant"
 
@@ -73,7 +73,7 @@ def request_tenant_id(scope_or_request: Any) -> int:
     """The tenant a request acts in (an ASGI scope or a request): the one its API key chose,
     else the default tenant."""
     scope = getattr(scope_or_request, "scope", scope_or_request)
-    return scope.get("state", {}).get(_TENANT_KEY, DEFAULT_TENANT_ID)
+    return scope.get("state", {}).get(TENANT_STATE_KEY, DEFAULT_TENANT_ID)
 
 
 acting_tenant = request_tenant_id  # the name docs/plans/tenants.md §0 gave it
@@ -119,7 +119,7 @@ async def authenticate(scope: Scope, required: str, tenantless: bool = False) ->
         await rt.tenants.find(rt.db, tenant_id=tenant_id)
     state = scope.setdefault("state", {})
     state[_STATE_KEY] = info
-    state[_TENANT_KEY] = tenant_id
+    state[TENANT_STATE_KEY] = tenant_id
     if (rt.db.replicas is not None and scope["method"] not in _SAFE
             and not scope["path"].endswith("/check")):
         await rt.recent_writers.mark(info.id)

@@ -24,6 +24,7 @@ from service.security.ratelimit import (
     ScopeRateLimitConfig,
     client_ip,
 )
+from service.tenants.resolve import request_runtime
 from service.unsubscribe import logic as unsubscribe
 
 FORM = "codes/form.html"
@@ -55,7 +56,7 @@ class AttemptLimit:
 
 def too_many(request: Request, exc: TooManyRequestsException) -> Template:
     """The limit's answer as a page in the person's language, with the limiter's Retry-After."""
-    rt = request.app.state.rt
+    rt = request_runtime(request.scope)
     page = render(request, rt, "codes/too_many.html", status_code=429)
     page.headers.update(exc.headers or {})
     return page

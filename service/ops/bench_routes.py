@@ -17,6 +17,7 @@ from service.consent.state_queries import STATE_SQL
 from service.db.sqlite import sqlite_path, to_sqlite
 from service.ops import queries as q
 from service.suppression.check import JSONAnswer
+from service.tenants.resolve import request_runtime
 
 _raw: dict[str, sqlite3.Connection] = {}
 _encode = msgspec.json.Encoder().encode
@@ -33,7 +34,7 @@ def _sqlite_conn(url: str) -> sqlite3.Connection:
 
 @get("/bench/raw-check", include_in_schema=False, opt={"scope": "suppressions:read"})
 async def raw_check(request: Request) -> ASGIApp:
-    rt = request.app.state.rt
+    rt = request_runtime(request.scope)
     channel = request.query_params.get("channel", "email")
     address = request.query_params.get("address", "").strip()
     key = rt.keyer.key(channel, address)

@@ -34,6 +34,7 @@ from service.security.tokens import (
     TokenData,
     TokenSigner,
 )
+from service.tenants.resolve import request_runtime
 
 log = logging.getLogger("service.links")
 INVALID_PAGE = "links/invalid.html"
@@ -145,7 +146,7 @@ def invalid_link_page(request: Request, exc: InvalidLink) -> Response:
     log.warning("rejected an invalid %s token (%d characters) on %s %s%s", exc.purpose,
                 exc.length, request.method, route, " (expired)" if isinstance(
                     exc, ExpiredLink) else "")
-    rt: Runtime = request.app.state.rt
+    rt: Runtime = request_runtime(request.scope)
     if isinstance(exc, ExpiredLink):
         return render(request, rt, EXPIRED_PAGE, status_code=410,
                       token=request.path_params["token"])

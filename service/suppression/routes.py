@@ -31,6 +31,7 @@ from service.suppression.schemas import (
     SuppressionAddResult,
     SuppressionRemoved,
 )
+from service.tenants.resolve import request_runtime
 
 READ = {"scope": "suppressions:read"}
 WRITE = {"scope": "suppressions:write"}
@@ -63,7 +64,7 @@ async def check(request: Request) -> ASGIApp:
     OpenAPI operation comes from `CHECK_QUERY`, the declaration the parser reads).
     """
     channel, address, topic = read_check_query(request.query_params)
-    body = await check_one(request.app.state.rt, channel, address, topic, request)
+    body = await check_one(request_runtime(request.scope), channel, address, topic, request)
     return JSONAnswer(body)
 
 

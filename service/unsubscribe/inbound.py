@@ -26,14 +26,15 @@ from service.errors import is_database_error
 from service.runtime import Runtime
 from service.security.links import read_link
 from service.security.origin import origin
+from service.security.tokens import BadToken, tenant_of
 from service.unsubscribe import logic
 from service.unsubscribe.links import mailto_parts
 
 log = logging.getLogger("service.unsubscribe.mailto")
 MAX_MESSAGE_BYTES = 256 * 1024  # an unsubscribe request is a few kilobytes at most
 MAX_CANDIDATES = 10
-# an itsdangerous token: [.]payload.signature in base64url
-_TOKEN = re.compile(r"\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+# an itsdangerous token: [.]payload.signature in base64url, after a tenant's t{id}~ prefix
+_TOKEN = re.compile(r"(?:t[1-9][0-9]{0,9}~)?\.?[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 
 
 def token_candidates(recipients: list[str], subject: str) -> list[str]:
@@ -70,6 +71,17 @@ class UnsubscribeHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
+    def _tenant_runtime(self, token: str):
+        """The view of the tenant a token's prefix names (its signer verifies the token); the
+        default tenant's for no prefix, a malformed one or an unknown tenant (whose signer
+        then refuses the token)."""
+        try:
+            tenant_id = tenant_of(token)
+        except BadToken:
+            return self.rt
+        known = tenant_id == self.rt.tenant_id or self.rt.tenants.get(tenant_id) is not None
+        return self.rt.for_tenant(tenant_id) if known else self.rt
+
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         if not envelope.mail_from or envelope.mail_from == "<>":
             log.info("ignored a message with a null sender (bounce or auto-reply)")
@@ -83,18 +95,19 @@ class UnsubscribeHandler:
             subject, agent = "", None
         tokens = []
         for candidate in token_candidates(envelope.rcpt_tos, subject):
-            data = read_link(self.rt.signer, "unsubscribe", candidate)
-            if data is not None and data not in tokens:
-                tokens.append(data)
+            rt = self._tenant_runtime(candidate)  # the tenant its prefix names, checked below
+            data = read_link(rt.signer, "unsubscribe", candidate)
+            if data is not None and (rt, data) not in tokens:
+                tokens.append((rt, data))
         if not tokens:
             log.warning("rejected a mailto unsubscribe without a valid token")
             return "550 5.7.1 No valid unsubscribe token in the address or subject"
         sender = origin(session.peer[0] if session.peer else None,
                         str(agent) if agent else None)
         try:
-            for data in tokens:
+            for rt, data in tokens:
                 proof = sender.proof("mailto", campaign=data.campaign or None)
-                await logic.unsubscribe(self.rt.db, data, proof)
+                await logic.unsubscribe(rt.db, data, proof)
         except Exception as exc:
             if is_database_error(exc):
                 log.error("mailto unsubscribe deferred, database unavailable: %s",
