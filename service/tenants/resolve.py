@@ -1,9 +1,11 @@
 """Which tenant a request acts in, from the one source each kind of request has
 (docs/ARCHITECTURE.md, "Tenants"): /v1 from its API key (set by ApiKeyMiddleware, an operator
 key's X-Tenant included); a recipient link from the prefix of its token; anything else, the
-default tenant. A token naming a tenant this deployment does not have is read as the default
-tenant's, whose signer then refuses it (the invalid-link page), so a forged prefix never
-builds a view."""
+default tenant. A token's tenant is read from its prefix before the token is verified, by
+that tenant's own signer: a prefix changed to another tenant, or to one that does not exist,
+fails there (the invalid-link page). A tenant created moments ago in another process has its
+view (its signer) at once, and its branding once this process's registry has read it
+(TENANT_CACHE_SECONDS)."""
 
 from __future__ import annotations
 
@@ -24,13 +26,9 @@ def request_tenant(scope: Any) -> int:
     if not token:
         return DEFAULT_TENANT_ID
     try:
-        tenant_id = tenant_of(token)
+        return tenant_of(token)
     except BadToken:
         return DEFAULT_TENANT_ID
-    if tenant_id == DEFAULT_TENANT_ID:
-        return tenant_id
-    tenants = scope["litestar_app"].state.rt.tenants
-    return tenant_id if tenants.get(tenant_id) is not None else DEFAULT_TENANT_ID
 
 
 def request_runtime(scope: Any) -> Any:

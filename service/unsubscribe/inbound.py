@@ -71,16 +71,16 @@ class UnsubscribeHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    def _tenant_runtime(self, token: str):
-        """The view of the tenant a token's prefix names (its signer verifies the token); the
-        default tenant's for no prefix, a malformed one or an unknown tenant (whose signer
-        then refuses the token)."""
+    async def _tenant_runtime(self, token: str) -> Runtime:
+        """The view of the tenant a token's prefix names (whose signer then verifies the
+        token); the default tenant's for no prefix or a malformed one."""
         try:
             tenant_id = tenant_of(token)
         except BadToken:
             return self.rt
-        known = tenant_id == self.rt.tenant_id or self.rt.tenants.get(tenant_id) is not None
-        return self.rt.for_tenant(tenant_id) if known else self.rt
+        if tenant_id != self.rt.tenant_id:  # read the tenant table again if it is new here
+            await self.rt.tenants.find(self.rt.db, tenant_id=tenant_id)
+        return self.rt.for_tenant(tenant_id)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         if not envelope.mail_from or envelope.mail_from == "<>":
@@ -95,7 +95,7 @@ class UnsubscribeHandler:
             subject, agent = "", None
         tokens = []
         for candidate in token_candidates(envelope.rcpt_tos, subject):
-            rt = self._tenant_runtime(candidate)  # the tenant its prefix names, checked below
+            rt = await self._tenant_runtime(candidate)  # the tenant its prefix names, checked below
             data = read_link(rt.signer, "unsubscribe", candidate)
             if data is not None and (rt, data) not in tokens:
                 tokens.append((rt, data))

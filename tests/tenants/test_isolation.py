@@ -5,11 +5,14 @@ ones; each feed holds only its tenant's changes."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from tests.unsubscribe.helpers import GMAIL_HEADERS, ONE_CLICK_BODY
+from tests.unsubscribe import test_inbound
+from tests.unsubscribe.test_inbound import message, send
 
 CHECK = "/v1/suppressions/check"
+listener = test_inbound.listener  # the real SMTP listener, on a free port
 ADDRESS = "ann@example.com"
 
 
@@ -86,3 +89,16 @@ async def test_a_token_moved_to_another_tenant_is_an_invalid_link(
         response = await client.get(f"/u/{forged}")
         assert response.status_code == 400, forged
     assert await _allowed(client, headers_b) is True
+
+
+async def test_a_tenants_mailto_unsubscribe_acts_in_that_tenant(
+        client, admin_headers, headers_b, tenant_b, listener):
+    await _same_records(client, admin_headers)
+    _, b_link = await _same_records(client, headers_b)
+    mailto = urlsplit(b_link["headers"]["List-Unsubscribe"].split(", ")[1].strip("<>"))
+    to, subject = mailto.path, unquote(mailto.query).removeprefix("subject=")
+    assert f"+t{tenant_b.id}~" in to
+    errors, reply = await send(listener, message(to, subject))
+    assert errors == {} and reply.startswith("2.0.0 Unsubscribed")
+    assert await _allowed(client, headers_b) is False
+    assert await _allowed(client, admin_headers) is True
