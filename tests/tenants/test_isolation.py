@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-from tests.unsubscribe.helpers import GMAIL_HEADERS, ONE_CLICK_BODY
 from tests.unsubscribe import test_inbound
+from tests.unsubscribe.helpers import GMAIL_HEADERS, ONE_CLICK_BODY
 from tests.unsubscribe.test_inbound import message, send
 
 CHECK = "/v1/suppressions/check"
