@@ -56,7 +56,7 @@ async def make_person(db, rt, *, email: str = EMAIL, phone: str | None = PHONE, 
                   campaign="2026-spring")
     async with db.transaction() as tx:
         await tx.execute("INSERT INTO wording_version (key, text, language, created_at)"
-                         " VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+                         " VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, key) DO NOTHING",
                          "signup-v1", WORDING, "en", when)
         cid, _ = await ensure_contact_for_address(tx, channel="email", normalized=email_norm,
                                                   address_key=email_key, given=email, now=when)
