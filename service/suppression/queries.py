@@ -161,7 +161,8 @@ def export_count_sql(channel: str | None, reason: str | None, args: list) -> Sco
 def export_page_sql(engine: str, channel: str | None, reason: str | None, args: list,
                     page: int) -> Scoped:
     """One page after id $2 (the first of `args`); appends the filter values to `args`. A walk
-    of the primary key from $2 on both engines, its filters compared in the rows."""
+    of the primary key from $2 (on SQLite the tenant and filters compared in the rows:
+    `_in_row`)."""
     return Scoped(
         "SELECT s.id, s.channel, a.normalized, s.address_key, s.topic, s.reason, s.source,"
         " s.list_name, s.created_at FROM suppression s"
