@@ -62,7 +62,13 @@ def contacts_sql(engine: str) -> Scoped:
 # by cursor). Nothing is left to the planner's estimates, which lag far behind the tables'
 # sizes during an import: a join to `address` or a NOT EXISTS on `suppression` was planned as
 # a read of a whole channel per batch (measured; tests/db/test_query_plans.py keeps it out),
-# while a correlated look-up can only probe the unique index.
+# while a correlated look-up probes the unique index. Every index of `address` leads with the
+# tenant now, and until tenant_id has statistics (a new database's first import) the planner
+# takes `tenant_id = $1` for a selective condition: the (tenant, contact, channel) index then
+# looked as cheap as the unique one for a look-up of the channel alone, and read the tenant's
+# every address per key. The look-up asks for a contact that is there (`IS NOT NULL`, the same
+# answer: NULL either way), one more condition on that index's entries, so the unique index
+# stays the cheaper one.
 PG_KEYS_TABLE = "bulk_keys"
 PG_ADD_MANY = Scoped("""
 WITH added AS (
@@ -70,7 +76,8 @@ WITH added AS (
                            contact_id, created_at, seq)
   SELECT $1, $2, k.key, $3, $4, $5, $7,
          (SELECT a.contact_id FROM address a
-           WHERE a.tenant_id = $1 AND a.channel = CAST($2 AS varchar) AND a.address_key = k.key),
+           WHERE a.tenant_id = $1 AND a.channel = CAST($2 AS varchar) AND a.address_key = k.key
+             AND a.contact_id IS NOT NULL),
          $6, nextval('change_feed_seq_seq')
     FROM bulk_keys k
   ON CONFLICT (tenant_id, channel, address_key, topic, reason) DO NOTHING
@@ -154,7 +161,8 @@ def export_count_sql(channel: str | None, reason: str | None, args: list) -> Sco
 def export_page_sql(engine: str, channel: str | None, reason: str | None, args: list,
                     page: int) -> Scoped:
     """One page after id $2 (the first of `args`); appends the filter values to `args`. A walk
-    of the primary key from $2 on both engines, its filters compared in the rows."""
+    of the primary key from $2 (on SQLite the tenant and filters compared in the rows:
+    `_in_row`)."""
     return Scoped(
         "SELECT s.id, s.channel, a.normalized, s.address_key, s.topic, s.reason, s.source,"
         " s.list_name, s.created_at FROM suppression s"
@@ -187,18 +195,22 @@ SQLITE_LIFT_FEED = Scoped(
     " value, source, occurred_at) VALUES ($1, 'suppression', 'removed', $2, $3, $4, $5, $6, $7,"
     " $8)"
 )
-# PostgreSQL, one statement: the keys' suppressions found by (channel, address key) alone, in a
-# LATERAL subquery that `OFFSET 0` keeps apart (no condition on topic or reason is pushed into
-# it), so each key can only probe the unique index: naming the reason there let a planner
+# PostgreSQL, one statement: the keys' suppressions found by (tenant, channel, address key)
+# alone, in a LATERAL subquery that `OFFSET 0` keeps apart (no condition on topic or reason is
+# pushed into it), so each key probes the unique index: naming the reason there let a planner
 # without statistics (a new database's first import) take the (reason, channel) index and read
-# a whole channel per key, 5 s a batch. Then the rows deleted by id, and their feed rows.
+# a whole channel per key, 5 s a batch. Every index leads with the tenant now, and without
+# statistics `tenant_id = $1` looks selective: the subquery's ORDER BY (topic, reason), the
+# order the unique index gives for free, keeps the planner off the narrower (tenant, reason,
+# channel) index, which would read the tenant's every suppression per key. Then the rows
+# deleted by id (the tenant compared in the row, `+`, not searched), and their feed rows.
 PG_LIFT_MANY = Scoped("""
 WITH gone AS (
-  DELETE FROM suppression WHERE tenant_id = $1 AND id = ANY(ARRAY(
+  DELETE FROM suppression WHERE +tenant_id = $1 AND id = ANY(ARRAY(
     SELECT h.id FROM unnest(CAST($5 AS text[])) AS k(key) CROSS JOIN LATERAL
       (SELECT s.id, s.topic, s.reason FROM suppression s
         WHERE s.tenant_id = $1 AND s.channel = CAST($2 AS varchar) AND s.address_key = k.key
-        OFFSET 0) AS h
+        ORDER BY s.topic, s.reason OFFSET 0) AS h
      WHERE h.topic = CAST($3 AS varchar) AND h.reason = CAST($4 AS varchar)))
   RETURNING id, address_key, contact_id
 ), feed AS (

@@ -72,7 +72,8 @@ async def test_lifting_suppressions_probes_the_unique_index(db, analyze):
     else:  # EXPLAIN does not run the DELETE
         text = await assert_indexed(db, PG_LIFT_MANY, "email", "", "unsubscribed", keys,
                                     "import", datetime.now(UTC))
-    assert "suppression_channel_key_topic_reason" in text and "suppression_reason" not in text
+    assert "suppression_tenant_channel_key_topic_reason" in text \
+        and "suppression_tenant_reason" not in text and "suppression_reason" not in text, text
 
 
 async def forget_statistics(db, table: str) -> None:
