@@ -130,11 +130,13 @@ def snapshot_sql(columns: Sequence[str], limit: int) -> Scoped:
 
 
 def changes_sql(columns: Sequence[str], limit: int) -> Scoped:
-    """Suppression changes with seq > $2, and each of `columns` (of the feed) equal to $3…"""
+    """Suppression changes with seq > $2, and each of `columns` (of the feed) equal to $3…
+    The list name is a probe per entry of the page (by `suppression_tenant_seq`): as a join,
+    PostgreSQL could sort the tenant's whole suppression table by seq for every page."""
     return Scoped(
         "SELECT f.seq, f.op, f.channel, f.address_key, f.topic, f.value, f.source,"
-        " s.list_name, f.occurred_at FROM change_feed f LEFT JOIN suppression s"
-        " ON s.tenant_id = $1 AND s.seq = f.seq WHERE f.tenant_id = $1"
+        " (SELECT s.list_name FROM suppression s WHERE s.tenant_id = $1 AND s.seq = f.seq"
+        " LIMIT 1), f.occurred_at FROM change_feed f WHERE f.tenant_id = $1"
         f" AND f.kind = 'suppression' AND f.seq > $2{_equal('f.', columns, 3)}"
         f" ORDER BY f.seq LIMIT {limit}")
 

@@ -120,7 +120,10 @@ async def add_suppressions(
                                proof=event, at=now, detail=event_detail)
                   for key in new if key in contacts]
         if tx.engine == "postgres":
-            await tx.copy_records("consent_event", events, MANY_EVENT_COLUMNS)
+            # COPY goes around the tenant's view: the tenant is put in each row here
+            tenant = tx.tenant_id
+            await tx.copy_records("consent_event", [(tenant, *e) for e in events],
+                                  ("tenant_id", *MANY_EVENT_COLUMNS))
         else:
             await tx.executemany(MANY_INSERT_EVENT, events)
     return new

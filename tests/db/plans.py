@@ -111,8 +111,9 @@ async def fill(db: Database, n: int = 10_000, analyze: bool = True, tenant_id: i
             " seq) VALUES ($1, $2, 'email', '', 'opted_in', $3, 0)", [(t, c, now) for c in ids])
         await tx.executemany(
             "INSERT INTO suppression (tenant_id, channel, address_key, topic, reason, source,"
-            " created_at, seq) VALUES ($1, 'email', $2, '', 'unsubscribed', 'test', $3, 0)",
-            [(t, fake_key(i, t), now) for i in range(n)])
+            " created_at, seq) VALUES ($1, 'email', $2, '', 'unsubscribed', 'test', $3, $4)",
+            # each suppression its own change, as the service writes them (the feed joins on it)
+            [(t, fake_key(i, t), now, (t - 1) * 10**7 + i + 1) for i in range(n)])
         await tx.executemany(
             "INSERT INTO consent_event (tenant_id, contact_id, channel, topic, action, source,"
             " occurred_at) VALUES ($1, $2, 'email', '', 'opt_in', 'test', $3)",

@@ -102,3 +102,19 @@ async def test_a_tenants_mailto_unsubscribe_acts_in_that_tenant(
     assert errors == {} and reply.startswith("2.0.0 Unsubscribed")
     assert await _allowed(client, headers_b) is False
     assert await _allowed(client, admin_headers) is True
+
+
+async def test_a_tenants_suppressions_and_their_ledger_events_stay_in_it(
+        client, admin_headers, headers_b, tenant_b, raw_db):
+    await _same_records(client, admin_headers)
+    await _same_records(client, headers_b)
+    added = await client.post("/v1/suppressions", headers=headers_b, json={
+        "channel": "email", "reason": "manual", "addresses": [ADDRESS]})
+    assert added.status_code in (200, 201), added.text
+    assert await _allowed(client, headers_b) is False
+    assert await _allowed(client, admin_headers) is True
+    # the sealed "suppressed" event is in B's ledger (PostgreSQL writes it by COPY)
+    rows = await raw_db.fetch("SELECT tenant_id FROM consent_event WHERE action = 'suppressed'")
+    assert [r[0] for r in rows] == [tenant_b.id]
+    rows = await raw_db.fetch("SELECT tenant_id FROM suppression WHERE reason = 'manual'")
+    assert [r[0] for r in rows] == [tenant_b.id]
