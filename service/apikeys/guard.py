@@ -80,10 +80,19 @@ acting_tenant = request_tenant_id  # the name docs/plans/tenants.md §0 gave it
 
 
 class ApiKeyMiddleware(ASGIMiddleware):
+    def __init__(self, tenant_limit: Any = None):
+        # the per-tenant rate limit (security/ratelimit.py TenantRateLimit): it needs the
+        # tenant, which only authentication tells
+        self.tenant_limit = tenant_limit
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         opt = scope["route_handler"].opt
         if not opt.get("public_webhook"):
             await authenticate(scope, opt.get("scope", "admin"), opt.get("tenantless", False))
+            tenant_id = scope["state"][TENANT_STATE_KEY]
+            if self.tenant_limit is not None and tenant_id != DEFAULT_TENANT_ID:
+                rt = scope["litestar_app"].state.rt
+                await self.tenant_limit.check(scope, rt.tenants.get(tenant_id))
         await next_app(scope, receive, send)
 
 
