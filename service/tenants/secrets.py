@@ -91,7 +91,7 @@ def secrets_of(settings: Settings, slug: str | None) -> dict[str, Any]:
 def _parse(raw: str) -> Mapping[str, TenantSecrets]:
     if not raw:
         return {}
-    if not raw.startswith("{"):
+    if not raw.startswith(("{", "[")):  # JSON starts so; a file path never does
         try:
             raw = Path(raw).read_text()
         except OSError as exc:
