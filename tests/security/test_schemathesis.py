@@ -86,7 +86,9 @@ def fuzz_last(base: str, headers: dict[str, str]) -> list[str]:
     return failures
 
 
-SIGNED_WEBHOOKS = {f"POST /v1/webhooks/{name}" for name in SMS_PROVIDERS}
+# (the default tenant's URLs, and each tenant's by its slug: an unknown one answers 404)
+SIGNED_WEBHOOKS = {f"POST /v1/webhooks/{name}{tenant}" for name in SMS_PROVIDERS
+                   for tenant in ("", "/{tenant}")}
 # Scope `operator`, which no admin key has (tests/tenants covers them); fuzzing them with an
 # operator key found a schema-valid body refused (a domain the schema does not constrain):
 # docs/plans/tenants.md "Status".
