@@ -5,11 +5,12 @@ into it alone; the default tenant's token never verifies there; the default URL 
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import urlencode
 
 import pytest
 
-from service.sms import plivo, twilio
+from service.sms import bird, plivo, twilio, vonage
 from service.tenants.logic import create_tenant
 from service.tenants.registry import TenantRegistry
 from tests.conftest import make_settings
@@ -25,16 +26,20 @@ from tests.sms.conftest import (
 PERSON = "+447911123456"
 B_TWILIO = "brand-b-twilio-auth-token"
 B_PLIVO = "brand-b-plivo-auth-token"
+VONAGE_SECRET, B_VONAGE = "default-vonage-secret-0123456789", "brand-b-vonage-secret-0123456789"
+BIRD_KEY, B_BIRD = "default-bird-signing-key-0123", "brand-b-bird-signing-key-0123"
 WRITTEN = ("sms_message", "suppression", "consent_event", "change_feed", "preference")
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 @pytest.fixture
 def settings(database_url, tmp_path):
-    return make_settings(database_url, tmp_path, public_base_url=BASE,
-                         twilio_auth_token=TWILIO_TOKEN, plivo_auth_token=PLIVO_TOKEN,
-                         tenant_secrets=json.dumps({"b": {"twilio_auth_token": B_TWILIO,
-                                                          "plivo_auth_token": B_PLIVO}}))
+    return make_settings(
+        database_url, tmp_path, public_base_url=BASE, twilio_auth_token=TWILIO_TOKEN,
+        plivo_auth_token=PLIVO_TOKEN, vonage_signature_secret=VONAGE_SECRET,
+        bird_signing_key=BIRD_KEY, tenant_secrets=json.dumps({"b": {
+            "twilio_auth_token": B_TWILIO, "plivo_auth_token": B_PLIVO,
+            "vonage_signature_secret": B_VONAGE, "bird_signing_key": B_BIRD}}))
 
 
 async def written(raw_db) -> dict[str, dict[int, int]]:
@@ -109,3 +114,46 @@ async def test_plivo_per_tenant_and_refusals(client, raw_db, db, tenant_b):
     assert await written(raw_db) == {table: {} for table in WRITTEN}
     assert (await post("b", B_PLIVO)).status_code == 200
     assert set((await written(raw_db))["suppression"]) == {tenant_b.id}
+
+
+async def test_vonage_and_bird_per_tenant(client, raw_db, tenant_b):
+    form = {"content-type": "application/x-www-form-urlencoded"}
+
+    def vonage_stop(secret: str, message_id: str) -> bytes:
+        params = {"msisdn": "447911123456", "to": "447700900000", "messageId": message_id,
+                  "text": "STOP", "type": "text", "timestamp": str(int(time.time()))}
+        return urlencode({**params, "sig": vonage.signature(params, secret)}).encode()
+
+    # Vonage does not sign the URL: only the secret tells the tenants apart
+    assert (await client.post("/v1/webhooks/vonage/b", headers=form,
+                              content=vonage_stop(VONAGE_SECRET, "0A01"))).status_code == 403
+    assert (await client.post("/v1/webhooks/vonage", headers=form,
+                              content=vonage_stop(B_VONAGE, "0A02"))).status_code == 403
+
+    body = json.dumps({"service": "channels", "event": "sms.inbound", "payload": {
+        "id": "96a0b5fa-a986-453d-be5c-3117f989f025", "channelId": "614208aa-b153",
+        "sender": {"contact": {"identifierKey": "phonenumber",
+                               "identifierValue": "+31612345678"}},
+        "body": {"type": "text", "text": {"text": "STOP"}}}}).encode()
+
+    def bird_headers(key: str, path: str) -> dict:
+        stamp = str(int(time.time()))
+        return {"content-type": "application/json", "messagebird-request-timestamp": stamp,
+                "messagebird-signature": bird.signature(key, stamp, BASE + path, body)}
+
+    # (the default's key at b's URL, b's at the default's, b's signed for another URL)
+    for path, key, signed_for in (("/v1/webhooks/bird/b", BIRD_KEY, "/v1/webhooks/bird/b"),
+                                  ("/v1/webhooks/bird", B_BIRD, "/v1/webhooks/bird"),
+                                  ("/v1/webhooks/bird/b", B_BIRD, "/v1/webhooks/bird")):
+        refused = await client.post(path, content=body, headers=bird_headers(key, signed_for))
+        assert refused.status_code == 403, (path, refused.text)
+    assert await written(raw_db) == {table: {} for table in WRITTEN}
+
+    accepted = await client.post("/v1/webhooks/vonage/b", headers=form,
+                                 content=vonage_stop(B_VONAGE, "0A03"))
+    assert accepted.status_code == 200 and accepted.json()["outcome"] == "opted_out"
+    accepted = await client.post("/v1/webhooks/bird/b", content=body,
+                                 headers=bird_headers(B_BIRD, "/v1/webhooks/bird/b"))
+    assert accepted.status_code == 200 and accepted.json()["outcome"] == "opted_out"
+    rows = await written(raw_db)
+    assert rows["sms_message"] == {tenant_b.id: 2} and set(rows["suppression"]) == {tenant_b.id}
