@@ -15,8 +15,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from service.runtime import build_runtime
 from service.tenants.logic import create_tenant
 from service.tenants.registry import TenantRegistry
+from service.webhooks.outgoing import schedule
 from tests.conftest import make_settings
 from tests.webhooks.conftest import (
     MAILGUN_KEY,
@@ -52,6 +54,15 @@ def settings(database_url, tmp_path):
             "mailgun_webhook_signing_key": B_MAILGUN_KEY,
             "postmark_webhook_username": B_POSTMARK[0],
             "postmark_webhook_password": B_POSTMARK[1]}}))
+
+
+@pytest.fixture
+async def worker(settings, client):
+    """A runtime of the test's own (its loop), as the background fan-out has."""
+    rt = build_runtime(settings)
+    await rt.db.open()
+    yield rt
+    await rt.db.close()
 
 
 @pytest.fixture
@@ -92,7 +103,13 @@ async def blocked(client, headers, address: str) -> bool:
 
 
 async def test_sendgrid_events_go_to_the_tenant_whose_key_signed_them(
-        client, raw_db, admin_headers, headers_b, tenant_b):
+        client, raw_db, admin_headers, headers_b, tenant_b, worker):
+    subscriptions = {}
+    for tenant_id, headers in ((1, admin_headers), (tenant_b.id, headers_b)):
+        made = await client.post("/v1/webhook-subscriptions", headers=headers,
+                                 json={"url": "https://crm.example.com/hook"})
+        assert made.status_code == 201, made.text
+        subscriptions[made.json()["id"]] = tenant_id
     body = sample_bytes("sendgrid-events.json")
     # the default tenant's signature on b's URL, and b's on the default URL: refused, unwritten
     for url, headers in (("/v1/webhooks/sendgrid/b", sendgrid_headers(body)),
@@ -114,6 +131,13 @@ async def test_sendgrid_events_go_to_the_tenant_whose_key_signed_them(
     a_feed = await client.get("/v1/suppressions", headers=admin_headers)
     b_feed = await client.get("/v1/suppressions", headers=headers_b)
     assert a_feed.json()["entries"] == [] and b_feed.json()["entries"]
+    # outgoing webhooks: a delivery is due to b's subscription only
+    assert await schedule(worker) == 1
+    jobs = await raw_db.fetch("SELECT tenant_id, payload FROM outbox WHERE kind = 'webhook'")
+    payload = jobs[0]["payload"]
+    payload = json.loads(payload) if isinstance(payload, str) else payload
+    assert [r["tenant_id"] for r in jobs] == [tenant_b.id]
+    assert subscriptions[payload["subscription_id"]] == tenant_b.id
 
     # the default tenant's URL, and its name in the per-tenant form, work as before tenants
     for url in ("/v1/webhooks/sendgrid", "/v1/webhooks/sendgrid/default"):
