@@ -104,8 +104,9 @@ class Settings(BaseSettings):
     vonage_signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "md5hash"
     bird_signing_key: str = ""  # the webhook subscription's signingKey
     # Other tenants' secrets (link keys, the ESP and SMS secrets above), JSON or a file path,
-    # keyed by tenant slug: service/tenants/secrets.py. Never stored in the database.
-    tenant_secrets: str = ""
+    # keyed by tenant slug: service/tenants/secrets.py. Never stored in the database, and
+    # left out of the settings' repr (every tenant's secrets in one string).
+    tenant_secrets: str = Field("", repr=False)
     soft_bounce_limit: int = 5  # soft bounces within the window that make an address invalid
     soft_bounce_window_days: int = 30
     # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.

@@ -33,6 +33,7 @@ def test_json_or_a_file(tmp_path):
         assert secrets_of(settings, "b")["mailgun_webhook_signing_key"] == SECRET
         assert secrets_of(settings, "other")["mailgun_webhook_signing_key"] == ""
         assert secrets_of(settings, "other")["vonage_signature_method"] == "md5hash"
+        assert SECRET not in repr(settings)  # a logged Settings never shows them
 
 
 @pytest.mark.parametrize("given, says", [
