@@ -1,17 +1,27 @@
 """A database made by the previous release keeps working after the tenants migrations (issue
 18, "Done when": the default tenant's pre-migration links, keys and feed cursors still work).
 
-The previous release is git commit PREVIOUS_RELEASE (the last commit before tenants), run as
+The previous release is git commit PREVIOUS_RELEASE, the last commit before tenants. It runs as
 itself: its tree is extracted with `git archive`, and its own `python -m service migrate`,
-`api-key create` and `serve` run as real processes with that tree as cwd and on PYTHONPATH
-(the same virtualenv). Through its HTTP API it gets a topic, a contact with an opt-in, a
-suppression, a page of the change feed (a cursor), an outgoing webhook subscription at the end
-of the feed, and one recipient's links. Then this tree's `migrate` (T1 and T2) runs on the
-same database and this tree's server answers: the old keys authenticate with the same scopes,
-the old page token opens the preference page, the old one-click link unsubscribes (RFC 8058
-POST) and the check then blocks, the old cursor and the subscription continue with exactly the
-changes after them, new links are the old links byte for byte, and every old row is in the
-default tenant (1). Both engines: a temporary SQLite file, a PostgreSQL database of its own.
+`api-key create`, `ledger checkpoint` and `serve` run as real processes, with that tree as cwd
+and on PYTHONPATH, in the same virtualenv. Three phases follow, on one database:
+
+1. The old release fills it through its HTTP API. It creates a topic, a contact with an
+   opt-in and a suppression. It reads a page of the change feed (a cursor), registers an
+   outgoing webhook subscription at the end of the feed, and makes one recipient's links. Then
+   it writes a ledger checkpoint.
+2. This tree's `migrate --upto` T1 runs, the first step of a rolling deploy. The old server
+   runs on the expanded schema: its check answers the same, it adds a suppression, and its feed
+   continues from the cursor.
+3. This tree's full `migrate` (T2) runs, then its `ledger verify` and its server. The old ledger
+   and checkpoint verify. The old keys authenticate with the same scopes. The check answers the
+   same bytes. New links are the old ones byte for byte. The old page token opens the
+   preference page. The old one-click link unsubscribes (an RFC 8058 POST), and the check then
+   blocks. The old cursor and the subscription continue with exactly the changes after them.
+   Every old row is in the default tenant (1).
+
+Both engines: a temporary SQLite file, and a PostgreSQL database of the test's own (dropped).
+Each server runs in a process group of its own and is stopped in `finally`.
 """
 
 from __future__ import annotations
@@ -37,6 +47,8 @@ pytestmark = pytest.mark.slow
 
 PREVIOUS_RELEASE = "44bf714"  # the last commit before tenants (docs/plans/tenants.md)
 ANN, CARL, DORA = "ann@example.com", "carl@example.com", "dora@example.com"
+ERIN = "erin@example.com"  # never given to the service
+T1 = "2026-12-09T10:00:00:000000"  # the expand half of tenants: a rolling deploy's first step
 CHECK = "/v1/suppressions/check"
 # tables the old release wrote rows into here, each of them now the default tenant's
 OLD_ROWS = ("contact", "address", "topic", "preference", "consent_event", "suppression",
@@ -103,6 +115,11 @@ def token_path(url: str) -> str:
     return urlsplit(url).path
 
 
+def unused(keys: list[dict]) -> list[dict]:
+    """The key listing without `last_used_at`, which each use may move on."""
+    return [{k: v for k, v in key.items() if k != "last_used_at"} for key in keys]
+
+
 def probes(http: httpx.Client, keys: dict[str, dict]) -> dict[str, int]:
     """The status each key gets from an operation of each scope: what its scopes allow."""
     found = {}
@@ -117,7 +134,7 @@ def probes(http: httpx.Client, keys: dict[str, dict]) -> dict[str, int]:
 
 def the_old_release_makes_its_database(old_tree: Path, env: dict[str, str], log: Path,
                                        receiver: Receiver) -> dict:
-    """The previous release, through its CLI and HTTP API; what a client kept of it."""
+    """Phase 1: the previous release, through its CLI and HTTP API; what a client kept."""
     cli(old_tree, env, "migrate")
     kept: dict = {"keys": {
         "admin": bearer(cli(old_tree, env, "api-key", "create", "--name", "old-admin",
@@ -151,10 +168,47 @@ def the_old_release_makes_its_database(old_tree: Path, env: dict[str, str], log:
             kept["page"] = http.get(token_path(kept["links"]["preferences_url"])).status_code
             kept["api_keys"] = ok(http.get("/v1/api-keys", headers=admin))
             kept["probes"] = probes(http, kept["keys"])
+            kept["answers"] = answers(http, admin)
     finally:
         old.stop()
     assert kept["page"] == 200
+    assert cli(old_tree, env, "ledger", "checkpoint").startswith("wrote ")
     return kept
+
+
+def answers(http: httpx.Client, headers: dict) -> list[bytes]:
+    """The check's answers, as bytes, for a known, a suppressed and an unknown address."""
+    return [ok_bytes(http.get(CHECK, headers=headers, params=params)) for params in (
+        {"channel": "email", "address": ANN, "topic": "news"},
+        {"channel": "email", "address": CARL},
+        {"channel": "email", "address": ERIN, "topic": "news"})]
+
+
+def ok_bytes(response: httpx.Response) -> bytes:
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def the_old_release_runs_on_the_expanded_schema(old_tree: Path, env: dict[str, str], log: Path,
+                                                kept: dict) -> None:
+    """Phase 2, a rolling deploy's window: with only T1 applied, the previous release still
+    checks, writes and reads its feed (its rows land in the default tenant)."""
+    admin, reader = kept["keys"]["admin"], kept["keys"]["reader"]
+    old = Service(env, log, root=old_tree, own_group=True)
+    try:
+        old.start()
+        with httpx.Client(base_url=old.base, timeout=30) as http:
+            assert answers(http, admin) == kept["answers"]
+            added = ok(http.post("/v1/suppressions", headers=admin, json={
+                "channel": "email", "reason": "manual", "addresses": [DORA]}))
+            assert added["added"] == 1, added
+            assert ok(http.get(CHECK, headers=admin, params={
+                "channel": "email", "address": DORA}))["allowed"] is False
+            entries, _ = follow(http, reader, kept["cursor"])
+            assert [(e["reason"], e["topic"]) for e in entries] == [("manual", None)]
+            kept["window"] = entries
+    finally:
+        old.stop()
 
 
 def rows_by_tenant(database_url: str) -> dict[str, set[int]]:
@@ -204,16 +258,24 @@ def run_both_releases(database_url: str, old_tree: Path, tmp_path: Path,
     kept = the_old_release_makes_its_database(old_tree, old_env, tmp_path / "old.log", receiver)
     keys, admin = kept["keys"], kept["keys"]["admin"]
 
+    cli(ROOT, new_env, "migrate", "--upto", T1)
+    the_old_release_runs_on_the_expanded_schema(old_tree, old_env, tmp_path / "old.log", kept)
     cli(ROOT, new_env, "migrate")
     assert rows_by_tenant(database_url) == {table: {1} for table in OLD_ROWS}
+
+    # the old ledger's chains and its checkpoint verify with this release (decision D7)
+    verified = cli(ROOT, new_env, "ledger", "verify")
+    assert "matches" in verified, verified
 
     new = Service(new_env, tmp_path / "new.log", own_group=True)
     try:
         new.start()
         with httpx.Client(base_url=new.base, timeout=30) as http:
             # the old keys: the same keys, and each may do what it could before
-            assert ok(http.get("/v1/api-keys", headers=admin)) == kept["api_keys"]
+            assert unused(ok(http.get("/v1/api-keys", headers=admin))) == unused(kept["api_keys"])
             assert probes(http, keys) == kept["probes"]
+            # the check answers the same bytes for the same addresses
+            assert answers(http, admin) == kept["answers"]
 
             # links made now are the old ones byte for byte (default tokens have no prefix)
             again = ok(http.post("/v1/links", headers=admin, json={"recipients": [
@@ -232,22 +294,26 @@ def run_both_releases(database_url: str, old_tree: Path, tmp_path: Path,
             assert done.status_code == 200, done.text
             assert allowed(http, admin, ANN) is False
 
-            # the old cursor continues the feed: the one-click's change and nothing before it
+            # the old cursor continues the feed: the old release's entry of the rolling window,
+            # then the one-click's, and nothing before them
             after, cursor = follow(http, keys["reader"], kept["cursor"])
-            assert [(e["reason"], e["topic"]) for e in after] == [("unsubscribed", "news")]
+            assert after[0] == kept["window"][0]
+            assert [(e["reason"], e["topic"]) for e in after] == [
+                ("manual", None), ("unsubscribed", "news")]
             assert after[0]["seq"] > max(e["seq"] for e in kept["fed"])
             assert follow(http, keys["reader"], cursor)[0] == []
 
             # the subscription made at the old end of the feed gets exactly the changes after
             # it: the one-click's preference change and its suppression, once each
             sub = kept["subscription"]
-            wait_for(lambda: any(c["kind"] == "suppression" for c in receiver.acknowledged()))
+            wait_for(lambda: any(c["value"] == "unsubscribed" for c in receiver.acknowledged()))
             changes = receiver.acknowledged()
             assert [(c["kind"], c["value"], c["topic"]) for c in changes] == [
-                ("preference", "opted_out", "news"), ("suppression", "unsubscribed", "news")]
+                ("suppression", "manual", None), ("preference", "opted_out", "news"),
+                ("suppression", "unsubscribed", "news")], changes
             seqs = [c["seq"] for c in changes]
             assert seqs == sorted(set(seqs)) and min(seqs) == sub["last_seq"] + 1, changes
-            assert after[0]["seq"] in seqs
+            assert {e["seq"] for e in after} <= set(seqs)
             listed = ok(http.get("/v1/webhook-subscriptions", headers=admin))
             [mine] = [s for s in listed if s["id"] == sub["id"]]
             assert mine["url"] == sub["url"] and mine["active"] is True
