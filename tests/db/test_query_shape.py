@@ -30,6 +30,7 @@ from service.db.scoped import Scoped
 from service.db.sqlite import to_sqlite
 from service.db.tenant_db import TenantDb
 from service.suppression.queries import PG_KEYS_TABLE
+from tests.db.plans import pg_scan_nodes, plan
 from tests.db.test_query_plans import two_tenants  # noqa: F401  (the fixture)
 from tests.test_tenant_scoping import _REF, TENANT_OWNED, unscoped_references
 
@@ -126,33 +127,23 @@ def _alias_tables(sql: str) -> dict[str, str]:
     return found
 
 
-_PG_SCAN = re.compile(r"(Seq Scan|Index Only Scan|Index Scan|Bitmap Heap Scan)(?: Backward)?"
-                      r"(?: using \w+)? on (\w+)")
-
-
 def pg_scans(text: str) -> list[str]:
-    """The scan nodes of tenant-owned tables in a PostgreSQL plan."""
-    return [m.group(0) for m in map(_PG_SCAN.search, text.splitlines())
-            if m and m.group(2) in TENANT_OWNED]
+    """The scans of tenant-owned tables in a PostgreSQL plan (table and alias)."""
+    return [f"{table} {alias}" for _, _, table, alias, _ in pg_scan_nodes(text)
+            if table in TENANT_OWNED]
 
 
 def pg_unrouted(text: str, tenant: int) -> list[str]:
     """The scans of a tenant-owned table in a PostgreSQL plan without the tenant's condition."""
-    found, lines = [], text.splitlines()
-    for i, line in enumerate(lines):
-        match = _PG_SCAN.search(line)
-        if not match or match.group(2) not in TENANT_OWNED:
+    found = []
+    for kind, index, table, alias, details in pg_scan_nodes(text):
+        if table not in TENANT_OWNED:
             continue
-        depth = len(line) - len(line.lstrip())
-        details = []
-        for after in lines[i + 1:]:
-            if len(after) - len(after.lstrip()) <= depth or "->" in after:
-                break
-            details.append(after.strip())
         conditions = [d for d in details
                       if d.startswith(("Index Cond:", "Recheck Cond:", "Filter:"))]
         if not any(re.search(rf"\btenant_id = {tenant}\b", c) for c in conditions):
-            found.append(f"{line.strip()} {conditions}")
+            using = f" using {index}" if index else ""
+            found.append(f"{kind}{using} on {table} {alias} {conditions}")
     return found
 
 
@@ -183,18 +174,15 @@ def sqlite_unrouted(conn, sql: str, text: str) -> list[str]:
 
 
 async def explain(view: TenantDb, sql: Scoped, conn=None) -> str:
-    """The plan of `sql` as `view`'s tenant runs it: its id in $1, a placeholder elsewhere."""
+    """The plan of `sql` as `view`'s tenant runs it (tests/db/plans.py `plan`: its id in $1),
+    with a placeholder for every other parameter: None on SQLite, a value of the parameter's
+    type on PostgreSQL, explained on `conn` (where the temporary tables are)."""
     if view.is_sqlite:
-        text = to_sqlite(sql.plain)
-        count = max((int(n) for n in re.findall(r"\?(\d+)", text)), default=1)
-        rows = view.raw._reader.execute("EXPLAIN QUERY PLAN " + text,
-                                        (view.tenant_id, *[None] * (count - 1))).fetchall()
-        return "\n".join(row[3] for row in rows)
-    statement = await conn.prepare("EXPLAIN " + sql.plain)
-    types = [t.name for t in statement.get_parameters()]
+        count = max((int(n) for n in re.findall(r"\$(\d+)", sql.plain)), default=1)
+        return await plan(view, sql, *[None] * (count - 1))
+    types = [t.name for t in (await conn.prepare("EXPLAIN " + sql.plain)).get_parameters()]
     assert types[0] in ("int2", "int4", "int8"), types
-    args = [view.tenant_id, *[PG_PLACEHOLDERS[t] for t in types[1:]]]
-    return "\n".join(row[0] for row in await statement.fetch(*args))
+    return await plan(view, sql, *[PG_PLACEHOLDERS[t] for t in types[1:]], tx=conn)
 
 
 def test_every_hot_statement_names_its_tenant():
@@ -260,7 +248,7 @@ def test_the_shape_checks_find_an_unrouted_scan():
           "  ->  Index Scan using contact_pkey on contact c\n"
           "        Index Cond: (id = a.contact_id)\n")
     assert pg_unrouted(pg, 2) == [
-        "->  Index Scan using contact_pkey on contact c ['Index Cond: (id = a.contact_id)']"]
+        "Index Scan using contact_pkey on contact c ['Index Cond: (id = a.contact_id)']"]
     assert len(pg_unrouted(pg, 1)) == 2
     assert pg_unrouted("Seq Scan on topic\n  Filter: (tenant_id = 1)", 1) == []
-    assert pg_unrouted("Seq Scan on topic", 1) == ["Seq Scan on topic []"]
+    assert pg_unrouted("Seq Scan on topic", 1) == ["Seq Scan on topic topic []"]
