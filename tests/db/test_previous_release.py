@@ -64,8 +64,8 @@ def old_tree(tmp_path_factory) -> Path:
     found = subprocess.run([git, "-C", str(ROOT), "cat-file", "-e",
                             f"{PREVIOUS_RELEASE}^{{commit}}"], capture_output=True)
     if found.returncode != 0:
-        pytest.skip(f"commit {PREVIOUS_RELEASE} is not in this clone (a shallow clone?): "
-                    "`git fetch --unshallow` to run this test")
+        pytest.skip(f"commit {PREVIOUS_RELEASE} is not available: not a git checkout, or a "
+                    "shallow clone (`git fetch --unshallow` to run this test)")
     root = tmp_path_factory.mktemp("previous-release")
     archive = root / "tree.tar"
     with archive.open("wb") as out:
