@@ -16,7 +16,12 @@ from service.errors import Conflict, InputError, NotFound
 from service.runtime import Runtime
 from service.suppression import queries as q
 from service.suppression.check import check_channel, key_of, resolve_topic
-from service.suppression.store import PERMANENT_REASONS, add_suppressions, remove_suppression
+from service.suppression.store import (
+    PERMANENT_REASONS,
+    add_suppressions,
+    remove_suppression,
+    withdraw_shared_bounce,
+)
 
 MAX_REPORTED = 1_000  # invalid addresses listed in one 422
 
@@ -99,6 +104,8 @@ async def remove_one(
         if not removed:
             raise NotFound("address", f"no {reason} suppression of this address"
                            + (f" for topic {topic!r}" if topic else " on the whole channel"))
+        if reason == "hard_bounce":  # the address works again: stop telling other tenants
+            await withdraw_shared_bounce(tx, channel=channel, address_key=key)
         contact_id = await contact_for_address(tx, channel, key)
         if contact_id is not None:
             await record_event(tx, contact_id=contact_id, channel=channel, topic=topic,
