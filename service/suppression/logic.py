@@ -104,8 +104,6 @@ async def remove_one(
         if not removed:
             raise NotFound("address", f"no {reason} suppression of this address"
                            + (f" for topic {topic!r}" if topic else " on the whole channel"))
-        if reason == "hard_bounce":  # the address works again: stop telling other tenants
-            await withdraw_shared_bounce(tx, channel=channel, address_key=key)
         contact_id = await contact_for_address(tx, channel, key)
         if contact_id is not None:
             await record_event(tx, contact_id=contact_id, channel=channel, topic=topic,
@@ -113,4 +111,8 @@ async def remove_one(
                                proof=Proof(source="api", api_key_id=api_key_id),
                                detail={"reason": reason, "note": note})
         remaining = await tx.fetch(q.OF_ADDRESS, channel, key)
+        if reason == "hard_bounce" and all(row[1] != "hard_bounce" for row in remaining):
+            # the address works again (no hard bounce left, of any topic): stop telling the
+            # other tenants it does not (decision D10)
+            await withdraw_shared_bounce(tx, channel=channel, address_key=key)
     return key, [(row[0] or None, row[1]) for row in remaining]

@@ -14,7 +14,7 @@ from service.db.tenant_db import TenantDb
 from service.security.tokens import TokenData
 from service.tenants.logic import create_tenant
 from service.tenants.registry import TenantRegistry
-from tests.preferences.browser import served
+from tests.preferences.browser import ARTIFACTS, served
 from tests.preferences.seed import add_contact, csrf_token, reasons
 
 ANN, PHONE = "ann@example.com", "+44 20 7946 0123"
@@ -108,8 +108,10 @@ async def test_the_option_is_offered_only_where_allowed(client, rt, brands):
     assert await _decisions(views, rt) == {"default": [], "b": [], "c": STOPPED, "d": []}
 
 
-async def test_stop_every_brand_in_chromium(settings, rt, brands, browser):
+async def test_stop_every_brand_in_chromium(request, settings, rt, brands, browser):
     views, tokens = brands
+    engine = request.node.callspec.params["database_url"]
+    ARTIFACTS.mkdir(exist_ok=True)
     with served(settings) as base:
         page = await browser.new_page(locale="en-GB", viewport={"width": 390, "height": 844})
         await page.goto(f"{base}/p/{tokens['b']}")
@@ -121,6 +123,7 @@ async def test_stop_every_brand_in_chromium(settings, rt, brands, browser):
         await expect(status).to_contain_text(
             "All marketing stopped for the other brands of acme too: Brand C")
         await expect(status).to_contain_text("Email: all marketing switched off")
+        await page.screenshot(path=ARTIFACTS / f"stop-every-brand-{engine}.png", full_page=True)
         # a POST without the form's CSRF token is refused before it reaches the handler
         refused = await page.request.post(f"{base}/p/{tokens['d']}",
                                           form={"action": "stop_all_brands"})

@@ -122,6 +122,26 @@ async def test_lifting_the_hard_bounce_withdraws_the_shared_one(client, admin_he
 
 
 @SHARING
+async def test_the_share_stays_while_a_hard_bounce_of_the_address_remains(
+        client, admin_headers, headers_b):
+    await postmark(client, "Bounce", "HardBounce", BOUNCED)
+    topic = await client.post("/v1/topics", headers=admin_headers, json={
+        "key": "news", "name": "News", "channels": ["email"], "legal_basis": "consent"})
+    assert topic.status_code == 201, topic.text
+    added = await client.post("/v1/suppressions", headers=admin_headers, json={
+        "channel": "email", "reason": "hard_bounce", "addresses": [BOUNCED], "topic": "news"})
+    assert added.status_code in (200, 201), added.text
+    path = f"/v1/suppressions/email/{BOUNCED}"
+    lifted = await client.delete(path, headers=admin_headers, params={"reason": "hard_bounce"})
+    assert lifted.status_code == 200, lifted.text
+    assert (await check(client, headers_b, BOUNCED))["reasons"] == ["undeliverable"]
+    lifted = await client.delete(path, headers=admin_headers,
+                                 params={"reason": "hard_bounce", "topic": "news"})
+    assert lifted.status_code == 200, lifted.text
+    assert (await check(client, headers_b, BOUNCED))["allowed"] is True
+
+
+@SHARING
 async def test_turned_off_later_the_rows_stay_and_are_not_read(
         client, settings, headers_b, raw_db):
     await postmark(client, "Bounce", "HardBounce", BOUNCED)
