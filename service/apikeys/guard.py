@@ -11,7 +11,8 @@ to read it back (the ledger's `api_key_id`, read-your-writes, the erasure's sour
 The tenant (issue 18) is the key's own. An `operator` key names the tenant it acts in with
 `X-Tenant: <slug>` on every route but the tenant routes (`opt={"tenantless": True}`); another
 key may send `X-Tenant` only with its own tenant's slug. The tenant's id is kept on the state
-too, and `request_tenant_id(request)` reads it back (the `rt` provider of service/app.py).
+too, and `service.tenants.resolve.request_tenant(scope)` reads it back (the `rt` provider of
+service/app.py).
 """
 
 from __future__ import annotations
@@ -67,16 +68,6 @@ def acting_key_id(request: Any) -> int | None:
     """The id of the acting API key (the ledger's `api_key_id`); None without one."""
     key = acting_key(request)
     return key.id if key is not None else None
-
-
-def request_tenant_id(scope_or_request: Any) -> int:
-    """The tenant a request acts in (an ASGI scope or a request): the one its API key chose,
-    else the default tenant."""
-    scope = getattr(scope_or_request, "scope", scope_or_request)
-    return scope.get("state", {}).get(TENANT_STATE_KEY, DEFAULT_TENANT_ID)
-
-
-acting_tenant = request_tenant_id  # the name docs/plans/tenants.md §0 gave it
 
 
 class ApiKeyMiddleware(ASGIMiddleware):

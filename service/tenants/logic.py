@@ -107,13 +107,8 @@ async def create_tenant(db: TenantDb, tenants: TenantRegistry, slug: str, name: 
     group, stored = check_group(controller_group), check_settings(settings or {})
     hosts = check_domains(domains)
     await _check_domains_free(db, tenants, hosts, slug)
-    async with db.transaction() as tx:
-        row = await tx.fetchrow(q.CREATE, slug, name, group, json.dumps(stored),
-                                " ".join(hosts), datetime.now(UTC))
-    if row is None:
-        raise Conflict("slug", f"a tenant with the slug {slug!r} already exists")
-    tenants.put(tenant_from_row(row))
-    return tenant_dict(row)
+    return await _store(db, tenants, q.CREATE, slug, name, group, stored, hosts,
+                        Conflict("slug", f"a tenant with the slug {slug!r} already exists"))
 
 
 async def list_tenants(db: TenantDb) -> list[dict]:
@@ -148,11 +143,21 @@ async def update_tenant(db: TenantDb, tenants: TenantRegistry, slug: str,
     if "domains" in changes:
         hosts = check_domains(changes["domains"] or ())
         await _check_domains_free(db, tenants, hosts, slug)
+    return await _store(db, tenants, q.UPDATE, slug, name, group, settings, hosts,
+                        NotFound("slug", f"no tenant with the slug {slug!r}"))
+
+
+async def _store(db: TenantDb, tenants: TenantRegistry, sql: str, slug: str, name: str,
+                 group: str | None, settings: dict, hosts: tuple[str, ...],
+                 missing: Exception) -> dict:
+    """Write a tenant's row (`q.CREATE` or `q.UPDATE`, both taking slug, name, group,
+    settings, domains, now and returning the row) and put it in this process's registry;
+    `missing` is raised when the statement returned no row (a slug taken, or gone)."""
     async with db.transaction() as tx:
-        row = await tx.fetchrow(q.UPDATE, slug, name, group, json.dumps(settings),
-                                " ".join(hosts), datetime.now(UTC))
+        row = await tx.fetchrow(sql, slug, name, group, json.dumps(settings), " ".join(hosts),
+                                datetime.now(UTC))
     if row is None:
-        raise NotFound("slug", f"no tenant with the slug {slug!r}")
+        raise missing
     tenants.put(tenant_from_row(row))
     return tenant_dict(row)
 
