@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 
 from service.apikeys.guard import acting_key_id
 from service.apikeys.logic import ApiKeyCache
-from service.consent import chain
+from service.consent import chain, state_queries
 from service.contacts.normalize import AddressKeyer
 from service.db.engine import Database
 from service.db.replicas import RecentWriters
@@ -106,6 +106,8 @@ def _signer(settings: Settings, tenant_id: int) -> TokenSigner:
 
 def build_runtime(settings: Settings) -> Runtime:
     chain.use_hash_key(settings.hash_key)  # the ledger's digest key, for every writer
+    # the checks' statements, with or without other tenants' hard bounces (decision D10)
+    state_queries.STATE.share_hard_bounces(settings.share_hard_bounces)
     raw = Database(
         settings.database_url,
         busy_timeout_ms=settings.sqlite_busy_timeout_ms,

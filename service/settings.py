@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     tenant_secrets: str = Field("", repr=False)
     soft_bounce_limit: int = 5  # soft bounces within the window that make an address invalid
     soft_bounce_window_days: int = 30
+    # An operator's choice, never a tenant's (issue 18, decision D10): a hard bounce an ESP
+    # reports to one tenant also blocks the address in every other tenant, as `undeliverable`
+    # with no source or time (the address is dead, whoever mailed it). Off: tenants see only
+    # their own bounces, and the checks' statement is exactly the single-tenant one.
+    share_hard_bounces: bool = False
+    # "Stop all brands" on the preference centre (a tenant setting, off by default): one
+    # objection stops every tenant of the page's controller group (service/preferences/brands.py).
+    stop_all_brands: bool = False
     # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
     webhook_batch_size: int = 100
     webhook_timeout_seconds: float = 10.0
@@ -224,6 +232,7 @@ class TenantSettings(BaseModel):
     sendgrid_group_topics: dict[str, str] | None = None
     external_list_max_age_days: dict[str, int] | None = None
     external_list_stale: Literal["block", "warn"] | None = None
+    stop_all_brands: bool | None = None
 
     @field_validator("default_language")
     @classmethod

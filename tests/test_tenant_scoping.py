@@ -25,6 +25,9 @@ from service.db.scoped import MissingTenant, Scoped
 from service.db.tenant_db import TenantDb
 from tests.test_sql_homes import SERVICE, SQL
 
+# Global tables whose rows one tenant writes and others read: every statement on one is a
+# deliberate cross-tenant effect, listed in CROSS_TENANT with its reason (Scoped or not).
+SHARED_ACROSS_TENANTS = frozenset({"shared_bounce"})
 TENANT_OWNED = frozenset({
     "contact", "address", "topic", "wording_version", "consent_event", "ledger_checkpoint",
     "preference", "suppression", "change_feed", "api_key", "outbox", "webhook_subscription",
@@ -47,6 +50,21 @@ CROSS_TENANT: dict[str, str] = {
                                      " the tenant's later events get higher ids; one probe",
 
     # -- checks, suppressions, sends
+    # Hard-bounce sharing (decision D10, SHARE_HARD_BOUNCES): the one fact tenants share. The
+    # global `shared_bounce` holds each tenant's claim that an address hard-bounced; the
+    # sharing forms of the state query read the *other* tenants' claims (`tenant_id <> $1`),
+    # and answer only `undeliverable` (no tenant, source or time leaves the statement).
+    "consent.state_queries:OTHERS_BOUNCED": "the shared part's condition, a fragment of the"
+    " three statements below: whether a tenant other than $1 shared a hard bounce of the key",
+    "consent.state_queries:SHARED_STATE_SQL": "STATE_SQL plus other tenants' shared hard"
+    " bounces, answered as `undeliverable` (only with SHARE_HARD_BOUNCES)",
+    "consent.state_queries:SHARED_SQLITE_STATE_KEYED_SQL": "as SHARED_STATE_SQL, keyed (bulk)",
+    "consent.state_queries:SHARED_PG_STATE_KEYED_SQL": "as SHARED_STATE_SQL, keyed (bulk)",
+    "consent.state_queries:shared_state_keyed_sql": "builds the two keyed forms above",
+    "suppression.queries:SHARE_BOUNCE": "writes the acting tenant's own claim ($1) into the"
+    " global table every other tenant's sharing check reads",
+    "suppression.queries:WITHDRAW_BOUNCE": "withdraws the acting tenant's own claim ($1) when"
+    " it lifts its hard bounce; other tenants' claims stay",
 
     # -- links, pages, records, codes
     "codes.queries:FIND": "a typed code is the credential and names no tenant: the /o page finds"
@@ -90,6 +108,7 @@ CALLS: dict[str, list[tuple]] = {
 
     # -- checks, suppressions, sends
     "consent.state_queries:state_keyed_sql": [("sqlite",), ("postgres",)],
+    "consent.state_queries:shared_state_keyed_sql": [("sqlite",), ("postgres",)],
     "suppression.queries:existing_sql": [("sqlite",), ("postgres",)],
     "suppression.queries:contacts_sql": [("sqlite",), ("postgres",)],
     "suppression.queries:snapshot_sql": [((), 10), (("channel", "reason", "topic"), 10)],
@@ -177,6 +196,9 @@ def problems(module_name: str) -> list[str]:
             found.append(f"{key}: a statement builder not in CALLS")
             continue
         refs = unscoped_references(sql)
+        shares = any(m.group(2).lower() in SHARED_ACROSS_TENANTS for m in _REF.finditer(sql))
+        if shares and key not in CROSS_TENANT:
+            found.append(f"{key}: reads or writes what tenants share, but is not in CROSS_TENANT")
         if sql.__class__ is not Scoped:
             touches = any(m.group(2).lower() in TENANT_OWNED for m in _REF.finditer(sql))
             if touches and key not in CROSS_TENANT:
@@ -208,6 +230,20 @@ def test_the_checker_finds_a_missing_tenant_filter():
         "INSERT INTO contact (tenant_id, id) VALUES ($1, $2)") == []
     # a statement on global tables only is none of this test's business
     assert unscoped_references("SELECT slug FROM tenant WHERE id = $1") == []
+
+
+def test_every_cross_tenant_entry_names_a_statement():
+    """A statement renamed or removed takes its CROSS_TENANT entry with it."""
+    names = {f"{module}:{name.split('#')[0]}" for module in MODULES
+             for name in statements(module)}
+    assert sorted(set(CROSS_TENANT) - names) == []
+
+
+def test_a_statement_on_shared_bounces_must_be_listed():
+    assert not any("shared_bounce" in p for p in problems("suppression.queries"))
+    sql = Scoped("DELETE FROM shared_bounce WHERE tenant_id = $1")
+    assert unscoped_references(sql) == []  # a global table: no tenant filter is asked for...
+    assert any(m.group(2) in SHARED_ACROSS_TENANTS for m in _REF.finditer(sql))  # ...a reason is
 
 
 def test_unconverted_modules_are_listed_until_converted():

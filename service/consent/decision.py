@@ -2,9 +2,9 @@
 
 `decide()` is pure: it takes what the database holds for one address on one channel and answers
 with the list of reasons that block sending (empty means allowed). `lookup_state()` fetches that
-state in one query (`STATE_SQL`, service/consent/state_queries.py); the bulk check fetches the same
-state for many addresses at once (`state_keyed_sql`, composed from the same parts) and calls the
-same `decide()`.
+state in one query (`STATE.single`, service/consent/state_queries.py); the bulk check fetches
+the same state for many addresses at once (`state_keyed_sql`, composed from the same parts)
+and calls the same `decide()`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from service.consent.state_queries import STATE_SQL
+from service.consent.state_queries import STATE
 from service.db.tables import WHOLE_CHANNEL
 from service.db.tenant_db import TenantDb, TenantTx
 from service.topics.cache import TopicInfo
@@ -21,11 +21,15 @@ from service.topics.cache import TopicInfo
 HARD_REASONS = ("hard_bounce", "invalid", "erased")
 SOFT_REASONS = ("complaint", "unsubscribed", "manual", "external_list")
 SUPPRESSION_REASONS = HARD_REASONS + SOFT_REASONS
+# Another tenant's hard bounce of the address (SHARE_HARD_BOUNCES, decision D10): no suppression
+# of this tenant, so never a reason to add or lift, but it blocks everything as a hard one does.
+UNDELIVERABLE = "undeliverable"
+BLOCKS_ALL = HARD_REASONS + (UNDELIVERABLE,)
 STALE_LIST = "external_list_stale"
 FREQUENCY = "frequency"
 # every reason decide() may give (the enum of the check answers)
 BLOCK_REASONS = SUPPRESSION_REASONS + ("restricted", "opted_out", "paused", "no_consent",
-                                       STALE_LIST) + (FREQUENCY,)
+                                       STALE_LIST) + (FREQUENCY, UNDELIVERABLE)
 # Rule 7 (docs/consent.md): rolling windows from the last send of the topic, and the weekly
 # cap counted over the last 7 days. A send is inside a window while now < sent_at + window.
 WINDOWS = {"daily": timedelta(days=1), "weekly": timedelta(days=7),
@@ -77,7 +81,7 @@ def decide(state: AddressState, topic: TopicInfo | None, now: datetime,
     topic_key = topic.key if topic is not None else None
     # 2. hard suppressions block everything, whatever the topic
     for _, reason in state.suppressions:
-        if reason in HARD_REASONS and reason not in reasons:
+        if reason in BLOCKS_ALL and reason not in reasons:
             reasons.append(reason)
     transactional = topic is not None and topic.transactional
     # 3. soft suppressions on the whole channel or this topic, unless transactional
@@ -177,4 +181,4 @@ async def lookup_state(
 ) -> AddressState:
     """The state of one address on one channel, in one query, on the primary or in the
     caller's transaction (the check itself reads through `fetch_read`, for its speed)."""
-    return state_from_rows(in_order(await db.fetch(STATE_SQL, channel, address_key)))
+    return state_from_rows(in_order(await db.fetch(STATE.single, channel, address_key)))

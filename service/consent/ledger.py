@@ -35,6 +35,9 @@ SOURCES = (
     "printed_code",  # a code printed on a letter or a fax, typed at /o (service/codes)
     "gpc",  # a browser's Global Privacy Control signal (Sec-GPC: 1), consent/gpc.py
     "objection",  # the opt-outs an objection to direct marketing wrote (consent/objection.py)
+    # another brand's preference centre, of the same controller group (issue 18;
+    # preferences/brands.py): the page's tenant is in the event's detail
+    "stop_all_brands",
 )
 # the preference status each ledger action leaves behind (pause keeps the status)
 STATUS_AFTER = {"opt_in": "opted_in", "confirmed": "opted_in", "opt_out": "opted_out",

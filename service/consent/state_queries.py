@@ -19,10 +19,18 @@ Every probe names the tenant (`tenant_id = $1`, issue 18: `Scoped`), the first c
 index it probes, so one tenant's check reads only that tenant's rows at the same cost; the
 channel is $2. The statements are composed once, at import; tests/db/test_query_plans.py checks
 their plans and tests/db/test_state_query.py that every form answers the same rows.
+
+Hard-bounce sharing (decision D10, the operator's SHARE_HARD_BOUNCES): the `SHARING` forms add
+one more part, an `'s'` row `undeliverable` on the whole channel when another tenant recorded a
+hard bounce of the key in the global `shared_bounce` table; nothing of that tenant (who, when,
+which source) reaches the answer. The process picks its forms once, at start-up
+(`STATE.share_hard_bounces`, called by `build_runtime`); with sharing off they are the statements
+above, byte for byte, so the hot path pays nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from service.db.keys import probe
@@ -118,3 +126,56 @@ def state_keyed_sql(engine: str) -> Scoped:
 
 SQLITE_STATE_KEYED_SQL = state_keyed_sql("sqlite")
 PG_STATE_KEYED_SQL = state_keyed_sql("postgres")
+
+
+# -- hard-bounce sharing (D10) ---------------------------------------------------------------
+# Whether any *other* tenant ($1 excluded: a tenant sees its own bounce as its `hard_bounce`
+# suppression) shared a hard bounce of the key: at most one row per key, however many did,
+# probed through `shared_bounce_key` (channel, address_key, tenant_id).
+OTHERS_BOUNCED = ("EXISTS (SELECT 1 FROM shared_bounce b WHERE b.channel = $2"
+                   " AND b.address_key = {key} AND b.tenant_id <> $1)")
+UNDELIVERABLE_ROW = f"'s', '{WHOLE_CHANNEL}', 'undeliverable', NULL, NULL, NULL"
+SHARED_STATE_SQL = Scoped(f"{STATE_SQL}\nUNION ALL\nSELECT {UNDELIVERABLE_ROW}"
+                          f" WHERE {OTHERS_BOUNCED.format(key='$3')}")
+
+
+def shared_state_keyed_sql(engine: str) -> Scoped:
+    """`state_keyed_sql` with the shared-bounce part: the keys other tenants saw hard-bounce."""
+    if engine == "sqlite":
+        union = "\nUNION ALL\n".join(
+            [_keyed(part, engine, "json_each($3) k", "k.value") for part in STATE_PARTS]
+            + [f"SELECT k.value AS key, {UNDELIVERABLE_ROW} FROM json_each($3) k"
+               f" WHERE {OTHERS_BOUNCED.format(key='k.value')}"])
+        return Scoped("SELECT json_group_array(json_array(key, kind, topic, value, until, pace,"
+                      " deciding))"
+                      f" FROM (\n{union})")
+    union = "\nUNION ALL\n".join(
+        [_keyed(part, engine, "k", "k.key") for part in STATE_PARTS]
+        + [f"SELECT k.key, {UNDELIVERABLE_ROW} FROM k WHERE {OTHERS_BOUNCED.format(key='k.key')}"])
+    return Scoped(f"WITH k(key) AS (SELECT unnest(string_to_array($3, ',')))\n{union}")
+
+
+SHARED_SQLITE_STATE_KEYED_SQL = shared_state_keyed_sql("sqlite")
+SHARED_PG_STATE_KEYED_SQL = shared_state_keyed_sql("postgres")
+
+
+@dataclass(slots=True)
+class StateStatements:
+    """The address-state statements this process runs: the single form and the keyed ones."""
+
+    single: Scoped
+    sqlite_keyed: Scoped
+    pg_keyed: Scoped
+
+    def share_hard_bounces(self, on: bool) -> None:
+        """Use the sharing forms or the plain ones (SHARE_HARD_BOUNCES), chosen once, when the
+        process's runtime is built: like the ledger's digest key (`chain.use_hash_key`), a
+        process-wide choice."""
+        self.single, self.sqlite_keyed, self.pg_keyed = SHARING if on else LOCAL
+
+
+LOCAL = (STATE_SQL, SQLITE_STATE_KEYED_SQL, PG_STATE_KEYED_SQL)
+SHARING = (SHARED_STATE_SQL, SHARED_SQLITE_STATE_KEYED_SQL, SHARED_PG_STATE_KEYED_SQL)
+# The forms every check and every page reads, changed in place (one object, so every module's
+# `from ... import STATE` sees the choice).
+STATE = StateStatements(*LOCAL)

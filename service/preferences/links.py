@@ -18,7 +18,7 @@ import hashlib
 import json
 from datetime import datetime
 
-from service.consent.decision import HARD_REASONS, lookup_state
+from service.consent.decision import BLOCKS_ALL, lookup_state
 from service.consent.ledger import Tx
 from service.contacts.store import contact_for_address, new_contact_id
 from service.outbox import enqueue
@@ -55,7 +55,7 @@ async def request_link(rt: Runtime, raw_address: str, lang: str, now: datetime) 
     async with rt.db.transaction() as tx:
         contact_id = await contact_for_address(tx, "email", key)
         state = await lookup_state(tx, "email", key)
-        deliverable = not any(reason in HARD_REASONS for _, reason in state.suppressions)
+        deliverable = not any(reason in BLOCKS_ALL for _, reason in state.suppressions)
         token = rt.signer.sign("preferences", TokenData(contact_id or new_contact_id(), "email",
                                                         ALL_TOPICS))
         dedupe_key = window_dedupe_key("preferences-link", key, now)

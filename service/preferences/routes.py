@@ -16,6 +16,7 @@ from litestar.response import Template
 
 from service.contacts.normalize import AddressError
 from service.pages import page_language, render
+from service.preferences.brands import offered, stop_all_brands
 from service.preferences.links import CLIENT_STORE, client_allowed, request_link
 from service.preferences.save import CAP_CHOICES, WORDING_VERSION, save_form
 from service.preferences.view import load_centre
@@ -39,7 +40,8 @@ async def _page(request: Request, rt: Runtime, token: str, data: TokenData, **ex
     if centre is None:
         return render(request, rt, "preferences/gone.html", status_code=404)
     return render(request, rt, "preferences/centre.html", centre=centre, token=token,
-                  fmt_date=fmt_date, gpc=gpc_signal(request), cap_choices=CAP_CHOICES, **extra)
+                  fmt_date=fmt_date, gpc=gpc_signal(request), cap_choices=CAP_CHOICES,
+                  group=offered(rt), **extra)
 
 
 @get("/p/{token:str}", include_in_schema=False, dependencies=signed.PREFERENCES)
@@ -51,14 +53,20 @@ async def centre_page(request: Request, rt: RT, token: FromPath[str], link: Link
 @post("/p/{token:str}", status_code=200, include_in_schema=False,
       dependencies=signed.PREFERENCES)
 async def centre_save(request: Request, rt: RT, token: FromPath[str], link: Link) -> Template:
-    """Save the choices (or unsubscribe from all, or object to all marketing) and show what
-    changed. A browser's GPC signal opts out of sale_or_sharing topics in the same write."""
+    """Save the choices (or unsubscribe from all, object to all marketing, or stop every brand
+    of the controller) and show what changed. A browser's GPC signal opts out of
+    sale_or_sharing topics in the same write (not with "stop every brand": it stops all
+    marketing anyway)."""
     form = await request.form()
     now = datetime.now(UTC)
     proof = request_origin(request).proof("preference_centre", wording_version=WORDING_VERSION,
                                           campaign=link.campaign or None)
     topics = await rt.topics.all(rt.db)
     action = form.get("action")
+    if action == "stop_all_brands":  # this tenant and every other brand of its controller
+        changes = await stop_all_brands(rt, topics, link.contact_id, proof=proof, now=now)
+        return await _page(request, rt, token, link, saved=changes is not None,
+                           changes=changes)
     changes = await save_form(
         rt.db, topics, link.contact_id, unsubscribe=action == "unsubscribe_all",
         objection=action == "object", checked=set(form.keys()),

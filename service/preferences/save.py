@@ -38,13 +38,15 @@ WORDING_VERSION = "preference-centre-1"
 class Change:
     """One change, for the "what changed" list: kind is channel_on, channel_off, topic_on,
     topic_off, gpc_off (a topic the GPC signal switched off), objected, paused, resumed,
-    frequency (`value` the frequency) or cap (`value` the weekly cap, None: no limit)."""
+    frequency (`value` the frequency), cap (`value` the weekly cap, None: no limit) or
+    brands_stopped (`value` the controller group, `names` its other brands: brands.py)."""
 
     kind: str
     channel: str | None = None
     topic: str | None = None  # the topic's name
     until: datetime | None = None
     value: str | int | None = None
+    names: str | None = None
 
 
 async def save_choices(

@@ -31,7 +31,8 @@ EXPIRED = "dpv:ConsentExpired"
 # Sources where the person acted themselves; every other source (api, import, admin,
 # esp_webhook, …) is the controller recording on the person's behalf.
 PERSON_SOURCES = frozenset({"one_click", "unsubscribe_page", "preference_centre",
-                            "double_opt_in", "mailto", "sms_keyword", "printed_code", "gpc"})
+                            "double_opt_in", "mailto", "sms_keyword", "printed_code", "gpc",
+                            "stop_all_brands"})
 # How each source collects a choice: Kantara's free-text collectionMethod.
 METHODS = {
     "api": "recorded through the API by the organisation's sign-up form or CRM",
@@ -45,6 +46,8 @@ METHODS = {
     "admin": "recorded by the organisation's staff",
     "sms_keyword": "keyword texted by the person (e.g. START, STOP)",
     "printed_code": "code from a letter or fax entered by the person",
+    "stop_all_brands": "the person's own choice in the preference centre of another brand of"
+                       " the same controller (stop every brand)",
 }
 
 

@@ -33,7 +33,7 @@ from service.subscriptions import queries as q
 from service.suppression.store import remove_suppression
 from service.topics.cache import TopicInfo
 
-UNDELIVERABLE = ("hard_bounce", "invalid")
+UNDELIVERABLE = ("hard_bounce", "invalid", "undeliverable")  # the last: another tenant's (D10)
 
 
 @dataclass(slots=True)

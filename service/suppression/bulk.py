@@ -24,7 +24,7 @@ from service.consent.decision import (
     row_order,
     state_from_rows,
 )
-from service.consent.state_queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL
+from service.consent.state_queries import STATE
 from service.contacts.normalize import AddressError
 from service.db.tenant_db import TenantDb
 from service.ops.counters import observe_checks
@@ -112,11 +112,11 @@ async def fetch_rows(
         return {}
     keys = sorted(keys)  # probes in index order share pages: a third faster on a large table
     if db.is_sqlite:
-        found = await db.fetch_long(SQLITE_STATE_KEYED_SQL, channel,
+        found = await db.fetch_long(STATE.sqlite_keyed, channel,
                                     msgspec.json.encode(keys).decode())
         rows = _decode_rows(found[0][0])
     else:
-        rows = await db.fetch_read(PG_STATE_KEYED_SQL, channel, ",".join(keys), fresh=fresh)
+        rows = await db.fetch_read(STATE.pg_keyed, channel, ",".join(keys), fresh=fresh)
     grouped: dict[str, tuple] = {}
     several = []  # keys with more than one row: most have exactly one
     get = grouped.get

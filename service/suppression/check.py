@@ -1,7 +1,8 @@
 """The single check: the hot path every sending system calls before each message.
 
-One query (`STATE_SQL`), the one rule set (`decide()`), and an answer encoded straight to JSON
-bytes by msgspec: no ORM rows, no pydantic, nothing allocated that the answer does not need.
+One query (`STATE.single`: `STATE_SQL`, or its hard-bounce sharing form), the one rule set
+(`decide()`), and an answer encoded straight to JSON bytes by msgspec: no ORM rows, no
+pydantic, nothing allocated that the answer does not need.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from service.consent.decision import (
     stale_lists,
     state_from_rows,
 )
-from service.consent.state_queries import STATE_SQL
+from service.consent.state_queries import STATE
 from service.contacts.normalize import CHANNELS, AddressError, from_query, is_address_key
 from service.errors import InputError
 from service.ops.counters import observe_check
@@ -128,9 +129,9 @@ async def check_one(
     except AddressError as exc:
         raise InputError("address", str(exc)) from None
     if rt.db.replicas is None:
-        rows = await rt.db.fetch_read(STATE_SQL, channel, key)
+        rows = await rt.db.fetch_read(STATE.single, channel, key)
     else:
-        rows = await rt.db.fetch_read(STATE_SQL, channel, key,
+        rows = await rt.db.fetch_read(STATE.single, channel, key,
                                       fresh=await rt.read_fresh(request))
     now = datetime.now(UTC)
     state = state_from_rows(in_order(rows))

@@ -16,7 +16,12 @@ from service.errors import Conflict, InputError, NotFound
 from service.runtime import Runtime
 from service.suppression import queries as q
 from service.suppression.check import check_channel, key_of, resolve_topic
-from service.suppression.store import PERMANENT_REASONS, add_suppressions, remove_suppression
+from service.suppression.store import (
+    PERMANENT_REASONS,
+    add_suppressions,
+    remove_suppression,
+    withdraw_shared_bounce,
+)
 
 MAX_REPORTED = 1_000  # invalid addresses listed in one 422
 
@@ -106,4 +111,8 @@ async def remove_one(
                                proof=Proof(source="api", api_key_id=api_key_id),
                                detail={"reason": reason, "note": note})
         remaining = await tx.fetch(q.OF_ADDRESS, channel, key)
+        if reason == "hard_bounce" and all(row[1] != "hard_bounce" for row in remaining):
+            # the address works again (no hard bounce left, of any topic): stop telling the
+            # other tenants it does not (decision D10)
+            await withdraw_shared_bounce(tx, channel=channel, address_key=key)
     return key, [(row[0] or None, row[1]) for row in remaining]

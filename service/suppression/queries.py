@@ -34,6 +34,16 @@ LAST_SEQ = Scoped("SELECT COALESCE(MAX(seq), 0) FROM change_feed WHERE tenant_id
 OF_ADDRESS = Scoped("SELECT topic, reason FROM suppression WHERE tenant_id = $1 AND channel = $2"
                     " AND address_key = $3 ORDER BY id")
 
+# -- hard bounces shared with other tenants (SHARE_HARD_BOUNCES, decision D10) -----------------
+# `shared_bounce` is global: a row is one tenant's claim that the address hard-bounced, and the
+# state query of every *other* tenant reads it (consent/state_queries.py). These write and
+# withdraw the acting tenant's own row ($1); one row per (channel, key, tenant), the first time.
+SHARE_BOUNCE = Scoped("INSERT INTO shared_bounce (tenant_id, channel, address_key, created_at)"
+                      " VALUES ($1, $2, $3, $4)"
+                      " ON CONFLICT (channel, address_key, tenant_id) DO NOTHING")
+WITHDRAW_BOUNCE = Scoped("DELETE FROM shared_bounce WHERE channel = $2 AND address_key = $3"
+                         " AND tenant_id = $1")
+
 
 # -- many at once (API, imports, ESP webhooks: store.add_suppressions) ------------------------
 # Keyed joins built by service.db.keys (SQLite: `CROSS JOIN` after the key list, so the

@@ -59,7 +59,8 @@ CHECK_QUERY = (
 _ADDRESS_DOC = "The address as given, or its 64-hex address key."
 _REASONS_DOC = ("What blocks sending (suppression reasons, `opted_out`, `paused`, `no_consent`, "
                 "`restricted`, `external_list_stale`: a national list of the channel is past its "
-                "maximum age); empty when allowed.")
+                "maximum age; `undeliverable`: another tenant of this deployment saw the address "
+                "hard-bounce, shared by the operator's SHARE_HARD_BOUNCES); empty when allowed.")
 
 
 _NEXT_DOC = ("With `frequency` among the reasons: when the person's frequency or weekly cap "

@@ -58,6 +58,19 @@ async def remove_suppression(
     return True
 
 
+async def share_hard_bounce(tx: Tx, *, channel: str, address_key: str, now: datetime) -> None:
+    """Tell the other tenants that this address hard-bounced (only with SHARE_HARD_BOUNCES:
+    the caller decides); they see it as `undeliverable`, never who saw it or when."""
+    await tx.execute(q.SHARE_BOUNCE, channel, address_key, now)
+
+
+async def withdraw_shared_bounce(tx: Tx, *, channel: str, address_key: str) -> None:
+    """This tenant lifted its hard bounce of the address (it works again): its claim to the
+    other tenants goes too, whatever the setting is now (a later `on` must not revive it).
+    Other tenants' claims stay: each is their own evidence."""
+    await tx.execute(q.WITHDRAW_BOUNCE, channel, address_key)
+
+
 async def last_seq(tx_or_db) -> int:
     """The change feed's high-water mark: the last sequence number drawn (0 when empty)."""
     return int(await tx_or_db.fetchval(q.LAST_SEQ))

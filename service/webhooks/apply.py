@@ -18,18 +18,24 @@ once); SOFT_BOUNCE_LIMIT of them within SOFT_BOUNCE_WINDOW_DAYS make the address
 mailbox that has failed temporarily that often is undeliverable in practice, but it never
 bounced permanently, so it is not called a hard bounce. `invalid` blocks everything and may be
 lifted through the API once the address works again. Older counts are dropped as they expire.
+
+With the operator's SHARE_HARD_BOUNCES (decision D10), a hard bounce is also written to the
+global `shared_bounce` table, which every other tenant's checks read as `undeliverable`: a
+mailbox that does not exist is a fact about the address, not about this tenant's relationship
+with the person. Complaints, unsubscribes and soft-bounce `invalid`s are never shared (the first
+two are the person's word to this sender; the last is a guess from temporary failures).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from service.consent.choice import apply_choice
 from service.consent.ledger import Proof
 from service.contacts.normalize import AddressError
 from service.runtime import Runtime
-from service.suppression.store import add_suppressions, contacts_of
+from service.suppression.store import add_suppressions, contacts_of, share_hard_bounce
 from service.webhooks import queries as q
 from service.webhooks.events import SUPPRESSING, EspEvent
 
@@ -78,6 +84,11 @@ async def apply_events(rt: Runtime, events: list[EspEvent]) -> Applied:
                     tx, channel=CHANNEL, address_keys=[key], reason=event.kind,
                     source="esp_webhook", topic=topic, proof=proof, detail=detail)
                 result.suppressed += len(added)
+                if event.kind == "hard_bounce" and settings.share_hard_bounces:
+                    # even when this tenant had the suppression already: sharing may have
+                    # been turned on since, and the row is written once
+                    await share_hard_bounce(tx, channel=CHANNEL, address_key=key,
+                                            now=datetime.now(UTC))
                 continue
             result.soft_bounces += 1
             window_start = event.occurred_at - timedelta(days=settings.soft_bounce_window_days)

@@ -17,7 +17,14 @@ from service.consent.queries import (
     chain_page_sql,
     one_chain_sql,
 )
-from service.consent.state_queries import PG_STATE_KEYED_SQL, SQLITE_STATE_KEYED_SQL, STATE_SQL
+from service.consent.state_queries import (
+    PG_STATE_KEYED_SQL,
+    SHARED_PG_STATE_KEYED_SQL,
+    SHARED_SQLITE_STATE_KEYED_SQL,
+    SHARED_STATE_SQL,
+    SQLITE_STATE_KEYED_SQL,
+    STATE_SQL,
+)
 from service.contacts.queries import holders_sql
 from service.db.keys import keys_arg, rows_arg
 from service.db.tenant_db import TenantDb
@@ -68,6 +75,24 @@ async def test_bulk_check_probes_every_table_it_reads(filled):
         await assert_indexed(filled, SQLITE_STATE_KEYED_SQL, "email", json.dumps(KEYS))
     else:
         await assert_indexed(filled, PG_STATE_KEYED_SQL, "email", ",".join(KEYS))
+
+
+async def test_the_sharing_forms_probe_the_shared_bounce_index(filled):
+    """With SHARE_HARD_BOUNCES the checks also ask whether another tenant saw the key
+    hard-bounce: a probe of `shared_bounce_key` (channel, address_key, tenant_id) per key."""
+    now = datetime.now(UTC)
+    async with filled.transaction() as tx:
+        await tx.executemany("INSERT INTO shared_bounce (channel, address_key, tenant_id,"
+                             " created_at) VALUES ($1, $2, $3, $4)",
+                             [("email", fake_key(i), 1 + i % 3, now) for i in range(0, 10_000, 2)])
+    if not filled.is_sqlite:
+        await filled.execute("ANALYZE shared_bounce")
+    keyed = (SHARED_SQLITE_STATE_KEYED_SQL, json.dumps(KEYS)) if filled.is_sqlite else (
+        SHARED_PG_STATE_KEYED_SQL, ",".join(KEYS))
+    for sql, arg in ((SHARED_STATE_SQL, KEYS[1]), keyed):
+        # SQLite's "SCAN CONSTANT ROW": the single form's part has no FROM (one row, or none)
+        text = await assert_indexed(filled, sql, "email", arg, allowed={"CONSTANT"})
+        assert "shared_bounce_key" in text, text
 
 
 async def test_chain_heads_probe_the_ledger_index(filled):

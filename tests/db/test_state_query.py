@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 
 from service.consent.decision import lookup_state
-from service.consent.state_queries import STATE_SQL
+from service.consent.state_queries import STATE, STATE_SQL
 from service.suppression.bulk import fetch_rows, fetch_states
 from tests.db.plans import fake_key, fill
 
@@ -67,3 +67,33 @@ async def test_single_and_keyed_forms_answer_the_same_state(db):
     assert msgspec.json.encode(keyed[fake_key(0)]) == msgspec.json.encode(
         (("p", "", "opted_in", None, None, None), ("s", "", "unsubscribed", None, None, None)))
 
+
+
+async def test_the_sharing_forms_agree_and_leave_out_the_tenants_own_bounces(db):
+    """With SHARE_HARD_BOUNCES (decision D10) both forms add one `undeliverable` row per key
+    that another tenant saw hard-bounce, however many did, and none for the asking tenant's
+    own shared row (its own `hard_bounce` suppression says it already)."""
+    await fill(db, n=10)
+    now = datetime.now(UTC)
+    claims = [(KEYS[0], 2), (KEYS[0], 3), (KEYS[1], 1), (KEYS[-1], 2)]
+    async with db.transaction() as tx:
+        await tx.executemany("INSERT INTO shared_bounce (channel, address_key, tenant_id,"
+                             " created_at) VALUES ('email', $1, $2, $3)",
+                             [(key, tenant, now) for key, tenant in claims])
+    STATE.share_hard_bounces(True)
+    try:
+        keyed = await fetch_rows(db, "email", KEYS)
+        single = {key: sorted(tuple(r) for r in await db.fetch_read(STATE.single, "email", key))
+                  for key in KEYS}
+        shared = await lookup_state(db, "email", KEYS[0])
+    finally:
+        STATE.share_hard_bounces(False)
+    undeliverable = ("s", "", "undeliverable", None, None, None)
+    assert keyed[KEYS[0]].count(undeliverable) == 1 and undeliverable in single[KEYS[0]]
+    assert undeliverable not in keyed[KEYS[1]] and undeliverable not in single[KEYS[1]]
+    assert keyed[KEYS[-1]] == (undeliverable,) and single[KEYS[-1]] == [undeliverable]
+    for key in KEYS:
+        assert [r[:3] for r in single[key]] == [r[:3] for r in keyed.get(key, ())], key
+    assert ("", "undeliverable") in shared.suppressions
+    # and with sharing off, the rows are there but not read
+    assert all(undeliverable not in rows for rows in (await fetch_rows(db, "email", KEYS)).values())
