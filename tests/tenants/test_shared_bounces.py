@@ -1,9 +1,9 @@
 """Hard-bounce sharing across tenants (issue 18, decision D10), end to end over HTTP on both
-engines. The default tenant (A) hears from Postmark (provider events write into the default
-tenant until ESP routes per tenant exist); tenant B asks the checks. Off (the default): B's
-answers never change. On: B's single and bulk checks answer `undeliverable`, with nothing of A's
-(no source, no time); complaints and unsubscribes stay A's; A lifting its hard bounce withdraws
-the claim; turning the setting off later leaves the rows unread."""
+engines. The default tenant (A) hears from Postmark at its own URL; tenant B asks the checks
+(in the last test the other way round: B's own Postmark account posts to B's URL). Off (the
+default): B's answers never change. On: B's single and bulk checks answer `undeliverable`, with
+nothing of A's (no source, no time); complaints and unsubscribes stay A's; A lifting its hard
+bounce withdraws the claim; turning the setting off later leaves the rows unread."""
 
 from __future__ import annotations
 
@@ -22,7 +22,14 @@ from tests.conftest import make_settings
 CHECK = "/v1/suppressions/check"
 BOUNCED, COMPLAINED, UNSUBSCRIBED = "ann@example.com", "bob@example.com", "cy@example.com"
 POSTMARK = ("postmark", "s3cret-pass")
-AUTH = {"Authorization": "Basic " + base64.b64encode(":".join(POSTMARK).encode()).decode()}
+B_POSTMARK = ("postmark-b", "b-s3cret-pass")
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+AUTH = basic(*POSTMARK)
 SHARING = pytest.mark.parametrize("settings", [True], indirect=True, ids=["sharing"])
 
 
@@ -31,7 +38,10 @@ def settings(request, database_url, tmp_path):
     """Postmark configured; SHARE_HARD_BOUNCES as the test's `settings` parameter (off)."""
     return make_settings(database_url, tmp_path, postmark_webhook_username=POSTMARK[0],
                          postmark_webhook_password=POSTMARK[1],
-                         share_hard_bounces=getattr(request, "param", False))
+                         share_hard_bounces=getattr(request, "param", False),
+                         tenant_secrets=json.dumps({"b": {
+                             "postmark_webhook_username": B_POSTMARK[0],
+                             "postmark_webhook_password": B_POSTMARK[1]}}))
 
 
 @pytest.fixture(autouse=True)
@@ -41,11 +51,11 @@ def plain_statements_after():
     STATE.share_hard_bounces(False)
 
 
-async def postmark(client, record_type: str, kind: str, address: str) -> None:
+async def postmark(client, record_type: str, kind: str, address: str,
+                   url: str = "/v1/webhooks/postmark", headers: dict = AUTH) -> None:
     record = {"RecordType": record_type, "Type": kind, "Email": address,
               "BouncedAt": "2026-12-01T10:00:00Z", "MessageID": f"msg-{address}"}
-    response = await client.post("/v1/webhooks/postmark", content=json.dumps(record),
-                                 headers=AUTH)
+    response = await client.post(url, content=json.dumps(record), headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["suppressed"] == 1, response.text
 
@@ -157,3 +167,18 @@ async def test_turned_off_later_the_rows_stay_and_are_not_read(
 def test_no_tenant_can_turn_sharing_on_for_itself():
     with pytest.raises(ValidationError):
         TenantSettings(share_hard_bounces=True)
+
+
+@SHARING
+async def test_a_tenants_own_esp_shares_its_hard_bounces_with_the_others(
+        client, admin_headers, headers_b, tenant_b, raw_db):
+    """B's Postmark account posts to B's URL (its own secret): B's hard bounce is B's claim,
+    and the default tenant reads it as `undeliverable`; B's complaint stays B's."""
+    b_url, b_auth = f"/v1/webhooks/postmark/{tenant_b.slug}", basic(*B_POSTMARK)
+    await postmark(client, "Bounce", "HardBounce", BOUNCED, b_url, b_auth)
+    await postmark(client, "SpamComplaint", "SpamComplaint", COMPLAINED, b_url, b_auth)
+    assert (await check(client, headers_b, BOUNCED))["reasons"] == ["hard_bounce"]
+    assert (await check(client, admin_headers, BOUNCED))["reasons"] == ["undeliverable"]
+    assert (await check(client, admin_headers, COMPLAINED))["allowed"] is True
+    rows = await raw_db.fetch("SELECT tenant_id FROM shared_bounce")
+    assert [r["tenant_id"] for r in rows] == [tenant_b.id]
