@@ -22,6 +22,7 @@ from service.db.migrate import expected_migration_ids, run_migrations
 from service.runtime import with_runtime
 from service.settings import ConfigError, get_settings, log_level
 from service.tenants.model import DEFAULT_SLUG
+from service.tenants.secrets import check_distinct
 
 # name -> (add_arguments, run(args) -> exit code), gathered from the capabilities.
 EXTRA_COMMANDS: dict[str, tuple[Callable, Callable]] = {}
@@ -39,7 +40,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn  # the web server: loaded by `serve` only, other commands start faster
 
-    get_settings()  # refuse to start with a bad configuration before forking workers
+    # refuse to start with a bad configuration (TENANT_SECRETS too) before forking workers
+    check_distinct(get_settings())
     uvicorn.run(
         "service.app:create_app",
         factory=True,

@@ -21,7 +21,7 @@ from service.settings import ConfigError, Settings, get_settings, tenant_setting
 from service.suppression.lists import ExternalListCache
 from service.tenants.model import DEFAULT_SLUG, DEFAULT_TENANT_ID, Tenant
 from service.tenants.registry import TenantRegistry, default_tenant
-from service.tenants.secrets import secrets_of
+from service.tenants.secrets import check_distinct, secrets_of
 from service.topics.cache import TopicCache
 
 
@@ -105,6 +105,7 @@ def _signer(settings: Settings, tenant_id: int) -> TokenSigner:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    check_distinct(settings)  # TENANT_SECRETS readable, and no secret shared where unsafe
     chain.use_hash_key(settings.hash_key)  # the ledger's digest key, for every writer
     # the checks' statements, with or without other tenants' hard bounces (decision D10)
     state_queries.STATE.share_hard_bounces(settings.share_hard_bounces)

@@ -177,11 +177,8 @@ class Settings(BaseSettings):
 
     def finalize(self) -> Settings:
         """Fill development defaults, or refuse to start in production with what is missing."""
-        from service.tenants.secrets import check_distinct  # it reads these settings
-
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'service.db'}"
-        check_distinct(self)  # TENANT_SECRETS readable, and no secret shared where unsafe
         if self.environment == "production":
             missing = []
             if not self.secret_keys or any(k in KNOWN_DEFAULTS or len(k) < 16

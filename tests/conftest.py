@@ -33,6 +33,7 @@ from service.settings import Settings
 from service.tenants.logic import create_tenant
 from service.tenants.model import DEFAULT_TENANT_ID, Tenant
 from service.tenants.registry import TenantRegistry
+from service.tenants.secrets import check_distinct
 from tests.preferences.browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,7 +143,9 @@ def make_settings(database_url: str, tmp_path: Path, **overrides) -> Settings:
         sqlite_synchronous="NORMAL",
     )
     values.update(overrides)
-    return Settings(**values).finalize()
+    settings = Settings(**values).finalize()
+    check_distinct(settings)  # as every process's start (build_runtime) does
+    return settings
 
 
 @pytest.fixture
