@@ -32,14 +32,15 @@ NAME_MAX = 200
 BLANK = " \t\n\r\f\v"
 NAME_PATTERN = r"[^ \t\n\r\f\v]"
 GROUP_MAX = 64
-# A host name as a tenant lists it (RFC 1123): lower-case labels of letters, digits and inner
+# A host name as a tenant lists it (RFC 1123): labels of ASCII letters, digits and inner
 # hyphens, at most 63 characters each, two labels at least, no final dot, no port; 253 in all.
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+# Any case (host names have none), stored in lower case, as requests are looked up.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOST_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})+$"
 HOST_MIN, HOST_MAX = 3, 253
 DOMAINS_MAX = 20
-HOST_RULE = (f"a lower-case host name of {HOST_MIN} to {HOST_MAX} characters, two labels at "
-             "least, without a port or final dot (prefs.example.com)")
+HOST_RULE = (f"a host name of {HOST_MIN} to {HOST_MAX} characters, two labels at least, "
+             "without a port or final dot (prefs.example.com; stored in lower case)")
 _HOST = re.compile(HOST_PATTERN)
 
 

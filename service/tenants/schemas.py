@@ -29,6 +29,13 @@ _DOMAINS_DOC = (f"Host names of this tenant's recipient pages without a token (`
                 "are the operator's.")
 _NAME_DOC = "Shown on the tenant's pages; not only spaces."
 
+
+class TenantSettingsIn(TenantSettings):
+    """TenantSettings as the API takes them: JSON's own types only (strict), so `false` or
+    `1.5` is no integer, as the schema says; the command line's `--set` passes text."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
 _SETTINGS_DOC = ("Non-secret settings of this tenant over the deployment's, by name: "
                  + ", ".join(TenantSettings.model_fields) + ". Anything else is refused (422).")
 _EXAMPLE = {"slug": "acme", "name": "Acme Ltd", "controller_group": "acme-group",
@@ -47,7 +54,8 @@ class TenantCreate(BaseModel):
                       description=_NAME_DOC)
     controller_group: str | None = Field(None, max_length=GROUP_MAX, description=(
         "Tenants of one data controller share a group (their brands)."))
-    settings: TenantSettings = Field(default_factory=TenantSettings, description=_SETTINGS_DOC)
+    settings: TenantSettingsIn = Field(default_factory=TenantSettingsIn,
+                                       description=_SETTINGS_DOC)
     domains: list[HostName] = Field(default_factory=list, max_length=DOMAINS_MAX,
                                     description=_DOMAINS_DOC)
 
@@ -59,7 +67,7 @@ class TenantUpdate(BaseModel):
     name: str = Field(None, min_length=1, max_length=NAME_MAX, pattern=NAME_PATTERN,
                       description=_NAME_DOC)
     controller_group: str | None = Field(None, max_length=GROUP_MAX)
-    settings: TenantSettings | None = Field(None, description=(
+    settings: TenantSettingsIn | None = Field(None, description=(
         _SETTINGS_DOC + " Merged into the tenant's; a setting given as null is unset."))
     domains: list[HostName] | None = Field(None, max_length=DOMAINS_MAX, description=(
         _DOMAINS_DOC + " Replaces the list; null or [] leaves none."))

@@ -152,7 +152,7 @@ async def test_a_host_name_serves_one_tenant(client, operator_headers, b_hosted)
     assert "Brand C" in page.text
 
 
-@pytest.mark.parametrize("domain", ["", "Prefs.B.example", "localhost", "b.example.", "-b.example",
+@pytest.mark.parametrize("domain", ["", "localhost", " b.example", "b.example.", "-b.example",
                                     "b_c.example", "b.example:443", "https://b.example",
                                     "a" * 64 + ".example"])
 async def test_a_domain_that_is_no_host_name_is_refused_naming_the_field(
@@ -161,3 +161,12 @@ async def test_a_domain_that_is_no_host_name_is_refused_naming_the_field(
                                   json={"domains": [domain]})
     assert response.status_code in (400, 422), response.text
     assert any(e["field"].startswith("domains") for e in response.json()["errors"]), response.text
+
+
+async def test_a_host_name_is_stored_in_lower_case(client, operator_headers, tenant_b):
+    response = await client.patch("/v1/tenants/b", headers=operator_headers,
+                                  json={"domains": ["PREFS.Brand-B.example", B_HOST]})
+    assert response.status_code == 200, response.text
+    assert response.json()["domains"] == [B_HOST]
+    page = await client.get("/p", headers={"Host": B_HOST})
+    assert "Brand B" in page.text
