@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import typing
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from service.settings import TenantSettings
 from service.tenants.logic import (
@@ -30,11 +38,35 @@ _DOMAINS_DOC = (f"Host names of this tenant's recipient pages without a token (`
 _NAME_DOC = "Shown on the tenant's pages; not only spaces."
 
 
-class TenantSettingsIn(TenantSettings):
-    """TenantSettings as the API takes them: JSON's own types only (strict), so `false` or
-    `1.5` is no integer, as the schema says; the command line's `--set` passes text."""
+# The settings whose values are integers (a number of days, a limit), or maps to integers.
+_INTEGERS = {name for name, field in TenantSettings.model_fields.items()
+             if int in typing.get_args(field.annotation)}
+_INTEGER_MAPS = {"external_list_max_age_days"}
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+
+def _integer(value: Any) -> Any:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError("must be an integer")
+    return value
+
+
+class TenantSettingsIn(TenantSettings):
+    """TenantSettings as the API takes them: integers only as JSON integers, as the schema
+    says (`false`, `1.0` or `"30"` is none). Not `strict=True`: Litestar validates with
+    `strict=False`, which overrides it (topics/schemas.py, JSONBool). The command line's
+    `--set` passes text, read by TenantSettings itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_integers(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in _INTEGERS:
+            return _integer(value)
+        if info.field_name in _INTEGER_MAPS and isinstance(value, dict):
+            for item in value.values():
+                _integer(item)
+        return value
 
 _SETTINGS_DOC = ("Non-secret settings of this tenant over the deployment's, by name: "
                  + ", ".join(TenantSettings.model_fields) + ". Anything else is refused (422).")

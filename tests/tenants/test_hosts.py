@@ -170,3 +170,21 @@ async def test_a_host_name_is_stored_in_lower_case(client, operator_headers, ten
     assert response.json()["domains"] == [B_HOST]
     page = await client.get("/p", headers={"Host": B_HOST})
     assert "Brand B" in page.text
+
+
+async def test_a_tenants_printed_codes_point_at_its_host_and_work_there(
+        client, raw_db, headers_b, admin_headers, b_hosted):
+    """`/v1/links` of a tenant with host names prints its first one as the code's page (the
+    fax notice too), and the code works there; the default tenant's stay on PUBLIC_BASE_URL."""
+    fax = {"channel": "fax", "address": "+44 20 7946 0999"}
+    made = await client.post("/v1/links", headers=headers_b, json={"recipients": [fax]})
+    assert made.status_code == 200, made.text
+    [link] = made.json()["links"]
+    assert link["opt_out_url"] == f"https://{B_HOST}/o"
+    assert f"https://{B_HOST}/o" in link["notice"] and "Brand B" in link["notice"]
+    default = await client.post("/v1/links", headers=admin_headers, json={"recipients": [fax]})
+    assert default.json()["links"][0]["opt_out_url"] == "https://prefs.example.com/o"
+
+    done = await client.post("/o", headers={"Host": B_HOST}, data={"code": link["opt_out_code"]})
+    assert done.status_code == 200, done.text
+    assert await tenant_of(raw_db, "suppression", "channel = 'fax'") == [b_hosted.id]
