@@ -45,6 +45,9 @@ _INTEGER_MAPS = {"external_list_max_age_days"}
 
 
 def _integer(value: Any) -> Any:
+    """A JSON integer: JSON Schema counts 30.0 as one; true, 1.5 and "30" are none."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError("must be an integer")
     return value
@@ -52,7 +55,7 @@ def _integer(value: Any) -> Any:
 
 class TenantSettingsIn(TenantSettings):
     """TenantSettings as the API takes them: integers only as JSON integers, as the schema
-    says (`false`, `1.0` or `"30"` is none). Not `strict=True`: Litestar validates with
+    says (`false`, `1.5` or `"30"` is none). Not `strict=True`: Litestar validates with
     `strict=False`, which overrides it (topics/schemas.py, JSONBool). The command line's
     `--set` passes text, read by TenantSettings itself."""
 
@@ -64,8 +67,7 @@ class TenantSettingsIn(TenantSettings):
         if info.field_name in _INTEGERS:
             return _integer(value)
         if info.field_name in _INTEGER_MAPS and isinstance(value, dict):
-            for item in value.values():
-                _integer(item)
+            return {key: _integer(item) for key, item in value.items()}
         return value
 
 _SETTINGS_DOC = ("Non-secret settings of this tenant over the deployment's, by name: "
