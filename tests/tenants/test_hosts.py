@@ -6,12 +6,16 @@ The same pages in a real browser: tests/tenants/test_hosts_browser.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from service.codes import logic as codes
+from service.db.engine import Database
 from service.db.tenant_db import TenantDb
+from service.tenants.logic import create_tenant, list_tenants
+from service.tenants.registry import TenantRegistry
 from tests.unsubscribe.helpers import add_tenant_contact, counts, tenant_of
 
 B_HOST = "prefs.brand-b.example"
@@ -188,3 +192,20 @@ async def test_a_tenants_printed_codes_point_at_its_host_and_work_there(
     done = await client.post("/o", headers={"Host": B_HOST}, data={"code": link["opt_out_code"]})
     assert done.status_code == 200, done.text
     assert await tenant_of(raw_db, "suppression", "channel = 'fax'") == [b_hosted.id]
+
+
+async def test_two_tenants_given_one_host_name_at_once_cannot_both_have_it(settings, raw_db):
+    """The check runs in the writing transaction under the tenant-writes lock (PostgreSQL) or
+    SQLite's one writer: of two creates racing for a name on two connections, one gets 409."""
+    other = Database(settings.database_url, synchronous="NORMAL")
+    await other.open()
+    try:
+        results = await asyncio.gather(*(
+            create_tenant(TenantDb(db, 1), TenantRegistry(), slug, slug.upper(), None, {},
+                          ["race.example"])
+            for db, slug in ((raw_db, "one"), (other, "two"))), return_exceptions=True)
+    finally:
+        await other.close()
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"], results
+    holders = [r["domains"] for r in await list_tenants(TenantDb(raw_db, 1))]
+    assert holders.count(["race.example"]) == 1

@@ -148,3 +148,19 @@ async def test_only_an_operator_key_creates_an_operator_key(client, admin_header
     made = await client.post("/v1/api-keys", json=body,
                              headers={**operator_headers, "X-Tenant": "default"})
     assert made.status_code == 201
+
+
+async def test_settings_integers_are_json_integers(client, operator_headers):
+    """As the schema says (`integer`): 3.0 is one; false, 1.5 and "3" are not (pydantic's lax
+    mode, which Litestar asks for, would have taken false as 0)."""
+    for value in (False, 1.5, "3"):
+        refused = await client.post("/v1/tenants", headers=operator_headers, json={
+            "slug": "x", "name": "X", "settings": {"soft_bounce_limit": value}})
+        assert refused.status_code == 422, (value, refused.text)
+        assert refused.json()["errors"][0]["field"] == "settings.soft_bounce_limit"
+    made = await client.post("/v1/tenants", headers=operator_headers, json={
+        "slug": "x", "name": "X", "settings": {"soft_bounce_limit": 3.0,
+                                               "external_list_max_age_days": {"tps": 7.0}}})
+    assert made.status_code == 201, made.text
+    assert made.json()["settings"] == {"soft_bounce_limit": 3,
+                                       "external_list_max_age_days": {"TPS": 7}}
