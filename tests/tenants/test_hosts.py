@@ -78,6 +78,12 @@ async def test_the_link_request_on_a_tenants_host_mails_that_tenants_link(
     assert token.startswith(f"t{b_hosted.id}~")
     opened = await client.get(f"/p/{token}")  # the mailed link opens B's centre, on any host
     assert opened.status_code == 200 and "Brand B" in opened.text
+    # with B's colour: the page names its tenant to /brand.css, which the host does not
+    assert f'href="/brand.css?t={b_hosted.id}"' in opened.text
+    css = await client.get(f"/brand.css?t={b_hosted.id}")
+    assert "#aa0000" in css.text
+    assert "#aa0000" not in (await client.get("/brand.css")).text
+    assert "#aa0000" not in (await client.get("/brand.css?t=999")).text
 
     # the same address asked for on the default host is unknown there: a no-op, in tenant 1
     again = await _csrf_post(client, "/p", "prefs.example.com", {"email": "ann@example.com"})
