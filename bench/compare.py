@@ -24,7 +24,8 @@ PostgreSQL databases), the import databases, the servers, the old tree's worktre
 PostgreSQL server is stopped. The cached datasets stay (bench/results/data, and the server's
 data folder), keyed by each tree's migrations, so a second run against the same REF generates
 nothing.
-BENCH_QUICK=1 for a smoke run; BENCH_ENGINES=sqlite to run one engine.
+BENCH_QUICK=1 for a smoke run; BENCH_ENGINES=sqlite to run one engine; BENCH_IMPORTS=0 to
+leave out the imports (the checks alone take a third of the time).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from bench.writes import contacts_csv
 ROUNDS = 3
 IMPORT_ROWS = 20_000 if QUICK else 100_000  # contacts, each with its opt-in and ledger event
 ENGINES = [e for e in os.environ.get("BENCH_ENGINES", "sqlite,postgres").split(",") if e]
+IMPORTS = os.environ.get("BENCH_IMPORTS", "1") != "0"
 
 
 def paired(servers: dict[str, tuple[Server, str]]) -> dict[str, float]:
@@ -167,7 +169,8 @@ def main(ref: str) -> int:
                 use_server(url)
                 prepare([MID], log, roots=(old_root, ROOT))
                 results = {engine: {**engine_pair(engine, old_root),
-                                    **import_pair(engine, old_root)} for engine in ENGINES}
+                                    **(import_pair(engine, old_root) if IMPORTS else {})}
+                           for engine in ENGINES}
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(old_root)], cwd=ROOT,
                            check=False, capture_output=True)
@@ -181,8 +184,8 @@ def main(ref: str) -> int:
         print(f"{engine}: single check new/old {r['plain_check_ratio']:.0%} (plain),"
               f" {r['paced_check_ratio']:.0%} (a tenth paced); bulk new/old"
               f" {r['plain_bulk_ratio']:.0%} (plain), {r['paced_bulk_ratio']:.0%} (paced);"
-              f" sends recorded {r['sends']:,.0f} addresses/s (old tree {r['sends_old']:,.0f});"
-              f" import contacts new/old {r['import_ratio']:.0%}")
+              f" sends recorded {r['sends']:,.0f} addresses/s (old tree {r['sends_old']:,.0f})"
+              + (f"; import contacts new/old {r['import_ratio']:.0%}" if IMPORTS else ""))
     print(f"took {results['elapsed_s'] / 60:.1f} minutes; wrote {path}")
     return 0
 

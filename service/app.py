@@ -33,6 +33,7 @@ from service.security.links import EXCEPTION_HANDLERS as LINK_ERRORS
 from service.security.ratelimit import (
     CountingRateLimitMiddleware,
     ScopeRateLimitConfig,
+    TenantRateLimit,
     api_key_or_ip,
 )
 from service.settings import Settings, get_settings, log_level
@@ -92,8 +93,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         api_handlers.extend(bench_routes.route_handlers)
     for handler in api_handlers:  # the error answers every /v1 operation may give, documented
         handler.responses = {**ERROR_RESPONSES, **(handler.responses or {})}
-    api = Router(path="/v1", route_handlers=api_handlers, middleware=[ApiKeyMiddleware()],
-                 security=[{"bearer": []}], before_request=refuse_nul)
+    api = Router(path="/v1", route_handlers=api_handlers,
+                 middleware=[ApiKeyMiddleware(TenantRateLimit())], security=[{"bearer": []}],
+                 before_request=refuse_nul)
     # recipient pages: one without a token acts in the tenant of its Host (tenants/resolve.py)
     pages = Router(path="/", route_handlers=[brand_css, *page_handlers],
                    middleware=[HostTenantMiddleware()])

@@ -124,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(fn=cmd_serve)
 
-    sub.add_parser("worker", help="run background jobs (outbox delivery, retention)"
-                   ).set_defaults(fn=cmd_worker)
+    sub.add_parser("worker", help="run background jobs (outbox delivery, retention, ledger"
+                   " checkpoints) for every tenant").set_defaults(fn=cmd_worker)
 
     key = sub.add_parser("api-key", help="create, list or revoke a tenant's API keys")
     key.add_argument("action", choices=["create", "list", "revoke"])
@@ -152,12 +152,27 @@ def _load_extra_commands() -> None:
     EXTRA_COMMANDS.update(collect("commands", "COMMANDS"))
 
 
+async def _nothing(rt) -> None:
+    return None
+
+
+def check_tenant(args: argparse.Namespace) -> None:
+    """Stop a command whose `--tenant` names no tenant (UnknownTenant: exit code 1, the message
+    on stderr) before it opens a file or writes anything; `with_runtime` would refuse it too,
+    but only once an export had created its output file. The default tenant always has its row,
+    so the default's commands pay nothing for this."""
+    slug = getattr(args, "tenant", None)
+    if slug is not None and slug != DEFAULT_SLUG:
+        asyncio.run(with_runtime(_nothing, tenant=slug))
+
+
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=log_level(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _load_extra_commands()
     args = build_parser().parse_args(argv)
     try:
+        check_tenant(args)
         code = args.fn(args)
     except ConfigError as exc:
         print(exc.code if isinstance(exc.code, str) else exc, file=sys.stderr)

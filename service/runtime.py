@@ -21,6 +21,7 @@ from service.settings import ConfigError, Settings, get_settings, tenant_setting
 from service.suppression.lists import ExternalListCache
 from service.tenants.model import DEFAULT_SLUG, DEFAULT_TENANT_ID, Tenant
 from service.tenants.registry import TenantRegistry, default_tenant
+from service.tenants.secrets import secrets_of
 from service.topics.cache import TopicCache
 
 
@@ -57,10 +58,10 @@ class Runtime:
         if view is None:
             base = self.views[DEFAULT_TENANT_ID]
             tenant = self.tenants.get(tenant_id)
-            settings = base.settings
-            if tenant is not None:
-                settings = tenant_settings(base.settings,
-                                           {"org_name": tenant.name, **tenant.settings})
+            # never the default tenant's provider secrets: its own from TENANT_SECRETS, if any
+            overrides = {"org_name": tenant.name, **tenant.settings} if tenant else {}
+            settings = tenant_settings(base.settings, overrides, secrets_of(
+                base.settings, tenant.slug if tenant else None))
             view = dataclasses.replace(
                 base, db=base.db.for_tenant(tenant_id), tenant=tenant, settings=settings,
                 signer=_signer(settings, tenant_id),
@@ -97,8 +98,9 @@ class Runtime:
 
 
 def _signer(settings: Settings, tenant_id: int) -> TokenSigner:
-    """The tenant's link signer: its key ring derived from SECRET_KEYS (the default tenant's
-    is SECRET_KEYS itself), its tokens prefixed `t{id}~` (service/security/tokens.py)."""
+    """The tenant's link signer: its key ring derived from its `secret_keys` (its own from
+    TENANT_SECRETS, else SECRET_KEYS; the default tenant's is SECRET_KEYS itself), its tokens
+    prefixed `t{id}~` (service/security/tokens.py)."""
     return TokenSigner(settings.secret_keys, settings.confirm_max_age_days * 86400, tenant_id)
 
 

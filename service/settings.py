@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     # As set in the Vonage dashboard; md5hash is its (and the SDKs') default.
     vonage_signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "md5hash"
     bird_signing_key: str = ""  # the webhook subscription's signingKey
+    # Other tenants' secrets (link keys, the ESP and SMS secrets above), JSON or a file path,
+    # keyed by tenant slug: service/tenants/secrets.py. Never stored in the database, and
+    # left out of the settings' repr (every tenant's secrets in one string).
+    tenant_secrets: str = Field("", repr=False)
     soft_bounce_limit: int = 5  # soft bounces within the window that make an address invalid
     soft_bounce_window_days: int = 30
     # Outgoing webhooks to CRMs: changes per signed POST, and the per-request timeout.
@@ -165,8 +169,11 @@ class Settings(BaseSettings):
 
     def finalize(self) -> Settings:
         """Fill development defaults, or refuse to start in production with what is missing."""
+        from service.tenants.secrets import check_distinct  # it reads these settings
+
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'service.db'}"
+        check_distinct(self)  # TENANT_SECRETS readable, and no secret shared where unsafe
         if self.environment == "production":
             missing = []
             if not self.secret_keys or any(k in KNOWN_DEFAULTS or len(k) < 16
@@ -217,6 +224,8 @@ class TenantSettings(BaseModel):
     retention_ledger_pii_months: int | None = Field(None, ge=0, le=1200)
     soft_bounce_limit: int | None = Field(None, ge=1, le=1000)
     soft_bounce_window_days: int | None = Field(None, ge=1, le=3650)
+    # all of the tenant's /v1 requests together, every key of it (0: no tenant-wide limit)
+    rate_limit_api_per_minute: int | None = Field(None, ge=0, le=10**9)
     sendgrid_group_topics: dict[str, str] | None = None
     external_list_max_age_days: dict[str, _Days] | None = None
     external_list_stale: Literal["block", "warn"] | None = None
@@ -237,10 +246,13 @@ class TenantSettings(BaseModel):
         return self.model_dump(exclude_unset=True, exclude_none=True)
 
 
-def tenant_settings(base: Settings, overrides: Mapping[str, Any]) -> Settings:
+def tenant_settings(base: Settings, overrides: Mapping[str, Any],
+                    secrets: Mapping[str, Any] | None = None) -> Settings:
     """The deployment's settings as a tenant sees them: its overrides (validated by
-    TenantSettings) over `base`; the lists' maximum ages name only the lists they change."""
+    TenantSettings) over `base`; the lists' maximum ages name only the lists they change;
+    `secrets` (service/tenants/secrets.py `secrets_of`) replace the default tenant's."""
     update = {k: v for k, v in overrides.items() if k in TenantSettings.model_fields}
+    update.update(secrets or {})
     if "external_list_max_age_days" in update:
         update["external_list_max_age_days"] = {**base.external_list_max_age_days,
                                                 **update["external_list_max_age_days"]}

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from service.capabilities import collect
 from service.contacts.normalize import CHANNELS
+from service.tenants.model import DEFAULT_SLUG
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -30,6 +31,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel", choices=CHANNELS,
                         help="contacts: the channel of the 'address' column when there is no "
                              "'channel' column; suppressions: the channel of every row")
+    add_tenant_argument(parser)
+
+
+def add_tenant_argument(parser: argparse.ArgumentParser) -> None:
+    """`--tenant SLUG`: the tenant whose data a command reads or writes (issue 18); an unknown
+    slug stops the command before it opens a file or writes a row (service/cli.py)."""
+    parser.add_argument("--tenant", default=DEFAULT_SLUG, metavar="SLUG",
+                        help="the tenant whose data this is (default: %(default)s)")
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,7 +11,8 @@ to read it back (the ledger's `api_key_id`, read-your-writes, the erasure's sour
 The tenant (issue 18) is the key's own. An `operator` key names the tenant it acts in with
 `X-Tenant: <slug>` on every route but the tenant routes (`opt={"tenantless": True}`); another
 key may send `X-Tenant` only with its own tenant's slug. The tenant's id is kept on the state
-too, and `request_tenant_id(request)` reads it back (the `rt` provider of service/app.py).
+too, and `service.tenants.resolve.request_tenant(scope)` reads it back (the `rt` provider of
+service/app.py).
 """
 
 from __future__ import annotations
@@ -69,21 +70,20 @@ def acting_key_id(request: Any) -> int | None:
     return key.id if key is not None else None
 
 
-def request_tenant_id(scope_or_request: Any) -> int:
-    """The tenant a request acts in (an ASGI scope or a request): the one its API key chose,
-    else the default tenant."""
-    scope = getattr(scope_or_request, "scope", scope_or_request)
-    return scope.get("state", {}).get(TENANT_STATE_KEY, DEFAULT_TENANT_ID)
-
-
-acting_tenant = request_tenant_id  # the name docs/plans/tenants.md §0 gave it
-
-
 class ApiKeyMiddleware(ASGIMiddleware):
+    def __init__(self, tenant_limit: Any = None):
+        # the per-tenant rate limit (security/ratelimit.py TenantRateLimit): it needs the
+        # tenant, which only authentication tells
+        self.tenant_limit = tenant_limit
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         opt = scope["route_handler"].opt
         if not opt.get("public_webhook"):
             await authenticate(scope, opt.get("scope", "admin"), opt.get("tenantless", False))
+            tenant_id = scope["state"][TENANT_STATE_KEY]
+            if self.tenant_limit is not None and tenant_id != DEFAULT_TENANT_ID:
+                rt = scope["litestar_app"].state.rt
+                await self.tenant_limit.check(scope, rt.tenants.get(tenant_id))
         await next_app(scope, receive, send)
 
 

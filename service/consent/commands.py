@@ -8,6 +8,7 @@ import asyncio
 
 from service.consent.verify import verify, write_checkpoint
 from service.runtime import with_runtime
+from service.transfer import add_tenant_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["verify", "checkpoint"])
     parser.add_argument("--contact", metavar="ID",
                         help="verify: only this contact's chain (no checkpoint check)")
+    add_tenant_argument(parser)  # a tenant's chains and checkpoints are its own
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,10 +25,12 @@ def run(args: argparse.Namespace) -> int:
         if args.contact:
             print("error: --contact goes with verify only")
             return 2
-        point = asyncio.run(with_runtime(lambda rt: write_checkpoint(rt.db)))
+        point = asyncio.run(with_runtime(lambda rt: write_checkpoint(rt.db),
+                                         tenant=args.tenant))
         print(f"wrote {point.line()}")
         return 0
-    report = asyncio.run(with_runtime(lambda rt: verify(rt.db, args.contact)))
+    report = asyncio.run(with_runtime(lambda rt: verify(rt.db, args.contact),
+                                      tenant=args.tenant))
     if report.mismatch is not None:
         print(report.mismatch.message())
         print(f"(checked {report.events} events in {report.chains} chains before it)")

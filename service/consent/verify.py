@@ -19,10 +19,7 @@ the tenant unless it is the default one (`chain.heads_digest`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -192,12 +189,11 @@ async def checkpoint_due(db: TenantDb, interval: int, now: datetime) -> bool:
     return latest is None or (now - latest.created_at).total_seconds() >= interval / 2
 
 
-async def checkpoint_loop(db: TenantDb, interval_seconds: int) -> None:
-    """Write a checkpoint at every interval boundary (at least MIN_INTERVAL apart)."""
-    interval = max(MIN_INTERVAL, interval_seconds)
-    while True:
-        now = datetime.now(UTC)
-        if await checkpoint_due(db, interval, now):
-            await write_checkpoint(db, now)
-        wait = interval - time.time() % interval  # until the next boundary
-        await asyncio.sleep(wait + random.uniform(0, min(30.0, interval / 10)))
+async def checkpoint_if_due(db: TenantDb, interval_seconds: int,
+                            now: datetime | None = None) -> Checkpoint | None:
+    """The tenant's checkpoint of this interval (at least MIN_INTERVAL long), written unless
+    another instance wrote one just now; what the schedule (consent/jobs.py) runs per tenant."""
+    now = now or datetime.now(UTC)
+    if await checkpoint_due(db, max(MIN_INTERVAL, interval_seconds), now):
+        return await write_checkpoint(db, now)
+    return None

@@ -45,7 +45,7 @@ def run_import(args: argparse.Namespace) -> int:
         try:
             stats = asyncio.run(with_runtime(lambda rt: importer.import_contacts(
                 rt, binary, default_channel=args.channel, dry_run=args.dry_run,
-                progress=progress, rejects=rejects, mapping=mapping)))
+                progress=progress, rejects=rejects, mapping=mapping), tenant=args.tenant))
         except InputError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
@@ -95,7 +95,7 @@ def run_export(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         count = asyncio.run(with_runtime(
-            lambda rt: importer.export_contacts(rt, out, args.channel)))
+            lambda rt: importer.export_contacts(rt, out, args.channel), tenant=args.tenant))
     print(f"Exported {count:,} rows.", file=sys.stderr)
     return 0
 

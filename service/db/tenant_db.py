@@ -19,22 +19,12 @@ from service.db.scoped import Scoped
 from service.db.tx import PostgresTx, SqliteTx
 
 
-class TenantDb:
-    """`Database`'s interface for one tenant; `raw` is the shared `Database` under it."""
+class _ScopedReads:
+    """The reads a database and a transaction share: `raw` answers them, with `tenant_id` put
+    in front of a `Scoped` statement's arguments."""
 
-    def __init__(self, raw: Database, tenant_id: int):
-        self.raw = raw
-        self.tenant_id = tenant_id
-        self.engine = raw.engine
-        self.is_sqlite = raw.is_sqlite
-        self.url = raw.url
-        self.replicas = raw.replicas
-
-    def __getattr__(self, name: str) -> Any:  # open, close, pool, …: the raw database's
-        return getattr(self.raw, name)
-
-    def for_tenant(self, tenant_id: int) -> TenantDb:
-        return self if tenant_id == self.tenant_id else TenantDb(self.raw, tenant_id)
+    raw: Any
+    tenant_id: int
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
         if sql.__class__ is Scoped:
@@ -50,6 +40,24 @@ class TenantDb:
         if sql.__class__ is Scoped:
             return await self.raw.fetchval(sql.plain, self.tenant_id, *args)
         return await self.raw.fetchval(sql, *args)
+
+
+class TenantDb(_ScopedReads):
+    """`Database`'s interface for one tenant; `raw` is the shared `Database` under it."""
+
+    def __init__(self, raw: Database, tenant_id: int):
+        self.raw = raw
+        self.tenant_id = tenant_id
+        self.engine = raw.engine
+        self.is_sqlite = raw.is_sqlite
+        self.url = raw.url
+        self.replicas = raw.replicas
+
+    def __getattr__(self, name: str) -> Any:  # open, close, pool, …: the raw database's
+        return getattr(self.raw, name)
+
+    def for_tenant(self, tenant_id: int) -> TenantDb:
+        return self if tenant_id == self.tenant_id else TenantDb(self.raw, tenant_id)
 
     async def fetch_read(self, sql: str, *args: Any, fresh: bool = False) -> list[Any]:
         if sql.__class__ is Scoped:
@@ -71,7 +79,7 @@ class TenantDb:
             yield TenantTx(tx, self.tenant_id)
 
 
-class TenantTx:
+class TenantTx(_ScopedReads):
     """A write transaction (`SqliteTx` or `PostgresTx`, as `raw`) for one tenant."""
 
     def __init__(self, raw: SqliteTx | PostgresTx, tenant_id: int):
@@ -93,21 +101,6 @@ class TenantTx:
             rows = [(tenant, *row) for row in rows]
             sql = sql.plain
         await self.raw.executemany(sql, rows)
-
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        if sql.__class__ is Scoped:
-            return await self.raw.fetch(sql.plain, self.tenant_id, *args)
-        return await self.raw.fetch(sql, *args)
-
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        if sql.__class__ is Scoped:
-            return await self.raw.fetchrow(sql.plain, self.tenant_id, *args)
-        return await self.raw.fetchrow(sql, *args)
-
-    async def fetchval(self, sql: str, *args: Any) -> Any:
-        if sql.__class__ is Scoped:
-            return await self.raw.fetchval(sql.plain, self.tenant_id, *args)
-        return await self.raw.fetchval(sql, *args)
 
     async def lock_feed(self) -> None:
         """The change feed's lock of this tenant: its writers commit their sequence numbers in

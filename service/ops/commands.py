@@ -12,6 +12,7 @@ from service.errors import Conflict
 from service.runtime import with_runtime
 from service.security.tokens import TokenData
 from service.topics.logic import create_topic
+from service.transfer import add_tenant_argument
 
 DEMO_TOPICS = [
     {"key": "newsletter", "name": "Newsletter", "channels": ["email"], "legal_basis": "consent",
@@ -38,6 +39,7 @@ DEMO_CONTACTS = [
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = "Create demo topics and two demo contacts, and print their links."
+    add_tenant_argument(parser)
 
 
 async def _seed(rt) -> list[str]:
@@ -66,7 +68,7 @@ async def _seed(rt) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    for line in asyncio.run(with_runtime(_seed)):
+    for line in asyncio.run(with_runtime(_seed, tenant=args.tenant)):
         print(line)
     return 0
 

@@ -5,18 +5,20 @@ outbox row of kind `retention`, status `sent`, unique `dedupe_key` `retention:<i
 runs that slot, so several instances on one PostgreSQL database, or several workers on one
 SQLite file, run retention once per interval. The row keeps the run's counts. A PostgreSQL
 advisory lock also keeps a long run from overlapping the next one.
+
+Each tenant has its own slots (the claim row is the tenant's, its dedupe key unique per
+tenant) and its own run, in its view with its own retention settings: a pass goes over every
+tenant (`background.each_tenant`), one after the other.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import random
-import time
 from datetime import UTC, datetime
 
-from service.db.engine import Database
+from service.background import each_tenant, until_next_boundary
+from service.db.tenant_db import TenantDb
 from service.privacy import queries as q
 from service.privacy.retention import retention_once
 from service.runtime import Runtime
@@ -29,8 +31,8 @@ def slot_key(interval: int, slot: int) -> str:
     return f"retention:{interval}:{slot}"
 
 
-async def claim_slot(db: Database, interval: int, slot: int, now: datetime) -> bool:
-    """True for exactly one caller per (interval, slot), across processes and hosts."""
+async def claim_slot(db: TenantDb, interval: int, slot: int, now: datetime) -> bool:
+    """True for exactly one caller per (tenant, interval, slot), across processes and hosts."""
     async with db.transaction() as tx:
         inserted = await tx.execute(
             q.CLAIM_SLOT, json.dumps({"slot": slot}), slot_key(interval, slot), now)
@@ -38,7 +40,8 @@ async def claim_slot(db: Database, interval: int, slot: int, now: datetime) -> b
 
 
 async def run_slot(rt: Runtime, now: datetime | None = None) -> bool:
-    """Run retention if this interval's slot is still free; True when this call ran it."""
+    """Run the view's tenant's retention if its slot of this interval is still free; True when
+    this call ran it."""
     now = now or datetime.now(UTC)
     interval = max(MIN_INTERVAL, rt.settings.retention_interval_seconds)
     slot = int(now.timestamp()) // interval
@@ -51,12 +54,22 @@ async def run_slot(rt: Runtime, now: datetime | None = None) -> bool:
     return True
 
 
-async def retention_loop(rt: Runtime) -> None:
+async def retention_pass(rt: Runtime, now: datetime | None = None) -> dict[str, bool]:
+    """This interval's retention of every tenant whose slot is still free: tenant slug ->
+    whether this call ran it."""
+    now = now or datetime.now(UTC)
+    return await each_tenant(rt, lambda view: run_slot(view, now), "retention")
+
+
+async def retention_loop(rt: Runtime, every_tenant: bool = True) -> None:
+    """At every interval boundary, every tenant's retention (or, `every_tenant` False, only
+    the tenant of `rt`'s: `python -m service retention --tenant SLUG`)."""
     while True:
-        await run_slot(rt)
-        interval = max(MIN_INTERVAL, rt.settings.retention_interval_seconds)
-        wait = interval - time.time() % interval  # until the next boundary
-        await asyncio.sleep(wait + random.uniform(0, min(30.0, interval / 10)))
+        if every_tenant:
+            await retention_pass(rt)
+        else:
+            await run_slot(rt)
+        await until_next_boundary(max(MIN_INTERVAL, rt.settings.retention_interval_seconds))
 
 
 LOOPS = {"retention": retention_loop}

@@ -136,6 +136,8 @@ PG_DELETE_SENDS = Scoped(f"DELETE {SENDS_SQL}")
 SENDS_WINDOW = ROW_BATCH
 TRY_LOCK = "SELECT pg_try_advisory_lock($1)"  # PostgreSQL: one retention run at a time
 UNLOCK = "SELECT pg_advisory_unlock($1)"
+TRY_LOCK_2 = "SELECT pg_try_advisory_lock($1, $2)"  # ... of a tenant other than the default
+UNLOCK_2 = "SELECT pg_advisory_unlock($1, $2)"
 
 # -- the retention slot (jobs.py) --------------------------------------------------------------
 CLAIM_SLOT = Scoped(

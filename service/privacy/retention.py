@@ -9,6 +9,12 @@
 - recorded sends (service/sends) older than the longest frequency window plus a day
   (`SENDS_KEPT`, not a setting: they serve nothing after that).
 A setting of 0 keeps that kind of data. Work goes in batches, each its own short transaction.
+
+A run is one tenant's (the view `db` is), with that tenant's settings: it removes only that
+tenant's contacts, scrubs only its events and prunes only its sends. The outbox is the
+process's delivery queue, not a tenant's data, and RETENTION_OUTBOX_SENT_DAYS is the
+deployment's setting (not a tenant one): the default tenant's run prunes it, for every tenant,
+and another tenant's run leaves it (docs/DECISIONS.md, "Tenants").
 """
 
 from __future__ import annotations
@@ -21,13 +27,17 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
 from service.consent.decision import LONGEST_WINDOW
-from service.db.engine import Database
+from service.db.tenant_db import TenantDb
 from service.privacy import queries as q
 from service.privacy.erasure import remove_person
 from service.settings import Settings
+from service.tenants.model import DEFAULT_TENANT_ID
 
 log = logging.getLogger("service.privacy.retention")
-LOCK_ID = 7_201_559  # pg advisory lock: one retention run at a time across instances
+# pg advisory lock: one retention run of a tenant at a time across instances; the default
+# tenant's is the one key it had before tenants, another tenant's the pair (LOCK_ID, its id),
+# a key space of its own (as the feed lock's, decision D5)
+LOCK_ID = 7_201_559
 BATCH = 50
 SENDS_KEPT = LONGEST_WINDOW + timedelta(days=1)  # a day's margin over the longest window
 
@@ -58,17 +68,18 @@ def months_before(now: datetime, months: int) -> datetime:
     return now.replace(year=year, month=month0 + 1, day=day)
 
 
-def cutoffs(settings: Settings, now: datetime) -> dict[str, datetime | None]:
+def cutoffs(settings: Settings, now: datetime, outbox: bool = True
+            ) -> dict[str, datetime | None]:
     def days(n: int) -> datetime | None:
         return now - timedelta(days=n) if n > 0 else None
 
     months = settings.retention_ledger_pii_months
     return {"contacts": days(settings.retention_opted_out_days),
             "ledger": months_before(now, months) if months > 0 else None,
-            "outbox": days(settings.retention_outbox_sent_days)}
+            "outbox": days(settings.retention_outbox_sent_days) if outbox else None}
 
 
-async def _in_batches(db: Database, sql: str, cutoff: datetime) -> int:
+async def _in_batches(db: TenantDb, sql: str, cutoff: datetime) -> int:
     """Run `sql` (a DELETE or UPDATE of at most q.ROW_BATCH rows) until it leaves fewer."""
     total = 0
     while True:
@@ -79,7 +90,7 @@ async def _in_batches(db: Database, sql: str, cutoff: datetime) -> int:
             return total
 
 
-async def _prune_sends(db: Database, cutoff: datetime) -> int:
+async def _prune_sends(db: TenantDb, cutoff: datetime) -> int:
     """Delete the sends older than `cutoff` (send_log has no index on sent_at): on SQLite a
     window of rowids per transaction, rows written after the first read being recent; on
     PostgreSQL one statement."""
@@ -96,11 +107,11 @@ async def _prune_sends(db: Database, cutoff: datetime) -> int:
     return total
 
 
-async def run_retention(db: Database, settings: Settings, now: datetime | None = None,
+async def run_retention(db: TenantDb, settings: Settings, now: datetime | None = None,
                         dry_run: bool = False) -> RetentionCounts:
     """One pass over every kind of data; returns (or, with dry_run, only counts) what goes."""
     now = now or datetime.now(UTC)
-    limits = cutoffs(settings, now)
+    limits = cutoffs(settings, now, outbox=db.tenant_id == DEFAULT_TENANT_ID)
     counts = RetentionCounts()
     if dry_run:
         for name, sql, cutoff in (("outbox_sent_deleted", q.COUNT_OUTBOX_SENT, limits["outbox"]),
@@ -126,7 +137,7 @@ async def run_retention(db: Database, settings: Settings, now: datetime | None =
     return counts
 
 
-async def _remove_opted_out(db: Database, cutoff: datetime, counts: RetentionCounts,
+async def _remove_opted_out(db: TenantDb, cutoff: datetime, counts: RetentionCounts,
                             now: datetime) -> None:
     seen: set[str] = set()
     while True:
@@ -150,22 +161,24 @@ async def _remove_opted_out(db: Database, cutoff: datetime, counts: RetentionCou
 
 
 @asynccontextmanager
-async def exclusive(db: Database) -> AsyncIterator[bool]:
+async def exclusive(db: TenantDb) -> AsyncIterator[bool]:
     """True when this process may run retention now: on PostgreSQL a session advisory lock
     (held on one pooled connection for the run); SQLite serializes writers anyway."""
     if db.is_sqlite:
         yield True
         return
+    key = (LOCK_ID,) if db.tenant_id == DEFAULT_TENANT_ID else (LOCK_ID, db.tenant_id)
+    try_lock, unlock = (q.TRY_LOCK, q.UNLOCK) if len(key) == 1 else (q.TRY_LOCK_2, q.UNLOCK_2)
     async with db.pool.acquire() as conn:
-        got = await conn.fetchval(q.TRY_LOCK, LOCK_ID)
+        got = await conn.fetchval(try_lock, *key)
         try:
             yield bool(got)
         finally:
             if got:
-                await conn.execute(q.UNLOCK, LOCK_ID)
+                await conn.execute(unlock, *key)
 
 
-async def retention_once(db: Database, settings: Settings, dry_run: bool = False
+async def retention_once(db: TenantDb, settings: Settings, dry_run: bool = False
                          ) -> RetentionCounts | None:
     """A logged run; None when another instance is running one right now."""
     async with exclusive(db) as mine:

@@ -45,7 +45,8 @@ def read(url: str, headers: Mapping[str, str], body: bytes, settings: Settings,
          now: datetime) -> InboundSms:
     key = settings.bird_signing_key
     if not key:
-        raise BadSignature("Bird webhooks are not configured (BIRD_SIGNING_KEY)")
+        raise BadSignature("Bird webhooks are not configured "
+                           "(BIRD_SIGNING_KEY; a tenant's own: TENANT_SECRETS)")
     sent = headers.get("messagebird-signature", "")
     timestamp = headers.get("messagebird-request-timestamp", "").strip()
     if not sent or not timestamp:

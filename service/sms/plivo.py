@@ -64,7 +64,8 @@ def read(url: str, headers: Mapping[str, str], body: bytes, settings: Any,
     """The message, once its signature proves Plivo sent it (BadSignature otherwise)."""
     token = settings.plivo_auth_token
     if not token:
-        raise BadSignature("Plivo webhooks are not configured (PLIVO_AUTH_TOKEN)")
+        raise BadSignature("Plivo webhooks are not configured "
+                           "(PLIVO_AUTH_TOKEN; a tenant's own: TENANT_SECRETS)")
     given = [s.strip() for s in headers.get(HEADER, "").split(",") if s.strip()]
     nonce = headers.get(NONCE_HEADER, "")
     params = form_pairs(body)

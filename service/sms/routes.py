@@ -1,4 +1,5 @@
-"""Inbound SMS webhooks: `POST /v1/webhooks/{twilio,plivo,…}`, one operation per provider.
+"""Inbound SMS webhooks: `POST /v1/webhooks/{twilio,plivo,…}` (the default tenant) and
+`POST /v1/webhooks/{twilio,plivo,…}/{tenant slug}` (any tenant), two operations per provider.
 
 No API key: each provider's signature is the credential, as for the ESP webhooks (the
 API-key guard lets `public_webhook` routes through). A bad or missing signature is refused
@@ -21,6 +22,7 @@ from service.sms import logic
 from service.sms.inbound import BadSignature
 from service.sms.providers import PROVIDERS, Provider
 from service.sms.schemas import SmsReceipt
+from service.tenants.resolve import runtime_of_slug
 
 PUBLIC = {"public_webhook": True}  # the API-key guard lets these through; they check signatures
 log = logging.getLogger("service.sms")
@@ -33,9 +35,12 @@ def signed_url(settings: Settings, request: Request) -> str:
     return f"{url}?{query}" if query else url
 
 
-def _route(name: str, provider: Provider):
-    """The handler of one provider's webhook (its own path and operation id)."""
+def _route(name: str, provider: Provider, per_tenant: bool = False):
+    """The handler of one provider's webhook (its own path and operation id): the default
+    tenant's, or (`per_tenant`) any tenant's by the slug in its path."""
     async def receive_sms(rt: RT, request: Request) -> Response:
+        if per_tenant:  # its own secrets verify it, and it writes into that tenant only
+            rt = await runtime_of_slug(rt, request.path_params["tenant"])
         body = await request.body()
         try:
             message = provider.read(signed_url(rt.settings, request), request.headers, body,
@@ -52,15 +57,20 @@ def _route(name: str, provider: Provider):
     spec = ResponseSpec(str if provider.answer else SmsReceipt, media_type=provider.media_type,
                         generate_examples=False,
                         description="The provider's answer format: the reply to send, if any")
+    whose = ("the tenant with the slug `tenant` (404 when none has it), verified with its own "
+             "secrets (TENANT_SECRETS)" if per_tenant else "the default tenant")
     return post(
-        f"/webhooks/{name}", operation_id=f"receive{provider.title}Sms", opt=PUBLIC,
+        f"/webhooks/{name}" + ("/{tenant:str}" if per_tenant else ""),
+        operation_id=f"receive{'Tenant' if per_tenant else ''}{provider.title}Sms", opt=PUBLIC,
         tags=["sms webhooks"], status_code=200, security=[{}], responses={200: spec},
-        summary=f"Receive {provider.title} inbound SMS (STOP, START, HELP)",
+        summary=f"Receive {provider.title} inbound SMS (STOP, START, HELP)"
+                + (" for a tenant" if per_tenant else ""),
         description=f"Signed by {provider.title} (docs/channels.md); a bad or missing "
                     "signature is refused with 403 and nothing is written. A repeated "
-                    "message id gets the first outcome again and writes nothing.",
+                    f"message id gets the first outcome again and writes nothing. For {whose}.",
     )(receive_sms)
 
 
-api_routes = [_route(name, provider) for name, provider in PROVIDERS.items()]
+api_routes = [_route(name, provider, per_tenant)
+              for name, provider in PROVIDERS.items() for per_tenant in (False, True)]
 page_routes: list = []

@@ -40,7 +40,8 @@ def read(url: str, headers: Mapping[str, str], body: bytes, settings: Any,
     """The message, once its signature proves Twilio sent it (BadSignature otherwise)."""
     token = settings.twilio_auth_token
     if not token:
-        raise BadSignature("Twilio webhooks are not configured (TWILIO_AUTH_TOKEN)")
+        raise BadSignature("Twilio webhooks are not configured "
+                           "(TWILIO_AUTH_TOKEN; a tenant's own: TENANT_SECRETS)")
     given = headers.get(HEADER, "")
     params = form_pairs(body)
     if not given or not hmac.compare_digest(given.encode(), signature(token, url, params).encode()):

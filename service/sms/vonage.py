@@ -57,7 +57,8 @@ def read(url: str, headers: Mapping[str, str], body: bytes, settings: Settings,
          now: datetime) -> InboundSms:
     secret = settings.vonage_signature_secret
     if not secret:
-        raise BadSignature("Vonage webhooks are not configured (VONAGE_SIGNATURE_SECRET)")
+        raise BadSignature("Vonage webhooks are not configured "
+                           "(VONAGE_SIGNATURE_SECRET; a tenant's own: TENANT_SECRETS)")
     authorization = headers.get("authorization", "")
     if authorization[:7].lower() == "bearer ":
         return _messages_api(authorization[7:].strip(), body, secret, now)

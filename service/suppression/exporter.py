@@ -20,6 +20,7 @@ from service.csvfiles import UsageError, open_output, write_pages
 from service.progress import Progress
 from service.runtime import Runtime, with_runtime
 from service.suppression import queries as q
+from service.tenants.model import DEFAULT_SLUG
 
 PAGE = 5_000
 COLUMNS = ["channel", "address", "address_key", "topic", "reason", "source", "list_name",
@@ -65,5 +66,6 @@ def run_export(args) -> int:
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        asyncio.run(with_runtime(lambda rt: export_suppressions(rt, out, channel, reason)))
+        asyncio.run(with_runtime(lambda rt: export_suppressions(rt, out, channel, reason),
+                                 tenant=getattr(args, "tenant", DEFAULT_SLUG)))
     return 0

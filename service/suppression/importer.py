@@ -48,6 +48,7 @@ from service.suppression import lists
 from service.suppression.bulk import fetch_states
 from service.suppression.check import key_of, resolve_topic
 from service.suppression.store import add_suppressions
+from service.tenants.model import DEFAULT_SLUG
 
 MAX_REPORTED = 1_000
 ADDRESS_COLUMNS = ("address", "email", "phone", "mobile", "telephone", "number", "fax",
@@ -282,7 +283,8 @@ def run_import(args) -> int:
             return _usage(str(exc), sys.stderr)
         try:
             stats = asyncio.run(with_runtime(lambda rt: import_suppressions(
-                rt, binary, args, sys.stderr, file_size(binary), rejects)))
+                rt, binary, args, sys.stderr, file_size(binary), rejects),
+                tenant=getattr(args, "tenant", DEFAULT_SLUG)))
         except (UnicodeDecodeError, csv.Error) as exc:
             print(f"error: the file stopped being readable UTF-8 CSV ({exc}); "
                   "the batches before it were written", file=sys.stderr)

@@ -129,14 +129,8 @@ async def create_tenant(db: TenantDb, tenants: TenantRegistry, slug: str, name: 
     slug, name = check_slug(slug), check_name(name)
     group, stored = check_group(controller_group), check_settings(settings or {})
     hosts = check_domains(domains)
-    async with db.transaction() as tx:
-        await _check_domains_free(tx, db.is_sqlite, hosts, slug)
-        row = await tx.fetchrow(q.CREATE, slug, name, group, json.dumps(stored),
-                                " ".join(hosts), datetime.now(UTC))
-    if row is None:
-        raise Conflict("slug", f"a tenant with the slug {slug!r} already exists")
-    tenants.put(tenant_from_row(row))
-    return tenant_dict(row)
+    return await _store(db, tenants, q.CREATE, slug, name, group, stored, hosts, hosts,
+                        Conflict("slug", f"a tenant with the slug {slug!r} already exists"))
 
 
 async def list_tenants(db: TenantDb) -> list[dict]:
@@ -170,12 +164,24 @@ async def update_tenant(db: TenantDb, tenants: TenantRegistry, slug: str,
     hosts = tuple(current["domains"])
     if "domains" in changes:
         hosts = check_domains(changes["domains"] or ())
+    return await _store(db, tenants, q.UPDATE, slug, name, group, settings, hosts,
+                        hosts if "domains" in changes else (),
+                        NotFound("slug", f"no tenant with the slug {slug!r}"))
+
+
+async def _store(db: TenantDb, tenants: TenantRegistry, sql: str, slug: str, name: str,
+                 group: str | None, settings: dict, hosts: tuple[str, ...],
+                 new_hosts: tuple[str, ...], missing: Exception) -> dict:
+    """Write a tenant's row (`q.CREATE` or `q.UPDATE`, both taking slug, name, group,
+    settings, domains, now and returning the row) and put it in this process's registry;
+    `new_hosts` (the host names given) must be free, checked in the same transaction;
+    `missing` is raised when the statement returned no row (a slug taken, or gone)."""
     async with db.transaction() as tx:
-        await _check_domains_free(tx, db.is_sqlite, hosts if "domains" in changes else (), slug)
-        row = await tx.fetchrow(q.UPDATE, slug, name, group, json.dumps(settings),
-                                " ".join(hosts), datetime.now(UTC))
+        await _check_domains_free(tx, db.is_sqlite, new_hosts, slug)
+        row = await tx.fetchrow(sql, slug, name, group, json.dumps(settings), " ".join(hosts),
+                                datetime.now(UTC))
     if row is None:
-        raise NotFound("slug", f"no tenant with the slug {slug!r}")
+        raise missing
     tenants.put(tenant_from_row(row))
     return tenant_dict(row)
 

@@ -71,6 +71,13 @@ class TenantRegistry:
         self._replace(tenants)
         self._expires = time.monotonic() + self.max_age
 
+    async def current(self, db: Any) -> list[Tenant]:
+        """Every tenant, from a copy at most `max_age` old: what the background loops go over
+        at each pass, so a tenant created by another process joins them within that age."""
+        if time.monotonic() >= self._expires:
+            await self.load(db)
+        return self.all()
+
     async def find(self, db: Any, *, slug: str | None = None,
                    tenant_id: int | None = None) -> Tenant | None:
         """The tenant with this slug (or id), from a copy at most `max_age` old, reloading

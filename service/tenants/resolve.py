@@ -1,12 +1,14 @@
 """Which tenant a request acts in, from the one source each kind of request has
 (docs/ARCHITECTURE.md, "Tenants"): /v1 from its API key (set by ApiKeyMiddleware, an operator
 key's X-Tenant included; Host plays no part); a recipient link from the prefix of its token;
-a tokenless page (`/p`, `/o`, `/brand.css`) from its `Host` header, when a tenant lists that
-host name among its domains (HostTenantMiddleware); anything else, the default tenant.
-A token's tenant is read from its prefix before the token is verified, by that tenant's own
-signer: a prefix changed to another tenant, or to one that does not exist,
-fails there (the invalid-link page). A tenant created moments ago in another process has its
-view (its signer) at once, and its branding once this process's registry has read it
+a provider's webhook (ESP events, inbound SMS) from the tenant slug in its URL
+(`/v1/webhooks/{provider}/{slug}`, `runtime_of_slug`; that tenant's own provider secrets verify
+it, service/tenants/secrets.py); a page without a token (`/p`, `/o`, `/brand.css`) from its
+`Host` header, when a tenant lists that host name among its domains (HostTenantMiddleware);
+anything else, the default tenant. A token's tenant is read from its prefix before the token is
+verified, by that tenant's own signer: a prefix changed to another tenant, or to one that does
+not exist, fails there (the invalid-link page). A tenant created moments ago in another process
+has its view (its signer) at once, and its branding once this process's registry has read it
 (TENANT_CACHE_SECONDS)."""
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.apikeys.guard import TENANT_STATE_KEY
+from service.errors import NotFound
 from service.security.tokens import BadToken, tenant_of
 from service.tenants.model import DEFAULT_TENANT_ID
 
@@ -40,6 +43,15 @@ def request_runtime(scope: Any) -> Any:
     """The runtime as the request's tenant sees it (a kept view: one dict look-up)."""
     scope = getattr(scope, "scope", scope)
     return scope["litestar_app"].state.rt.for_tenant(request_tenant(scope))
+
+
+async def runtime_of_slug(rt: Any, slug: str) -> Any:
+    """The runtime as the tenant with this slug sees it (a webhook URL's tenant); 404 for a
+    slug no tenant has, as for any unknown path."""
+    tenant = await rt.tenants.find(rt.db, slug=slug)
+    if tenant is None:
+        raise NotFound("tenant", "no tenant with this slug")
+    return rt.for_tenant(tenant.id)
 
 
 def host_header(scope: Scope) -> str:

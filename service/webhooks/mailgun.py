@@ -41,7 +41,8 @@ def _remember(token: str, max_age: int) -> None:
 async def receive(rt: Runtime, headers: Any, body: bytes) -> Parsed:
     key = rt.settings.mailgun_webhook_signing_key
     if not key:
-        raise rejected(403, "Mailgun webhooks are not configured (MAILGUN_WEBHOOK_SIGNING_KEY)")
+        raise rejected(403, "Mailgun webhooks are not configured "
+                            "(MAILGUN_WEBHOOK_SIGNING_KEY; a tenant's own: TENANT_SECRETS)")
     try:
         payload = json.loads(body)
     except ValueError:

@@ -35,7 +35,8 @@ def authenticate(settings: Any, headers: Any) -> None:
     header = settings.postmark_webhook_header
     if not (user and password) and ":" not in header:
         raise rejected(403, "Postmark webhooks are not configured (POSTMARK_WEBHOOK_USERNAME "
-                            "and _PASSWORD, or POSTMARK_WEBHOOK_HEADER)")
+                            "and _PASSWORD, or POSTMARK_WEBHOOK_HEADER; a tenant's own: "
+                            "TENANT_SECRETS)")
     if user and password:
         given = headers.get("authorization", "")
         try:

@@ -7,7 +7,8 @@ from litestar import Request, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from service.errors import NotFound, RowId
-from service.runtime import RT
+from service.runtime import RT, Runtime
+from service.tenants.resolve import runtime_of_slug
 from service.webhooks import mailgun, outgoing, postmark, sendgrid, ses
 from service.webhooks.apply import apply_events
 from service.webhooks.schemas import (
@@ -30,7 +31,22 @@ ADMIN = {"scope": "admin"}
 async def esp_webhook(rt: RT, request: Request, provider: FromPath[str]) -> EspWebhookResult:
     """`provider`: ses (SNS), sendgrid, mailgun or postmark. No API key: each request is
     authenticated the provider's way (docs/webhooks.md); refused 401/403, or 406 for a replayed
-    or stale Mailgun request."""
+    or stale Mailgun request. Events go to the default tenant."""
+    return await _receive(rt, request, provider)
+
+
+@post("/webhooks/{provider:str}/{tenant:str}", operation_id="receiveTenantProviderEvents",
+      opt=PUBLIC, tags=["esp webhooks"], status_code=200,
+      summary="Receive a tenant's ESP bounce, complaint and unsubscribe events", security=[{}])
+async def tenant_esp_webhook(rt: RT, request: Request, provider: FromPath[str],
+                             tenant: FromPath[str]) -> EspWebhookResult:
+    """As `receiveProviderEvents`, for the tenant with the slug `tenant` (404 when none has
+    it): verified with that tenant's own provider secrets (TENANT_SECRETS; a provider it has
+    none for is refused 403), and written into that tenant only."""
+    return await _receive(await runtime_of_slug(rt, tenant), request, provider)
+
+
+async def _receive(rt: Runtime, request: Request, provider: str) -> EspWebhookResult:
     receive = PROVIDERS.get(provider)
     if receive is None:
         raise NotFound("provider", f"unknown provider; use one of {', '.join(PROVIDERS)}")
@@ -78,6 +94,6 @@ async def delete_subscription(rt: RT, sub_id: RowId) -> None:
     await outgoing.delete_subscription(rt, sub_id)
 
 
-api_routes = [esp_webhook, create_subscription, list_subscriptions, update_subscription,
-              delete_subscription]
+api_routes = [esp_webhook, tenant_esp_webhook, create_subscription, list_subscriptions,
+              update_subscription, delete_subscription]
 page_routes: list = []

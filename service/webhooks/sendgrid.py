@@ -53,7 +53,8 @@ def verify(key_text: str, signature: str, timestamp: str, body: bytes) -> bool:
 async def receive(rt: Runtime, headers: Any, body: bytes) -> Parsed:
     key = rt.settings.sendgrid_webhook_public_key
     if not key:
-        raise rejected(403, "SendGrid webhooks are not configured (SENDGRID_WEBHOOK_PUBLIC_KEY)")
+        raise rejected(403, "SendGrid webhooks are not configured "
+                            "(SENDGRID_WEBHOOK_PUBLIC_KEY; a tenant's own: TENANT_SECRETS)")
     signature, timestamp = headers.get(SIGNATURE), headers.get(TIMESTAMP)
     if not signature or not timestamp or not verify(key, signature, timestamp, body):
         raise rejected(403, "missing or bad SendGrid event webhook signature")

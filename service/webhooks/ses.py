@@ -1,12 +1,14 @@
 """Amazon SES events delivered by SNS: signature check, subscription handshake, event mapping.
 
-Every SNS message is verified before anything else: the signing certificate is fetched (once,
-then cached by URL) only from an https URL ending in `.pem` on a host matching
+Every SNS message is verified before anything else is read: the signing certificate is fetched
+(once, then cached by URL) only from an https URL ending in `.pem` on a host matching
 `sns.<region>.amazonaws.com[.cn]`, and the signature (SignatureVersion 1: RSA SHA1, 2: RSA SHA256)
 must match the canonical string of the message's fields. A topic ARN not in SES_SNS_TOPIC_ARNS
-(when set) is refused. A verified `SubscriptionConfirmation` is confirmed by a GET of its
-SubscribeURL, itself only on such a host. Raw message delivery (no SNS envelope, no signature) is
-refused: it cannot be told apart from a forgery.
+(when set) is refused. A tenant other than the default must name its topics (TENANT_SECRETS) or
+is refused at once: AWS signs every tenant's messages alike, so the topic alone tells them apart.
+A verified `SubscriptionConfirmation` is confirmed by a GET of its SubscribeURL, itself only on
+such a host. Raw message delivery (no SNS envelope, no signature) is refused: it cannot be told
+apart from a forgery.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from service.runtime import Runtime
+from service.tenants.model import DEFAULT_TENANT_ID
 from service.webhooks.events import EspEvent, Parsed, bad_body, iso_time, mailbox, rejected
 
 log = logging.getLogger("service.webhooks.ses")
@@ -107,8 +110,12 @@ async def receive(rt: Runtime, headers: Any, body: bytes) -> Parsed:
         raise bad_body("is not an SNS message (JSON)") from None
     if not isinstance(message, dict):
         raise bad_body("is not an SNS message (JSON object)")
-    await verify(message)
     allowed = [a.strip() for a in rt.settings.ses_sns_topic_arns.split(",") if a.strip()]
+    if not allowed and rt.tenant_id != DEFAULT_TENANT_ID:
+        # AWS signs every SNS message alike: only the topic tells one tenant's from another's
+        raise rejected(403, "SES webhooks are not configured for this tenant "
+                            "(ses_sns_topic_arns in TENANT_SECRETS)")
+    await verify(message)
     if allowed and message.get("TopicArn") not in allowed:
         raise rejected(403, "unexpected SNS TopicArn")
     kind = message["Type"]

@@ -3,7 +3,6 @@ another tenant's key id answers 404 exactly as an unknown one."""
 
 from __future__ import annotations
 
-from service.apikeys.guard import request_tenant_id
 from service.apikeys.logic import (
     ApiKeyCache,
     ApiKeyInfo,
@@ -12,6 +11,7 @@ from service.apikeys.logic import (
     revoke_api_key,
 )
 from service.db.tenant_db import TenantDb
+from service.tenants.resolve import request_tenant
 
 
 async def test_a_tenants_key_sees_and_revokes_only_its_tenants_keys(
@@ -56,8 +56,8 @@ async def test_a_key_acts_in_its_own_tenant(app, client, db, headers_b, tenant_b
     """The key's tenant comes with its look-up, and the handlers get that tenant's view."""
     info = await ApiKeyCache(0).verify(db, headers_b["Authorization"].split()[1])
     assert info.tenant_id == tenant_b.id and not info.is_operator
-    assert request_tenant_id({"state": {"tenant_id": tenant_b.id}}) == tenant_b.id
-    assert request_tenant_id({}) == 1
+    assert request_tenant({"state": {"tenant_id": tenant_b.id}}) == tenant_b.id
+    assert request_tenant({}) == 1
     assert (await client.get("/v1/api-keys", headers=headers_b)).status_code == 200
     view = app.state.rt.for_tenant(tenant_b.id)
     assert view.tenant.slug == "b" and view.settings.org_name == "Brand B"

@@ -46,6 +46,29 @@ async def plan(db: Database, sql: str, *args, tx=None) -> str:
     return "\n".join(row[0] for row in rows)
 
 
+_PG_SCAN_NODE = re.compile(r"(Seq Scan|Index Only Scan|Index Scan|Bitmap Heap Scan)(?: Backward)?"
+                           r"(?: using (\w+))? on (\w+)(?: (\w+))?")
+
+
+def pg_scan_nodes(text: str) -> list[tuple[str, str | None, str, str, list[str]]]:
+    """Each scan of a table in a PostgreSQL plan's text: (kind, index or None, table, alias,
+    the lines of its node: conditions and filters). A partition's `_N` suffix stays on."""
+    found, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        match = _PG_SCAN_NODE.search(line)
+        if not match:
+            continue
+        depth = len(line) - len(line.lstrip())
+        details = []
+        for after in lines[i + 1:]:
+            if len(after) - len(after.lstrip()) <= depth or "->" in after:
+                break
+            details.append(after.strip())
+        kind, index, table, alias = match.groups()
+        found.append((kind, index, table, alias or table, details))
+    return found
+
+
 async def scanned(db: Database, sql: str, *args, allowed: set[str] | None = None,
                   tx=None) -> list[str]:
     """The tables (not key lists or temporary tables in `allowed`) the plan reads whole."""

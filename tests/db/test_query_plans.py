@@ -32,7 +32,7 @@ from service.suppression.queries import (
     snapshot_sql,
 )
 from service.unsubscribe import queries as unsub
-from tests.db.plans import assert_indexed, fake_key, fill, plan
+from tests.db.plans import assert_indexed, fake_key, fill, pg_scan_nodes, plan
 
 KEYS = [fake_key(i) for i in (3, 5_000, 9_999)] + ["f" * 64]
 
@@ -183,7 +183,7 @@ TENANT_INDEXES = {"s": "suppression_tenant_channel_key_topic_reason",
                   "p": "preference_tenant_contact_channel_topic",
                   "l": "send_log_tenant_key_prefix"}
 _SQLITE_PROBE = re.compile(r"SEARCH (\w+) USING (?:COVERING )?INDEX (\w+) \((.*)\)")
-_PG_PROBE = re.compile(r"Index (?:Only )?Scan using (\w+) on \w+ (\w+?)(?:_\d+)?\s")
+_PG_PARTITION = re.compile(r"_\d+$")
 
 
 def probes(text: str, sqlite: bool) -> list[tuple[str, str, str]]:
@@ -191,18 +191,9 @@ def probes(text: str, sqlite: bool) -> list[tuple[str, str, str]]:
     if sqlite:
         return [(alias, index, condition) for alias, index, condition
                 in _SQLITE_PROBE.findall(text)]
-    found, lines = [], text.splitlines()
-    for i, line in enumerate(lines):
-        match = _PG_PROBE.search(line)
-        if match:
-            depth = len(line) - len(line.lstrip())
-            rest = []
-            for after in lines[i + 1:]:
-                if len(after) - len(after.lstrip()) <= depth or "->" in after:
-                    break
-                rest.append(after.strip())
-            found.append((match.group(2), match.group(1), " ".join(rest)))
-    return found
+    return [(_PG_PARTITION.sub("", alias), index, " ".join(details))
+            for kind, index, _, alias, details in pg_scan_nodes(text)
+            if kind in ("Index Scan", "Index Only Scan")]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ a lot during an outage must never block on a full pipe.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -25,10 +26,15 @@ __all__ = ["ROOT", "PrivatePostgres", "Service", "admin_key", "own_pg_database",
 
 
 class Service:
-    """One `python -m service serve` process on a fixed free port (kept across restarts)."""
+    """One `python -m service serve` process on a fixed free port (kept across restarts).
 
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.env, self.log_path = env, log_path
+    `root`: the tree it runs from (its cwd; another release's tree has itself on PYTHONPATH in
+    `env`). `own_group`: the process leads a process group of its own, and stop and kill signal
+    the whole group (children included)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, root: Path = ROOT,
+                 own_group: bool = False):
+        self.env, self.log_path, self.root, self.own_group = env, log_path, root, own_group
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -42,7 +48,8 @@ class Service:
             log.flush()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", "--port", str(self.port)],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                cwd=self.root, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=self.own_group)
         deadline = time.monotonic() + 60  # a start-up bound, not a speed assertion
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -58,16 +65,27 @@ class Service:
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush, no cleanup, as in a crash or an OOM kill."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            self._signal(signal.SIGKILL)
             self.proc.wait(30)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.own_group and self.proc is not None:
+            self._signal(signal.SIGKILL)  # any child the server left behind in its group
+
+    def _signal(self, number: int) -> None:
+        if self.own_group:
+            try:
+                os.killpg(self.proc.pid, number)
+            except ProcessLookupError:
+                pass
+        else:
+            self.proc.send_signal(number)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

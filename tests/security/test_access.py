@@ -65,8 +65,10 @@ def test_the_route_list_covers_the_api(tmp_path):
                      ("POST", "/v1/api-keys"), ("GET", "/v1/bench/raw-check")]:
         assert expected in paths
     # the only routes without an API key: the ESP and SMS webhooks (a signature each)
+    # (the default tenant's, and each tenant's by its slug)
     assert sorted(p for _, p, _, public in routes if public) == sorted(
-        ["/v1/webhooks/{provider:str}"] + [f"/v1/webhooks/{name}" for name in SMS_PROVIDERS])
+        [f"/v1/webhooks/{name}{tenant}" for name in ["{provider:str}", *SMS_PROVIDERS]
+         for tenant in ("", "/{tenant:str}")])
 
 
 async def test_every_v1_route_refuses_bad_keys_and_accepts_the_right_one(full_app, db):

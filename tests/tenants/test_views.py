@@ -7,9 +7,10 @@ import pytest
 
 from service.db.tenant_db import TenantDb
 from service.runtime import build_runtime
-from service.settings import TenantSettings, tenant_settings
+from service.settings import Settings, TenantSettings, tenant_settings
 from service.tenants.logic import create_tenant, update_tenant
 from service.tenants.registry import TenantRegistry
+from service.tenants.secrets import PROVIDER_FIELDS
 
 
 @pytest.fixture
@@ -74,7 +75,11 @@ async def test_an_id_without_a_row_gets_an_unkept_view(base):
     """Tests (and code that writes with TenantDb(raw, 2)) need no tenant row."""
     view = base.for_tenant(99)
     assert view.tenant is None and view.db.tenant_id == 99
-    assert view.settings is base.settings
+    # the deployment's settings, but never the default tenant's provider secrets
+    assert view.settings.model_dump(exclude=set(PROVIDER_FIELDS)) == base.settings.model_dump(
+        exclude=set(PROVIDER_FIELDS))
+    assert all(getattr(view.settings, name) == Settings.model_fields[name].default
+               for name in PROVIDER_FIELDS)
     assert 99 not in base.views
 
 
