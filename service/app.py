@@ -37,7 +37,7 @@ from service.security.ratelimit import (
     api_key_or_ip,
 )
 from service.settings import Settings, get_settings, log_level
-from service.tenants.resolve import request_runtime
+from service.tenants.resolve import HostTenantMiddleware, request_runtime
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 log = logging.getLogger("service")
@@ -96,6 +96,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     api = Router(path="/v1", route_handlers=api_handlers,
                  middleware=[ApiKeyMiddleware(TenantRateLimit())], security=[{"bearer": []}],
                  before_request=refuse_nul)
+    # recipient pages: one without a token acts in the tenant of its Host (tenants/resolve.py)
+    pages = Router(path="/", route_handlers=[brand_css, *page_handlers],
+                   middleware=[HostTenantMiddleware()])
 
     middleware = [SecurityHeadersMiddleware(), MetricsMiddleware()]
     stores = _stores(settings)
@@ -125,8 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         logging_config=logging_config,
-        route_handlers=[*ops_routes.route_handlers, metrics, static_router, brand_css, api,
-                        *page_handlers],
+        route_handlers=[*ops_routes.route_handlers, metrics, static_router, api, pages],
         lifespan=[lifespan],
         dependencies={"rt": Provide(provide_rt, sync_to_thread=False)},
         exception_handlers={**EXCEPTION_HANDLERS, **LINK_ERRORS},

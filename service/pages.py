@@ -9,6 +9,7 @@ from litestar.response import Template
 
 from service.i18n import negotiate, translator
 from service.runtime import Runtime
+from service.tenants.model import DEFAULT_TENANT_ID
 
 
 def page_language(request: Request, rt: Runtime) -> str:
@@ -23,6 +24,9 @@ def page_context(request: Request, rt: Runtime, **extra: Any) -> dict[str, Any]:
         "lang": lang,
         "_": translator(lang),
         "org": {
+            # the tenant's own colour, whichever host serves the page (/brand.css reads ?t=)
+            "brand_css": (f"/brand.css?t={rt.tenant_id}" if rt.tenant_id != DEFAULT_TENANT_ID
+                          else "/brand.css"),
             "name": settings.org_name,
             "logo_url": settings.org_logo_url,
             "primary_colour": settings.org_primary_colour,

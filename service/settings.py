@@ -199,7 +199,11 @@ class Settings(BaseSettings):
 
 
 _COLOUR = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
-_URL = r"^(?:https?://\S+)?$"  # empty: not shown
+# empty: not shown. A URL as RFC 3986 spells it, printable ASCII without spaces (an IRI is
+# percent-encoded first): the same characters in every regex engine (`\S` is not).
+_URL = r"^(?:https?://[!-~]+)?$"
+_Days = Annotated[int, Field(ge=1, le=3650)]
+_Language = Literal[available_languages()]  # a catalogue in locale/ (the schema lists them)
 
 
 class TenantSettings(BaseModel):
@@ -219,25 +223,18 @@ class TenantSettings(BaseModel):
     org_email: str | None = Field(None, max_length=200)
     org_phone: str | None = Field(None, max_length=50)
     org_jurisdiction: str | None = Field(None, pattern=r"^[A-Z]{2}$")
-    default_language: str | None = None
-    retention_opted_out_days: int | None = Field(None, ge=0)
-    retention_ledger_pii_months: int | None = Field(None, ge=0)
-    soft_bounce_limit: int | None = Field(None, ge=1)
-    soft_bounce_window_days: int | None = Field(None, ge=1)
+    default_language: _Language | None = None  # type: ignore[valid-type]
+    # bounded, so no value overflows the dates computed from it (100 years at most)
+    retention_opted_out_days: int | None = Field(None, ge=0, le=36500)
+    retention_ledger_pii_months: int | None = Field(None, ge=0, le=1200)
+    soft_bounce_limit: int | None = Field(None, ge=1, le=1000)
+    soft_bounce_window_days: int | None = Field(None, ge=1, le=3650)
     # all of the tenant's /v1 requests together, every key of it (0: no tenant-wide limit)
-    rate_limit_api_per_minute: int | None = Field(None, ge=0)
+    rate_limit_api_per_minute: int | None = Field(None, ge=0, le=10**9)
     sendgrid_group_topics: dict[str, str] | None = None
-    external_list_max_age_days: dict[str, int] | None = None
+    external_list_max_age_days: dict[str, _Days] | None = None
     external_list_stale: Literal["block", "warn"] | None = None
     stop_all_brands: bool | None = None
-
-    @field_validator("default_language")
-    @classmethod
-    def _known_language(cls, value: str | None) -> str | None:
-        if value is not None and value not in available_languages():
-            raise ValueError(f"no catalogue for {value!r}; one of "
-                             f"{', '.join(available_languages())}")
-        return value
 
     @field_validator("external_list_max_age_days")
     @classmethod

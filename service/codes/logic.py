@@ -23,6 +23,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from service.codes import queries as q
 from service.db.tables import WHOLE_CHANNEL
@@ -120,11 +121,22 @@ async def find(db: TenantDb, hash_key: str, typed: str) -> TokenData | None:
     return TokenData(row[0], row[1], row[2] or ALL_TOPICS, row[3])
 
 
-def fax_notice(settings: Settings, code: str) -> str:
+def page_url(settings: Settings, domains: Sequence[str] = ()) -> str:
+    """Where a tenant's codes are typed. `/o` acts in the tenant of its host (a code of
+    another tenant is unknown there), so a tenant with host names of its own prints its first
+    one; any other prints PUBLIC_BASE_URL's, whose host names no tenant (the default's)."""
+    base = settings.public_base_url.rstrip("/")
+    if domains:
+        base = f"{urlsplit(base).scheme or 'https'}://{domains[0]}"
+    return base + PAGE_PATH
+
+
+def fax_notice(settings: Settings, code: str, url: str | None = None) -> str:
     """The opt-out notice for the first page of a fax advertisement (Junk Fax Prevention Act,
     47 CFR 64.1200(a)(4)(iii)): the right to ask, the 30-day rule, a cost-free way at any hour,
-    and the sender's own contact (ORG_SUPPORT_CONTACT: the domestic phone and fax number)."""
-    url = settings.public_base_url.rstrip("/") + PAGE_PATH
+    and the sender's own contact (ORG_SUPPORT_CONTACT: the domestic phone and fax number).
+    `url`: the tenant's `page_url`."""
+    url = url or page_url(settings)
     contact = settings.org_support_contact.strip()
     also = f", or contact {contact}" if contact else ""
     return (f"You may ask {settings.org_name} to send no more advertisements to your fax "

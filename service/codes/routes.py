@@ -5,6 +5,10 @@ with no CSRF cookie, like the one-click POST: the code itself is the credential,
 typing it off paper may come from anywhere. A wrong code writes nothing and says so plainly;
 attempts are limited per client IP (RATE_LIMIT_CODES_PER_MINUTE, on top of the pages' limit),
 so 50-bit codes cannot be guessed by trying.
+
+The page acts in the tenant of its host (tenants/resolve.py): a code another tenant issued is
+an unknown code there, answered exactly as one nobody issued. A tenant with host names of its
+own prints the first as its `opt_out_url` (codes.page_url).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from litestar import Response, get
+from litestar.params import FromQuery
 from litestar.static_files import create_static_files_router
 
 from service.runtime import RT
@@ -18,8 +19,12 @@ static_router = create_static_files_router(path="/static", directories=[STATIC_D
 
 
 @get("/brand.css", include_in_schema=False)
-async def brand_css(rt: RT) -> Response[str]:
-    """The operator's colour from settings, as CSS (no inline styles under our CSP)."""
+async def brand_css(rt: RT, t: FromQuery[int | None] = None) -> Response[str]:
+    """The tenant's colour from its settings, as CSS (no inline styles under our CSP): the
+    tenant of the host (`rt`), or the one a page names with `?t=` (a page opened by a link of
+    a tenant, on a host no tenant lists). A colour is no secret: it is on the tenant's pages."""
+    if t is not None and t != rt.tenant_id and rt.tenants.get(t) is not None:
+        rt = rt.for_tenant(t)
     colour = rt.settings.org_primary_colour
     if not _COLOUR.fullmatch(colour):
         colour = "#1d4ed8"

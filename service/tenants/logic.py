@@ -27,9 +27,21 @@ from service.tenants.registry import TenantRegistry, tenant_from_row
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 SLUG_RULE = "1 to 40 lower-case letters, digits or hyphens, starting with a letter or digit"
 NAME_MAX = 200
+# The spaces a name may not consist of only, spelled out: the schema's pattern (NAME_PATTERN)
+# and `strip` then mean the same characters in every regex engine (the API's, the fuzzer's).
+BLANK = " \t\n\r\f\v"
+NAME_PATTERN = r"[^ \t\n\r\f\v]"
 GROUP_MAX = 64
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
+# A host name as a tenant lists it (RFC 1123): labels of ASCII letters, digits and inner
+# hyphens, at most 63 characters each, two labels at least, no final dot, no port; 253 in all.
+# Any case (host names have none), stored in lower case, as requests are looked up.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_PATTERN = rf"^{_LABEL}(?:\.{_LABEL})+$"
+HOST_MIN, HOST_MAX = 3, 253
+DOMAINS_MAX = 20
+HOST_RULE = (f"a host name of {HOST_MIN} to {HOST_MAX} characters, two labels at least, "
+             "without a port or final dot (prefs.example.com; stored in lower case)")
+_HOST = re.compile(HOST_PATTERN)
 
 
 def tenant_dict(row: Any) -> dict:
@@ -47,7 +59,7 @@ def check_slug(slug: str) -> str:
 
 
 def check_name(name: str | None) -> str:
-    name = (name or "").strip()
+    name = (name or "").strip(BLANK)
     if not name:
         raise InputError("name", "is required")
     if len(name) > NAME_MAX or "\x00" in name:
@@ -56,7 +68,7 @@ def check_name(name: str | None) -> str:
 
 
 def check_group(group: str | None) -> str | None:
-    group = (group or "").strip() or None
+    group = (group or "").strip(BLANK) or None
     if group is not None and (len(group) > GROUP_MAX or "\x00" in group):
         raise InputError("controller_group", f"must be at most {GROUP_MAX} characters")
     return group
@@ -77,23 +89,34 @@ def check_settings(settings: Mapping[str, Any]) -> dict:
 
 
 def check_domains(domains: Iterable[str]) -> tuple[str, ...]:
+    """The host names as stored: the API's schema takes them exactly as HOST_PATTERN says;
+    the command line's `--domain` may differ in case and spaces."""
     found = []
     for domain in domains:
         host = domain.strip().lower()
-        if not _HOST.fullmatch(host):
-            raise InputError("domains", f"{domain!r} is not a host name")
+        if not (HOST_MIN <= len(host) <= HOST_MAX and _HOST.fullmatch(host)):
+            raise InputError("domains", f"{domain!r} is not {HOST_RULE}")
         found.append(host)
-    return tuple(dict.fromkeys(found))
+    hosts = tuple(dict.fromkeys(found))
+    if len(hosts) > DOMAINS_MAX:
+        raise InputError("domains", f"at most {DOMAINS_MAX} host names a tenant")
+    return hosts
 
 
-async def _check_domains_free(db: TenantDb, tenants: TenantRegistry,
-                              domains: tuple[str, ...], slug: str) -> None:
-    if not domains:
+async def _check_domains_free(tx: Any, is_sqlite: bool, hosts: tuple[str, ...],
+                              slug: str) -> None:
+    """409 naming the first of `hosts` another tenant serves. Read in the writing transaction
+    with the tenant-writes lock held (SQLite: its single writer), so two operators giving
+    one host name to two tenants at once cannot both succeed."""
+    if not is_sqlite:
+        await tx.execute(q.LOCK_TENANT_WRITES)
+    if not hosts:
         return
-    await tenants.load(db)
-    for host in domains:
-        holder = tenants.by_host(host)
-        if holder is not None and holder.slug != slug:
+    for row in await tx.fetch(q.ALL):
+        holder = tenant_from_row(row)
+        taken = set(hosts).intersection(holder.domains)
+        if holder.slug != slug and taken:
+            host = next(h for h in hosts if h in taken)
             raise Conflict("domains", f"{host!r} already serves the tenant {holder.slug!r}")
 
 
@@ -106,8 +129,7 @@ async def create_tenant(db: TenantDb, tenants: TenantRegistry, slug: str, name: 
     slug, name = check_slug(slug), check_name(name)
     group, stored = check_group(controller_group), check_settings(settings or {})
     hosts = check_domains(domains)
-    await _check_domains_free(db, tenants, hosts, slug)
-    return await _store(db, tenants, q.CREATE, slug, name, group, stored, hosts,
+    return await _store(db, tenants, q.CREATE, slug, name, group, stored, hosts, hosts,
                         Conflict("slug", f"a tenant with the slug {slug!r} already exists"))
 
 
@@ -142,18 +164,20 @@ async def update_tenant(db: TenantDb, tenants: TenantRegistry, slug: str,
     hosts = tuple(current["domains"])
     if "domains" in changes:
         hosts = check_domains(changes["domains"] or ())
-        await _check_domains_free(db, tenants, hosts, slug)
     return await _store(db, tenants, q.UPDATE, slug, name, group, settings, hosts,
+                        hosts if "domains" in changes else (),
                         NotFound("slug", f"no tenant with the slug {slug!r}"))
 
 
 async def _store(db: TenantDb, tenants: TenantRegistry, sql: str, slug: str, name: str,
                  group: str | None, settings: dict, hosts: tuple[str, ...],
-                 missing: Exception) -> dict:
+                 new_hosts: tuple[str, ...], missing: Exception) -> dict:
     """Write a tenant's row (`q.CREATE` or `q.UPDATE`, both taking slug, name, group,
     settings, domains, now and returning the row) and put it in this process's registry;
+    `new_hosts` (the host names given) must be free, checked in the same transaction;
     `missing` is raised when the statement returned no row (a slug taken, or gone)."""
     async with db.transaction() as tx:
+        await _check_domains_free(tx, db.is_sqlite, new_hosts, slug)
         row = await tx.fetchrow(sql, slug, name, group, json.dumps(settings), " ".join(hosts),
                                 datetime.now(UTC))
     if row is None:

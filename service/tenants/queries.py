@@ -13,3 +13,7 @@ CREATE = ("INSERT INTO tenant (slug, name, controller_group, settings, domains, 
           f" ON CONFLICT (slug) DO NOTHING RETURNING {_COLUMNS}")
 UPDATE = ("UPDATE tenant SET name = $2, controller_group = $3, settings = $4, domains = $5,"
           f" updated_at = $6 WHERE slug = $1 RETURNING {_COLUMNS}")
+# PostgreSQL: tenant writes one at a time (the host names' uniqueness is checked in the
+# writing transaction; SQLite's single writer does the same). 7201558 is the feed's lock,
+# 7201559 retention's.
+LOCK_TENANT_WRITES = "SELECT pg_advisory_xact_lock(7201560)"

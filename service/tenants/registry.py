@@ -56,7 +56,7 @@ class TenantRegistry:
         return self._by_slug.get(slug)
 
     def by_host(self, host: str) -> Tenant | None:
-        return self._by_host.get(_host(host))
+        return self._by_host.get(host_name(host))
 
     def all(self) -> list[Tenant]:
         return sorted(self._by_id.values(), key=lambda t: t.id)
@@ -92,9 +92,16 @@ class TenantRegistry:
         return found
 
     async def find_host(self, db: Any, host: str) -> Tenant | None:
-        """The tenant that serves this host name; misses reload at most every few seconds."""
-        found = self.by_host(host)
+        """The tenant that serves this host name (a `Host` header: any case, with or without
+        its port), from a copy at most `max_age` old; a miss reloads at most every
+        HOST_MISS_RELOAD_SECONDS, since anyone may send any Host (and a single-tenant
+        deployment's own host is always a miss)."""
         now = time.monotonic()
+        if now >= self._expires:
+            self._expires = now + self.max_age  # one reload, however many requests wait on it
+            self._host_reloaded = now
+            await self.load(db)
+        found = self.by_host(host)
         if found is None and now - self._host_reloaded >= HOST_MISS_RELOAD_SECONDS:
             self._host_reloaded = now
             await self.load(db)
@@ -118,8 +125,13 @@ class TenantRegistry:
                     listener(tenant)
 
 
-def _host(host: str) -> str:
-    return host.rsplit(":", 1)[0].lower() if not host.startswith("[") else host.lower()
+def host_name(host: str) -> str:
+    """A `Host` header as the name a tenant lists: lower case, without the port or the final
+    dot of a fully qualified name (`Prefs.B.example.:8443` -> `prefs.b.example`)."""
+    host = host.strip().lower()
+    if host.startswith("["):  # an IPv6 literal, `[::1]:8000`: no tenant's name, kept whole
+        return host.partition("]")[0] + "]"
+    return host.rpartition(":")[0].rstrip(".") if ":" in host else host.rstrip(".")
 
 
 def default_tenant(org_name: str) -> Tenant:

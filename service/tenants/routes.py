@@ -18,8 +18,8 @@ TAGS = ["tenants"]
 async def create_tenant(rt: RT, data: JSONBody[TenantCreate]) -> TenantOut:
     """A new tenant; 409 when the slug is taken, 422 naming a setting that is not allowed."""
     return TenantOut(**await logic.create_tenant(
-        rt.db, rt.tenants, data.slug, data.name, data.controller_group, data.settings,
-        data.domains))
+        rt.db, rt.tenants, data.slug, data.name, data.controller_group,
+        data.settings.overrides(), data.domains))
 
 
 @get("/tenants", operation_id="listTenants", opt=OPERATOR, tags=TAGS, summary="List tenants")

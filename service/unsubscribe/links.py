@@ -223,10 +223,11 @@ async def add_codes(rt: Runtime, items: list[Item],
 def _code_fields(rt: Runtime, item: Item) -> str:
     """`,"opt_out_code":…,"opt_out_url":…` (and the fax `notice`) of a coded recipient."""
     quote = msgspec.json.encode
-    url = rt.settings.public_base_url.rstrip("/") + codes.PAGE_PATH
+    url = codes.page_url(rt.settings, rt.tenant.domains if rt.tenant else ())
     fields = f',"opt_out_code":"{item.code}","opt_out_url":{quote(url).decode()}'
     if item.channel == "fax":
-        fields += f',"notice":{quote(codes.fax_notice(rt.settings, item.code)).decode()}'
+        notice = codes.fax_notice(rt.settings, item.code, url)
+        fields += f',"notice":{quote(notice).decode()}'
     return fields
 
 

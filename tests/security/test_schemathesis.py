@@ -1,5 +1,6 @@
 """schemathesis over the whole OpenAPI schema (`/schema/openapi.json`) against the real app
-served by uvicorn, authenticated with an admin key, on both engines, with every check:
+served by uvicorn, authenticated with an admin key (the tenants API, scope `operator`, with an
+operator key and `X-Tenant: default`), on both engines, with every check:
 `st run --checks all` over the examples, coverage and fuzzing phases (no 5xx; status codes,
 content types, bodies and headers as documented; `Allow` on OPTIONS; unsupported methods
 refused; invalid input rejected; schema-valid input accepted; auth not ignored).
@@ -41,11 +42,15 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 LAST = "DELETE /v1/api-keys/{key_id}"
 ST = [sys.executable, "-m", "schemathesis.cli"]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+# The operator's API (scope `operator`, which no admin key has): fuzzed with an operator key.
+TENANTS = "tenants"
 
 
-def run_all_checks(base: str, headers: dict[str, str], workdir: Path
+def run_all_checks(base: str, headers: dict[str, str], workdir: Path,
+                   operations: tuple[str, ...] = ("--exclude-tag", TENANTS)
                    ) -> subprocess.CompletedProcess:
-    """`st run --checks all` over every operation but LAST (its cache kept in `workdir`)."""
+    """`st run --checks all` over every operation but LAST (its cache kept in `workdir`), and
+    but the tenants API unless `operations` says which to run instead."""
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.security.schemathesis_hooks",
            "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     return subprocess.run(
@@ -53,7 +58,8 @@ def run_all_checks(base: str, headers: dict[str, str], workdir: Path
          "--checks", "all",
          "--exclude-checks", "positive_data_acceptance",
          "--phases", "examples,coverage,fuzzing", "--max-examples", str(MAX_EXAMPLES),
-         "--header", f"Authorization: {headers['Authorization']}",
+         *(arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")),
+         *operations,
          "--exclude-operation-id", "revokeApiKey", "--workers", "1", "--no-color",
          "--output-sanitize", "false"],
         cwd=workdir, env=env, capture_output=True, text=True, timeout=1800)
@@ -89,11 +95,6 @@ def fuzz_last(base: str, headers: dict[str, str]) -> list[str]:
 # (the default tenant's URLs, and each tenant's by its slug: an unknown one answers 404)
 SIGNED_WEBHOOKS = {f"POST /v1/webhooks/{name}{tenant}" for name in SMS_PROVIDERS
                    for tenant in ("", "/{tenant}")}
-# Scope `operator`, which no admin key has (tests/tenants covers them); fuzzing them with an
-# operator key found a schema-valid body refused (a domain the schema does not constrain):
-# docs/plans/tenants.md "Status".
-OPERATOR_ONLY = {"GET /v1/tenants", "POST /v1/tenants", "GET /v1/tenants/{slug}",
-                 "PATCH /v1/tenants/{slug}"}
 
 
 def refused_operations(out: str) -> set[str]:
@@ -103,17 +104,26 @@ def refused_operations(out: str) -> set[str]:
     return {line.strip()[2:] for line in warning.splitlines() if line.strip().startswith("- ")}
 
 
-async def test_every_operation_of_the_schema(settings, db, rt, admin_headers, tmp_path):
+async def test_every_operation_of_the_schema(settings, db, rt, admin_headers, operator_headers,
+                                             tmp_path):
     await add_topic(db, "newsletter", "Newsletter", channels=("email", "sms"))
     await add_contact(db, rt, "email", "ann@example.com")
+    operator = {**operator_headers, "X-Tenant": "default"}
+    (tmp_path / "operator").mkdir()
     with served(settings) as base:
         result = await asyncio.to_thread(run_all_checks, base, admin_headers, tmp_path)
         last = await asyncio.to_thread(fuzz_last, base, admin_headers)
+        tenants = await asyncio.to_thread(run_all_checks, base, operator, tmp_path / "operator",
+                                          ("--include-tag", TENANTS))
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-20000:]
     # The key worked throughout: the only operations answered with nothing but 401/403 are the
-    # SMS webhooks, whose credential is the provider's signature (tests/sms signs them), and
-    # the operator's.
-    assert refused_operations(out) <= SIGNED_WEBHOOKS | OPERATOR_ONLY, out[-3000:]
+    # SMS webhooks, whose credential is the provider's signature (tests/sms signs them).
+    assert refused_operations(out) <= SIGNED_WEBHOOKS, out[-3000:]
     assert re.search(r"\d+ generated, \d+ passed", out), out[-3000:]
     assert not last, "\n\n".join(last)
+    # the tenants API with the operator's key: every operation run, none refused
+    out = tenants.stdout + tenants.stderr
+    assert tenants.returncode == 0, out[-20000:]
+    assert not refused_operations(out), out[-3000:]
+    assert re.search(r"\b4 selected\b|\b4 total\b|Operations:\s+4\b", out), out[-3000:]
