@@ -42,6 +42,8 @@ _NAME_DOC = "Shown on the tenant's pages; not only spaces."
 _INTEGERS = {name for name, field in TenantSettings.model_fields.items()
              if int in typing.get_args(field.annotation)}
 _INTEGER_MAPS = {"external_list_max_age_days"}
+_BOOLEANS = {name for name, field in TenantSettings.model_fields.items()
+             if bool in typing.get_args(field.annotation)}
 
 
 def _integer(value: Any) -> Any:
@@ -55,9 +57,10 @@ def _integer(value: Any) -> Any:
 
 class TenantSettingsIn(TenantSettings):
     """TenantSettings as the API takes them: integers only as JSON integers, as the schema
-    says (`false`, `1.5` or `"30"` is none). Not `strict=True`: Litestar validates with
-    `strict=False`, which overrides it (topics/schemas.py, JSONBool). The command line's
-    `--set` passes text, read by TenantSettings itself."""
+    says (`false`, `1.5` or `"30"` is none), booleans only as JSON booleans (`0` is none).
+    Not `strict=True`: Litestar validates with `strict=False`, which overrides it
+    (topics/schemas.py, JSONBool). The command line's `--set` passes text, read by
+    TenantSettings itself."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -68,6 +71,8 @@ class TenantSettingsIn(TenantSettings):
             return _integer(value)
         if info.field_name in _INTEGER_MAPS and isinstance(value, dict):
             return {key: _integer(item) for key, item in value.items()}
+        if info.field_name in _BOOLEANS and value is not None and not isinstance(value, bool):
+            raise ValueError("must be true or false")
         return value
 
 _SETTINGS_DOC = ("Non-secret settings of this tenant over the deployment's, by name: "

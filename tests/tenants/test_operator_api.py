@@ -164,3 +164,17 @@ async def test_settings_integers_are_json_integers(client, operator_headers):
     assert made.status_code == 201, made.text
     assert made.json()["settings"] == {"soft_bounce_limit": 3,
                                        "external_list_max_age_days": {"TPS": 7}}
+
+
+async def test_settings_booleans_are_json_booleans(client, operator_headers):
+    """As the schema says (`boolean`): 0, 1 and "yes" are refused (found by fuzzing: lax
+    mode took `stop_all_brands: 0` as false)."""
+    for value in (0, 1, "yes"):
+        refused = await client.post("/v1/tenants", headers=operator_headers, json={
+            "slug": "x", "name": "X", "settings": {"stop_all_brands": value}})
+        assert refused.status_code == 422, (value, refused.text)
+        assert refused.json()["errors"][0]["field"] == "settings.stop_all_brands"
+    made = await client.post("/v1/tenants", headers=operator_headers, json={
+        "slug": "x", "name": "X", "settings": {"stop_all_brands": True}})
+    assert made.status_code == 201, made.text
+    assert made.json()["settings"] == {"stop_all_brands": True}
