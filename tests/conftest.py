@@ -252,3 +252,13 @@ async def browser():
                                                     args=CHROMIUM_ARGS)
         yield chromium
         await chromium.close()
+
+
+async def rows_per_tenant(raw_db, tables) -> dict[str, dict[int, int]]:
+    """{table: {tenant id: rows}}: what a request wrote, and into which tenant."""
+    found = {}
+    for table in tables:
+        rows = await raw_db.fetch(f"SELECT tenant_id, COUNT(*) AS n FROM {table}"  # noqa: S608
+                                  " GROUP BY tenant_id")
+        found[table] = {r["tenant_id"]: r["n"] for r in rows}
+    return found

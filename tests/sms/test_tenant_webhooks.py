@@ -13,7 +13,7 @@ import pytest
 from service.sms import bird, plivo, twilio, vonage
 from service.tenants.logic import create_tenant
 from service.tenants.registry import TenantRegistry
-from tests.conftest import make_settings
+from tests.conftest import make_settings, rows_per_tenant
 from tests.sms.conftest import (
     BASE,
     PLIVO_TOKEN,
@@ -43,12 +43,7 @@ def settings(database_url, tmp_path):
 
 
 async def written(raw_db) -> dict[str, dict[int, int]]:
-    found = {}
-    for table in WRITTEN:
-        rows = await raw_db.fetch(f"SELECT tenant_id, COUNT(*) AS n FROM {table}"  # noqa: S608
-                                  " GROUP BY tenant_id")
-        found[table] = {r["tenant_id"]: r["n"] for r in rows}
-    return found
+    return await rows_per_tenant(raw_db, WRITTEN)
 
 
 async def post_twilio_to(client, slug: str, params: dict, token: str):

@@ -19,7 +19,7 @@ from service.runtime import build_runtime
 from service.tenants.logic import create_tenant
 from service.tenants.registry import TenantRegistry
 from service.webhooks.outgoing import schedule
-from tests.conftest import make_settings
+from tests.conftest import make_settings, rows_per_tenant
 from tests.webhooks.conftest import (
     MAILGUN_KEY,
     MY_TOPIC,
@@ -87,12 +87,7 @@ def b_mailgun_signed(payload: dict, token: str) -> dict:
 
 async def written(raw_db) -> dict[str, dict[int, int]]:
     """{table: {tenant id: rows}} of every table an ESP event may write."""
-    found = {}
-    for table in WRITTEN:
-        rows = await raw_db.fetch(f"SELECT tenant_id, COUNT(*) AS n FROM {table}"  # noqa: S608
-                                  " GROUP BY tenant_id")
-        found[table] = {r["tenant_id"]: r["n"] for r in rows}
-    return found
+    return await rows_per_tenant(raw_db, WRITTEN)
 
 
 async def blocked(client, headers, address: str) -> bool:
