@@ -29,7 +29,7 @@ from typing import Any
 from service.db.replicas import ReplicaSet
 from service.db.scoped import refuse_scoped
 from service.db.sqlite import begin_immediate, commit, connect_sqlite, sqlite_path, to_sqlite
-from service.db.tx import PostgresTx, SqliteTx, run_committed
+from service.db.tx import PostgresTx, SqliteTx, pg_pool_options, run_committed
 
 log = logging.getLogger("service.db")
 BULK_CONNECTIONS = 4  # idle SQLite connections kept for long reads
@@ -116,7 +116,8 @@ class Database:
             import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
 
             self.pool = await asyncpg.create_pool(
-                _pg_dsn(self.url), min_size=self.pool_min, max_size=self.pool_max
+                _pg_dsn(self.url), min_size=self.pool_min, max_size=self.pool_max,
+                **pg_pool_options(),
             )
             if self.replicas is not None:
                 await self.replicas.poll_once(self.pool)

@@ -12,11 +12,13 @@ from service.db.engine import Database
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 _ID = re.compile(r'^ID = "([^"]+)"', re.MULTILINE)
-# Contract migrations (docs/plans/tenants.md §5, D9): they drop what only the previous release
-# needs, and the code of their release serves without them, so a rolling deploy applies them
-# after the rollout (`migrate --upto` the migration before, deploy, `migrate`: DEPLOY.md).
-# Readiness (`pending_migrations`) does not wait for them, or no new instance would get ready.
-CONTRACT_MIGRATIONS = frozenset({"2026-12-09T11:00:00:000000"})
+# Migrations a rolling deploy applies after the rollout (`migrate --upto` the one before,
+# deploy, `migrate`: DEPLOY.md), which the code of their release serves without: the contract
+# migration T2 (docs/plans/tenants.md §5, D9), which drops what only the previous release
+# needs, and the restricted contacts' index (2026-12-10T10:00, PostgreSQL, built CONCURRENTLY;
+# without it the checks are slower, not wrong). Readiness (`pending_migrations`) does not wait
+# for them, or no new instance would get ready.
+AFTER_ROLLOUT_MIGRATIONS = frozenset({"2026-12-09T11:00:00:000000", "2026-12-10T10:00:00:000000"})
 
 
 def expected_migration_ids() -> set[str]:
@@ -41,8 +43,8 @@ async def run_migrations(upto: str | None = None) -> bool:
 
 async def pending_migrations(db: Database) -> set[str]:
     """Migration ids in `migrations/` not yet recorded as applied in this database, but for
-    the contract migrations (CONTRACT_MIGRATIONS), which the code does not need."""
-    expected = expected_migration_ids() - CONTRACT_MIGRATIONS
+    those applied after a rollout (AFTER_ROLLOUT_MIGRATIONS), which the code does not need."""
+    expected = expected_migration_ids() - AFTER_ROLLOUT_MIGRATIONS
     try:
         rows = await db.fetch("SELECT name FROM migration WHERE app_name = $1", "service")
     except Exception:  # no migration table yet: nothing applied

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.db.tx import pg_pool_options
 from service.ops.counters import REPLICA_LAG
 
 log = logging.getLogger("service.db.replicas")
@@ -61,6 +62,7 @@ class ReplicaSet:
         try:
             replica.pool = await asyncpg.create_pool(
                 self.dsn(replica.url), min_size=1, max_size=10, timeout=2,
+                **pg_pool_options(),
             )
         except Exception as exc:  # a replica that is down must not stop the service
             log.warning("replica %s unreachable: %s", _safe(replica.url), type(exc).__name__)

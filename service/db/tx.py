@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 from service.db.scoped import refuse_scoped
@@ -15,6 +16,30 @@ from service.db.sqlite import to_sqlite
 # Any write that touches the change feed takes this lock until commit, so sequence numbers
 # become visible in order and a feed reader never skips one that commits late.
 FEED_LOCK_ID = 7_201_558
+# Every pooled PostgreSQL connection (the primary's and the replicas'): no JIT. The service's
+# statements are index probes; PostgreSQL compiles any statement whose estimated cost passes
+# `jit_above_cost`, and a bulk check's chunk of 10,000 keys does in its first five runs on a
+# connection (custom plans, before the generic one): 0.45-0.6 s of compiling for a ~0.2 s
+# statement (bench/NOTES.md), again on each new connection (asyncpg closes idle ones after
+# 5 minutes). A SET, not a startup parameter, so PgBouncer lets it through: run when the pool
+# opens a connection and after asyncpg's reset on release, whose RESET ALL would undo it.
+PG_SESSION_SETUP = "SET jit = off"
+
+
+async def _setup_pg_connection(conn: Any) -> None:
+    await conn.execute(PG_SESSION_SETUP)
+
+
+@cache
+def pg_pool_options() -> dict[str, Any]:
+    """`asyncpg.create_pool` arguments of every pool: the session set-up above."""
+    import asyncpg  # PostgreSQL's driver: a SQLite-only deployment never loads it
+
+    class ServiceConnection(asyncpg.Connection):
+        def get_reset_query(self) -> str:
+            return f"{super().get_reset_query()}\n{PG_SESSION_SETUP};"
+
+    return {"init": _setup_pg_connection, "connection_class": ServiceConnection}
 
 
 class SqliteTx:
@@ -100,10 +125,11 @@ class PostgresTx:
                            columns: Sequence[str]) -> None:
         """COPY a batch into a temporary table of this connection, for one set-based statement
         after it: created on first use (it lives as long as the pooled connection), emptied at
-        commit and before each use (a transaction may write several batches). No JIT for the
-        rest of the transaction: compiling a bulk statement took 0.7 s of a batch's 0.75 s."""
+        commit and before each use (a transaction may write several batches). The connection
+        has no JIT (`PG_SESSION_SETUP`): compiling a bulk statement took 0.7 s of a batch's
+        0.75 s."""
         await self.conn.execute(
-            f"SET LOCAL jit = off; CREATE TEMP TABLE IF NOT EXISTS {table} ({definition})"
+            f"CREATE TEMP TABLE IF NOT EXISTS {table} ({definition})"
             f" ON COMMIT DELETE ROWS; DELETE FROM {table}")
         await self.copy_records(table, records, columns)
 

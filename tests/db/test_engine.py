@@ -65,3 +65,17 @@ async def test_unique_violation_in_one_writer_leaves_the_batch_intact(database):
     assert isinstance(results[0], Exception) and results[1] is None and results[2] is None
     keys = {row[0] for row in await database.fetch("SELECT key FROM topic")}
     assert keys == {"dup", "ok1", "ok2"}
+
+
+async def test_postgres_connections_compile_no_statement_even_after_a_release(database):
+    """Every pooled PostgreSQL connection has JIT off (service/db/tx.py: compiling a bulk
+    chunk's statement cost more than running it), also once asyncpg's reset on release (RESET
+    ALL) has run; a transaction's connection too. SQLite has no JIT."""
+    if database.is_sqlite:
+        pytest.skip("PostgreSQL only")
+    for _ in range(3):  # the same connection, released and acquired again
+        assert await database.fetchval("SHOW jit") == "off"
+        async with database.transaction() as tx:
+            assert await tx.fetchval("SHOW jit") == "off"
+    async with database.pool.acquire() as first, database.pool.acquire() as second:
+        assert [await c.fetchval("SHOW jit") for c in (first, second)] == ["off", "off"]
