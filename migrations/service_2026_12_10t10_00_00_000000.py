@@ -5,9 +5,10 @@ Every check reads whether the contact holding the address is restricted (GDPR ar
 part of a bulk chunk of 10,000 keys by probing `address` once more per key and `contact` per
 address found (~65 ms of a chunk's ~270 ms on the 1,000,000-suppression benchmark, 200,000
 contacts), or, in a custom plan, by reading the whole contact table. Restricted contacts are
-few, so a partial index of them is tiny, and the planner starts from it: a tenant with none
-answers the part from two index pages (0.07 ms), and the single check skips a probe of
-`address` too. Measured in bench/NOTES.md ("Issue 18: the checks paired…").
+few, so a partial index of them is tiny: the bulk check's plan starts from it (a tenant with
+none answers the part from two index pages, 0.07 ms), and the single check, after its probe of
+`address`, reads it in place of contact's primary key. Measured in bench/NOTES.md ("Issue 18:
+the checks paired…").
 
 SQLite has no such index: its bulk statement fixes the join order (keys, then `address`, then
 `contact` by primary key), and without statistics its planner could start a single check
